@@ -1,0 +1,67 @@
+# Strata's build. `make run` starts a local cluster, `make test` runs every
+# test on a fresh machine: it installs the real servers the tests need
+# (S3 gateway, Prometheus, ...) from the Go module proxy into .tools/ once.
+
+SHELL := /bin/bash
+GO    ?= go
+
+TOOLS_DIR ?= $(CURDIR)/.tools
+VERSITYGW_VERSION  := v1.8.0
+PROMETHEUS_VERSION := v0.316.0
+
+VERSITYGW  := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
+PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
+
+# The integration tests find the binaries they start through these.
+export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
+export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
+export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
+TEST_TIMEOUT ?= 40m
+
+.PHONY: all build run test test-unit bench tools fuzz clean
+
+all: build
+
+build: bin/strata
+
+bin/strata: $(GO_SOURCES)
+	$(GO) build -o $@ ./cmd/strata
+
+run: build
+	./bin/strata dev
+
+tools: $(VERSITYGW) $(PROMETHEUS)
+
+$(VERSITYGW):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+$(PROMETHEUS):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+# Unit and integration tests against real processes, then a short run of
+# every fuzz target.
+test: build tools
+	STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
