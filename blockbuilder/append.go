@@ -1,0 +1,269 @@
+package blockbuilder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// appendState is the scratch space of one write, pooled between requests.
+type appendState struct {
+	req       remotewrite.Request
+	series    remotewrite.Series
+	builder   labels.ScratchBuilder
+	exemplars []exemplar.Exemplar
+	family    map[string]metadata.Metadata
+}
+
+// appendResult is what one write stored and what it refused, by series.
+type appendResult struct {
+	written  remotewrite.Written
+	rejected []remotewrite.Rejection
+	// exemplarsDropped counts exemplars the TSDB refused; like Prometheus,
+	// they do not fail the write.
+	exemplarsDropped int
+}
+
+// conflictError tells whether a TSDB append error means the sample
+// clashes with what is stored (409), as opposed to being invalid (400).
+func conflictError(err error) bool {
+	return errors.Is(err, storage.ErrOutOfOrderSample) ||
+		errors.Is(err, storage.ErrOutOfBounds) ||
+		errors.Is(err, storage.ErrDuplicateSampleForTimestamp) ||
+		errors.Is(err, storage.ErrTooOldSample)
+}
+
+func invalidError(err error) bool {
+	var he histogram.Error
+	return errors.As(err, &he) || errors.Is(err, storage.ErrNativeHistogramsDisabled)
+}
+
+// appendRequest writes every valid series of st.req into the tenant's head
+// in one transaction. Problems of single series are returned as
+// rejections and the rest is written; an error means nothing was written
+// and the write may be retried (it wraps remotewrite.ErrUnavailable).
+func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *remotewrite.Limits, nowMs int64) (res appendResult, err error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return res, errTenantClosed
+	}
+	app := t.db.AppenderV2(ctx)
+	exApp, ok := app.(storage.ExemplarAppenderV2)
+	if !ok {
+		_ = app.Rollback()
+		return res, fmt.Errorf("tenant %s: the TSDB appender does not take exemplars (%T)", t.id, app)
+	}
+	defer func() {
+		if err != nil {
+			_ = app.Rollback()
+		}
+	}()
+
+	req := &st.req
+	if req.Version == remotewrite.V1 && req.NumMetadata() > 0 {
+		st.loadFamilies()
+	}
+	total := 0
+	for i := 0; i < req.NumSeries(); i++ {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+		}
+		s := &st.series
+		if err := req.Series(i, s); err != nil {
+			res.reject(i, err, 0, 0)
+			continue
+		}
+		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
+			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, limits.MaxSamplesPerRequest)
+		}
+		if err := limits.CheckSeries(req.Version, s, nowMs); err != nil {
+			res.reject(i, err, len(s.Samples), len(s.Histograms))
+			continue
+		}
+		ls := remotewrite.BuildLabels(&st.builder, s.Labels)
+		opts := storage.AOptions{Metadata: st.metadataOf(req.Version, s, ls)}
+		if err := t.appendSeries(exApp, st, i, ls, opts, &res); err != nil {
+			return res, err
+		}
+	}
+	if err := app.Commit(); err != nil {
+		// The commit writes the WAL; failing it (disk full, I/O error)
+		// rolls back, and the sender must retry.
+		return appendResult{}, fmt.Errorf("%w: tenant %s: write WAL: %v", remotewrite.ErrUnavailable, t.id, err)
+	}
+	t.lastWrite.Store(nowMs)
+	return res, nil
+}
+
+// appendSeries appends one validated series. Only errors that make the
+// whole write fail are returned.
+func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState, i int, ls labels.Labels, opts storage.AOptions, res *appendResult) error {
+	s := &st.series
+	var (
+		ref                storage.SeriesRef
+		badSamples, badHst int
+		firstErr           error
+	)
+	note := func(err error) error {
+		if !conflictError(err) && !invalidError(err) {
+			return fmt.Errorf("%w: tenant %s: append: %v", remotewrite.ErrUnavailable, t.id, err)
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		return nil
+	}
+	for _, smp := range s.Samples {
+		r, err := app.Append(ref, ls, smp.StartTimestamp, smp.Timestamp, smp.Value, nil, nil, opts)
+		if err != nil && !errors.Is(err, (*storage.AppendPartialError)(nil)) {
+			if err := note(err); err != nil {
+				return err
+			}
+			badSamples++
+			continue
+		}
+		ref = r
+		res.written.Samples++
+	}
+	for _, hs := range s.Histograms {
+		h, fh, err := remotewrite.DecodeHistogram(hs)
+		if err == nil {
+			var r storage.SeriesRef
+			r, err = app.Append(ref, ls, hs.StartTimestamp, hs.Timestamp, 0, h, fh, opts)
+			if err == nil || errors.Is(err, (*storage.AppendPartialError)(nil)) {
+				ref = r
+				res.written.Histograms++
+				continue
+			}
+		}
+		if errors.Is(err, remotewrite.ErrInvalid) {
+			firstErr = cmpOr(firstErr, err)
+		} else if err := note(err); err != nil {
+			return err
+		}
+		badHst++
+	}
+	if firstErr != nil {
+		res.reject(i, firstErr, badSamples, badHst)
+	}
+	if len(s.Exemplars) > 0 {
+		res.written.Exemplars += t.appendExemplars(app, st, ref, ls, res)
+	}
+	return nil
+}
+
+// appendExemplars appends a series' exemplars. Like Prometheus, refused
+// exemplars (out of order, too long labels) are counted, not failed: they
+// are advisory and retrying would not fix them.
+func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendState, ref storage.SeriesRef, ls labels.Labels, res *appendResult) int {
+	exs := st.exemplars[:0]
+	var b labels.ScratchBuilder
+	for _, raw := range st.series.Exemplars {
+		e, err := st.req.DecodeExemplar(&b, raw)
+		if err != nil {
+			res.exemplarsDropped++
+			continue
+		}
+		exs = append(exs, e)
+	}
+	st.exemplars = exs[:0]
+	if len(exs) == 0 {
+		return 0
+	}
+	slices.SortFunc(exs, exemplar.Compare)
+	_, err := app.AppendExemplars(ref, ls, exs)
+	if err == nil {
+		return len(exs)
+	}
+	var pErr *storage.AppendPartialError
+	if errors.As(err, &pErr) {
+		failed := map[int]bool{}
+		for _, e := range pErr.ExemplarErrors {
+			failed[e.Index] = true
+		}
+		res.exemplarsDropped += len(failed)
+		return len(exs) - len(failed)
+	}
+	res.exemplarsDropped += len(exs)
+	return 0
+}
+
+func (r *appendResult) reject(i int, err error, samples, histograms int) {
+	r.rejected = append(r.rejected, remotewrite.Rejection{
+		Series: i, Kind: remotewrite.KindOf(classify(err)), Reason: err.Error(), Samples: samples, Histograms: histograms,
+	})
+}
+
+// classify maps TSDB errors onto the remote-write kinds.
+func classify(err error) error {
+	switch {
+	case conflictError(err):
+		return fmt.Errorf("%w: %v", remotewrite.ErrConflict, err)
+	case invalidError(err):
+		return fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)
+	}
+	return err
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// loadFamilies indexes 1.0 metadata (sent per metric family) by family.
+func (st *appendState) loadFamilies() {
+	if st.family == nil {
+		st.family = map[string]metadata.Metadata{}
+	}
+	clear(st.family)
+	for i := 0; i < st.req.NumMetadata(); i++ {
+		m, err := st.req.Metadata(i)
+		if err != nil || len(m.MetricFamilyName) == 0 {
+			continue
+		}
+		st.family[string(m.MetricFamilyName)] = m.ToMetadata()
+	}
+}
+
+// familySuffixes are the series name suffixes of one metric family
+// (histograms, summaries, counters' _total and OpenMetrics' _created).
+var familySuffixes = []string{"_bucket", "_count", "_sum", "_total", "_created", "_info"}
+
+// metadataOf finds the metadata of a series: its own in 2.0, its metric
+// family's in 1.0.
+func (st *appendState) metadataOf(v remotewrite.Version, s *remotewrite.Series, ls labels.Labels) metadata.Metadata {
+	if v == remotewrite.V2 {
+		if s.Metadata.IsEmpty() {
+			return metadata.Metadata{}
+		}
+		return s.Metadata.ToMetadata()
+	}
+	if len(st.family) == 0 {
+		return metadata.Metadata{}
+	}
+	name := ls.Get(labels.MetricName)
+	if m, ok := st.family[name]; ok {
+		return m
+	}
+	for _, suf := range familySuffixes {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			if m, ok := st.family[base]; ok {
+				return m
+			}
+		}
+	}
+	return metadata.Metadata{}
+}

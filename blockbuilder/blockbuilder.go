@@ -1,0 +1,252 @@
+// Package blockbuilder is the stateful shard of Strata: it appends
+// remote-write into one Prometheus TSDB per tenant, cuts the heads into
+// blocks and ships every finished block to the bucket in Thanos' layout.
+//
+// The one thing to know before changing it: a write is acknowledged only
+// after its samples are in the tenant's WAL, and a block is deleted only
+// after the shipper's ledger says it is uploaded. Everything else may fail
+// and be retried; those two may not be weakened.
+package blockbuilder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/blockbuilder/shipper"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// BlockBuilder owns the tenants' TSDBs below Config.DataDir.
+type BlockBuilder struct {
+	cfg     Config
+	bucket  objstore.Bucket
+	logger  *slog.Logger
+	metrics *metrics
+	ship    *shipper.Metrics
+	bufs    *remotewrite.BufferPool
+	states  sync.Pool
+
+	mu      sync.Mutex
+	tenants map[string]*tenantEntry
+
+	ready    atomic.Bool
+	stopping atomic.Bool
+	// gate is held shared by every write in progress and exclusively by
+	// shutdown to set stopping, so the final flush starts only after the
+	// last write that could be acknowledged.
+	gate sync.RWMutex
+}
+
+// tenantEntry lets one writer open a tenant while others wait for it.
+type tenantEntry struct {
+	once sync.Once
+	db   *tenantDB
+	err  error
+}
+
+// New checks cfg and prepares a block builder; Run opens the tenants found
+// on disk and serves.
+func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Registerer) (*BlockBuilder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	b := &BlockBuilder{
+		cfg:     cfg,
+		bucket:  bkt,
+		logger:  logger,
+		ship:    shipper.NewMetrics(reg),
+		bufs:    remotewrite.NewBufferPool(4 * cfg.Limits.MaxBodyBytes),
+		tenants: map[string]*tenantEntry{},
+	}
+	b.metrics = newMetrics(reg, b)
+	b.states.New = func() any { return &appendState{} }
+	return b, nil
+}
+
+// Config returns the validated configuration (defaults filled in).
+func (b *BlockBuilder) Config() Config { return b.cfg }
+
+// Ready tells whether the block builder takes writes: every tenant found
+// on disk has replayed its WAL, and shutdown has not begun.
+func (b *BlockBuilder) Ready() bool { return b.ready.Load() && !b.stopping.Load() }
+
+// Open replays every tenant found on disk. Run calls it; tests that drive
+// the block builder directly may call it first.
+func (b *BlockBuilder) Open() error {
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("read data dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || remotewrite.ValidateTenant(e.Name()) != nil {
+			continue
+		}
+		if _, err := b.tenant(e.Name()); err != nil {
+			return err
+		}
+	}
+	b.ready.Store(true)
+	return nil
+}
+
+// Run opens the tenants on disk, then cuts and uploads blocks until ctx
+// ends, and finally flushes: every head is cut into blocks and uploaded
+// within Config.FlushTimeout.
+func (b *BlockBuilder) Run(ctx context.Context) error {
+	if !b.ready.Load() {
+		if err := b.Open(); err != nil {
+			return err
+		}
+	}
+	b.logger.Info("block builder ready", "data_dir", b.cfg.DataDir, "block_duration", b.cfg.BlockDuration,
+		"replica", b.cfg.ReplicaLabel+"="+b.cfg.ReplicaName)
+	tick := time.NewTicker(b.cfg.UploadInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return b.shutdown()
+		case <-tick.C:
+			b.maintain(ctx)
+		}
+	}
+}
+
+// maintain cuts finished blocks, uploads them and closes idle tenants.
+func (b *BlockBuilder) maintain(ctx context.Context) {
+	now := time.Now()
+	for _, t := range b.openTenants() {
+		if err := t.cut(); err != nil {
+			b.logger.Error("cut blocks", "tenant", t.id, "err", err)
+		}
+		if _, err := t.sync(ctx); err != nil {
+			b.logger.Warn("upload blocks; will retry", "tenant", t.id, "err", err)
+		}
+		if idle := now.Sub(time.UnixMilli(t.lastWrite.Load())); idle > b.cfg.TenantIdleTimeout {
+			b.logger.Info("closing idle tenant", "tenant", t.id, "idle", idle.Round(time.Second))
+			if err := b.closeTenant(ctx, t); err != nil {
+				b.logger.Error("close idle tenant", "tenant", t.id, "err", err)
+			}
+		}
+	}
+}
+
+// shutdown stops taking writes, waits for writes in flight, then flushes
+// and uploads every tenant.
+func (b *BlockBuilder) shutdown() error {
+	b.gate.Lock()
+	b.stopping.Store(true)
+	b.gate.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
+	defer cancel()
+	b.logger.Info("flushing all tenants", "timeout", b.cfg.FlushTimeout)
+	var errs []error
+	for _, t := range b.openTenants() {
+		if err := b.closeTenant(ctx, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		b.logger.Error("flush incomplete; blocks stay on disk and upload on the next start", "err", err)
+		return err
+	}
+	b.logger.Info("flushed and uploaded everything")
+	return nil
+}
+
+func (b *BlockBuilder) closeTenant(ctx context.Context, t *tenantDB) error {
+	err := t.close(ctx)
+	b.mu.Lock()
+	if e, ok := b.tenants[t.id]; ok && e.db == t {
+		delete(b.tenants, t.id)
+	}
+	b.mu.Unlock()
+	return err
+}
+
+// tenant returns the open TSDB of a tenant, opening it (and replaying its
+// WAL) on first use.
+func (b *BlockBuilder) tenant(id string) (*tenantDB, error) {
+	b.mu.Lock()
+	e, ok := b.tenants[id]
+	if !ok {
+		e = &tenantEntry{}
+		b.tenants[id] = e
+	}
+	b.mu.Unlock()
+	e.once.Do(func() {
+		e.db, e.err = openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger)
+		if e.err != nil {
+			b.mu.Lock()
+			delete(b.tenants, id)
+			b.mu.Unlock()
+		}
+	})
+	return e.db, e.err
+}
+
+// openTenants lists the open tenants, sorted by ID.
+func (b *BlockBuilder) openTenants() []*tenantDB {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]*tenantDB, 0, len(b.tenants))
+	for _, e := range b.tenants {
+		if e.db != nil {
+			out = append(out, e.db)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// Write appends a parsed request for a tenant. It retries once when it
+// races with an idle close of the tenant.
+func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState, nowMs int64) (appendResult, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := b.tenant(tenant)
+		if err != nil {
+			return appendResult{}, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+		}
+		res, err := t.appendRequest(ctx, st, &b.cfg.Limits, nowMs)
+		if errors.Is(err, errTenantClosed) && attempt == 0 {
+			continue
+		}
+		if errors.Is(err, errTenantClosed) {
+			return res, fmt.Errorf("%w: tenant %s is being closed", remotewrite.ErrUnavailable, tenant)
+		}
+		return res, err
+	}
+}
+
+// Flush cuts every tenant's head into blocks and uploads them now, without
+// closing anything. For tests and operators who want data in the bucket.
+func (b *BlockBuilder) Flush(ctx context.Context) error {
+	var errs []error
+	for _, t := range b.openTenants() {
+		t.mu.Lock()
+		if !t.closed {
+			if err := t.flushHead(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		t.mu.Unlock()
+		if _, err := t.sync(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

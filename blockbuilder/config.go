@@ -1,0 +1,156 @@
+package blockbuilder
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/stratametrics/strata/bucket"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// Config of a block builder, read from STRATA_* environment variables.
+type Config struct {
+	// HTTPListen serves remote-write, the query API, /metrics and health.
+	HTTPListen string `env:"HTTP_LISTEN" envDefault:":19291"`
+	// DataDir holds one TSDB per tenant, in <DataDir>/<tenant>.
+	DataDir string `env:"DATA_DIR" envDefault:"./data"`
+	// BlockDuration is the length of a block, aligned like Prometheus.
+	BlockDuration time.Duration `env:"BLOCK_DURATION" envDefault:"2h"`
+	// ReplicaLabel and ReplicaName form the external label that tells this
+	// block builder's blocks from its replicas' (Thanos Query deduplicates
+	// on it). The name defaults to the host (pod) name.
+	ReplicaLabel string `env:"REPLICA_LABEL" envDefault:"receive_replica"`
+	ReplicaName  string `env:"REPLICA_NAME"`
+	// TenantLabel is the external label that names the tenant.
+	TenantLabel string `env:"TENANT_LABEL" envDefault:"tenant_id"`
+	// TenantHeader and DefaultTenant find the tenant of a request.
+	TenantHeader  string `env:"TENANT_HEADER" envDefault:"THANOS-TENANT"`
+	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
+	// ExternalLabels are added to every block's labels, "k=v,k=v".
+	ExternalLabels map[string]string `env:"EXTERNAL_LABELS" envKeyValSeparator:"="`
+	// OutOfOrderWindow accepts samples this much older than a series'
+	// newest; 0 refuses out-of-order samples, as Thanos does by default.
+	OutOfOrderWindow time.Duration `env:"OUT_OF_ORDER_WINDOW" envDefault:"0s"`
+	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
+	// exemplar storage.
+	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"100000"`
+	// TenantIdleTimeout flushes, uploads and closes a tenant that had no
+	// write for this long, so memory follows the active tenants.
+	TenantIdleTimeout time.Duration `env:"TENANT_IDLE_TIMEOUT" envDefault:"1h"`
+	// LocalRetention keeps uploaded blocks on disk this long for queries;
+	// a block is never deleted before it is uploaded.
+	LocalRetention time.Duration `env:"LOCAL_RETENTION" envDefault:"6h"`
+	// UploadInterval is how often finished blocks are cut and uploaded
+	// (and failed uploads retried).
+	UploadInterval time.Duration `env:"UPLOAD_INTERVAL" envDefault:"30s"`
+	// FlushTimeout bounds the flush and upload on shutdown; keep it below
+	// the pod's termination grace period.
+	FlushTimeout time.Duration `env:"FLUSH_TIMEOUT" envDefault:"5m"`
+	// WALCompression compresses the write-ahead log with snappy.
+	WALCompression bool `env:"WAL_COMPRESSION" envDefault:"false"`
+
+	Bucket bucket.Config
+	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+}
+
+// DefaultConfig returns the defaults the env tags declare, for callers
+// that build a Config in code.
+func DefaultConfig() Config {
+	return Config{
+		HTTPListen:        ":19291",
+		DataDir:           "./data",
+		BlockDuration:     2 * time.Hour,
+		ReplicaLabel:      "receive_replica",
+		TenantLabel:       "tenant_id",
+		TenantHeader:      "THANOS-TENANT",
+		DefaultTenant:     "default-tenant",
+		MaxExemplars:      100000,
+		TenantIdleTimeout: time.Hour,
+		LocalRetention:    6 * time.Hour,
+		UploadInterval:    30 * time.Second,
+		FlushTimeout:      5 * time.Minute,
+		Limits:            remotewrite.DefaultLimits(),
+	}
+}
+
+// Validate rejects a configuration that cannot work, naming the variable.
+func (c *Config) Validate() error {
+	if c.ReplicaName == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return fmt.Errorf("STRATA_REPLICA_NAME is empty and the host name is unknown: %v", err)
+		}
+		c.ReplicaName = host
+	}
+	switch {
+	case c.DataDir == "":
+		return fmt.Errorf("STRATA_DATA_DIR must be set")
+	case c.BlockDuration < time.Minute:
+		return fmt.Errorf("STRATA_BLOCK_DURATION must be at least 1m, got %s", c.BlockDuration)
+	case c.BlockDuration%time.Minute != 0:
+		return fmt.Errorf("STRATA_BLOCK_DURATION must be whole minutes, got %s", c.BlockDuration)
+	case c.ReplicaLabel == "" || c.TenantLabel == "":
+		return fmt.Errorf("STRATA_REPLICA_LABEL and STRATA_TENANT_LABEL must not be empty")
+	case c.ReplicaLabel == c.TenantLabel:
+		return fmt.Errorf("STRATA_REPLICA_LABEL and STRATA_TENANT_LABEL must differ, both are %q", c.ReplicaLabel)
+	case c.TenantHeader == "":
+		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
+	case c.OutOfOrderWindow < 0:
+		return fmt.Errorf("STRATA_OUT_OF_ORDER_WINDOW must not be negative")
+	case c.MaxExemplars < 0:
+		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
+	case c.TenantIdleTimeout <= 0 || c.UploadInterval <= 0 || c.FlushTimeout <= 0:
+		return fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT, STRATA_UPLOAD_INTERVAL and STRATA_FLUSH_TIMEOUT must be positive")
+	case c.LocalRetention < c.BlockDuration:
+		return fmt.Errorf("STRATA_LOCAL_RETENTION (%s) must be at least STRATA_BLOCK_DURATION (%s)", c.LocalRetention, c.BlockDuration)
+	}
+	if err := remotewrite.ValidateTenant(c.DefaultTenant); err != nil {
+		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("STRATA_LIMIT_*: %w", err)
+	}
+	for k, v := range c.ExternalLabels {
+		switch {
+		case k == c.ReplicaLabel || k == c.TenantLabel:
+			return fmt.Errorf("STRATA_EXTERNAL_LABELS: %q is set by the block builder itself", k)
+		case !model.LabelName(k).IsValidLegacy() || v == "":
+			return fmt.Errorf("STRATA_EXTERNAL_LABELS: invalid label %q=%q", k, v)
+		}
+	}
+	if err := c.Bucket.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// externalLabels are the labels of every block of tenant: the Thanos
+// meta.json labels and the StoreAPI's external labels.
+func (c *Config) externalLabels(tenant string) map[string]string {
+	m := make(map[string]string, len(c.ExternalLabels)+2)
+	for k, v := range c.ExternalLabels {
+		m[k] = v
+	}
+	m[c.TenantLabel] = tenant
+	m[c.ReplicaLabel] = c.ReplicaName
+	return m
+}
+
+// formatLabels renders labels sorted, for logs.
+func formatLabels(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%q", k, m[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}

@@ -1,0 +1,108 @@
+package blockbuilder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// Handler serves remote-write (the router's forwards and plain senders
+// alike) and the health endpoints.
+func (b *BlockBuilder) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/receive", b.handleWrite)
+	mux.HandleFunc("POST /api/v1/write", b.handleWrite)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "healthy")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !b.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
+	tenant, res, err := b.serveWrite(r)
+	status := b.respond(w, forwarded, res, err)
+	b.metrics.observe(tenant, status, res, time.Since(start))
+}
+
+// serveWrite does the work of one write; respond turns its outcome into
+// the answer.
+func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error) {
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	if !b.Ready() {
+		return "", appendResult{}, fmt.Errorf("%w: block builder is starting or shutting down", remotewrite.ErrUnavailable)
+	}
+	version, err := remotewrite.Negotiate(r.Header)
+	if err != nil {
+		return "", appendResult{}, err
+	}
+	tenant, err := remotewrite.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
+	if err != nil {
+		return "", appendResult{}, err
+	}
+	limits := &b.cfg.Limits
+	compressed := b.bufs.Get()
+	defer b.bufs.Put(compressed)
+	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, limits.MaxBodyBytes); err != nil {
+		return tenant, appendResult{}, err
+	}
+	raw := b.bufs.Get()
+	defer b.bufs.Put(raw)
+	if err := remotewrite.DecodeSnappy(raw, compressed.B, limits.MaxDecodedBytes); err != nil {
+		return tenant, appendResult{}, err
+	}
+	st := b.states.Get().(*appendState)
+	defer b.states.Put(st)
+	if err := st.req.Parse(version, raw.B); err != nil {
+		return tenant, appendResult{}, err
+	}
+	if n := st.req.NumSeries(); n > limits.MaxSeriesPerRequest {
+		return tenant, appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, limits.MaxSeriesPerRequest)
+	}
+	res, err := b.write(r.Context(), tenant, st, time.Now().UnixMilli())
+	return tenant, res, err
+}
+
+// respond answers a write: 204 with the written counts, or the status of
+// the error, or of the worst rejection. Forwarded requests get the
+// rejections as JSON for the router's per-series quorum.
+func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, res appendResult, err error) int {
+	if err == nil {
+		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string {
+			return fmt.Sprintf("series %d: %s", r.Series, r.Reason)
+		})
+	}
+	status := remotewrite.HTTPStatus(err)
+	res.written.SetHeaders(w.Header())
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if err == nil {
+		w.WriteHeader(status)
+		return status
+	}
+	if forwarded {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(remotewrite.WriteResponse{Error: err.Error(), Written: res.written, Rejected: res.rejected})
+		return status
+	}
+	if errors.Is(err, errTenantClosed) {
+		status = http.StatusServiceUnavailable
+	}
+	http.Error(w, err.Error(), status)
+	return status
+}

@@ -1,0 +1,119 @@
+package blockbuilder
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+)
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	appended  *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	exDropped *prometheus.CounterVec
+	duration  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_write_requests_total",
+			Help: "Write requests by tenant and HTTP status code.",
+		}, []string{"tenant", "code"}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_appended_total",
+			Help: "Samples, histogram samples and exemplars appended, by tenant.",
+		}, []string{"tenant", "type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_rejected_series_total",
+			Help: "Series refused by tenant and kind (invalid, limit, conflict).",
+		}, []string{"tenant", "kind"}),
+		exDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_exemplars_dropped_total",
+			Help: "Exemplars the TSDB refused (out of order, too long); they do not fail writes.",
+		}, []string{"tenant"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:                        "strata_blockbuilder_write_duration_seconds",
+			Help:                        "Time to serve a write request.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.appended, m.rejected, m.exDropped, m.duration,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "strata_blockbuilder_open_tenants",
+				Help: "Tenants whose TSDB is open.",
+			}, func() float64 { return float64(len(b.openTenants())) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "strata_blockbuilder_ready",
+				Help: "1 when the block builder takes writes.",
+			}, func() float64 {
+				if b.Ready() {
+					return 1
+				}
+				return 0
+			}),
+		)
+	}
+	return m
+}
+
+func (m *metrics) observe(tenant string, status int, res appendResult, d time.Duration) {
+	m.duration.Observe(d.Seconds())
+	if tenant == "" {
+		tenant = "unknown"
+	}
+	m.requests.WithLabelValues(tenant, strconv.Itoa(status)).Inc()
+	if res.written.Samples > 0 {
+		m.appended.WithLabelValues(tenant, "float").Add(float64(res.written.Samples))
+	}
+	if res.written.Histograms > 0 {
+		m.appended.WithLabelValues(tenant, "histogram").Add(float64(res.written.Histograms))
+	}
+	if res.written.Exemplars > 0 {
+		m.appended.WithLabelValues(tenant, "exemplar").Add(float64(res.written.Exemplars))
+	}
+	for _, r := range res.rejected {
+		m.rejected.WithLabelValues(tenant, r.Kind).Inc()
+	}
+	if res.exemplarsDropped > 0 {
+		m.exDropped.WithLabelValues(tenant).Add(float64(res.exemplarsDropped))
+	}
+}
+
+// TSDBGatherer gathers the Prometheus TSDB metrics (head series, samples
+// appended, WAL size, compactions, ...) of every open tenant, each with a
+// tenant label. Each tenant's TSDB registers on a registry of its own, so
+// tenants can close and reopen without clashing registrations.
+func (b *BlockBuilder) TSDBGatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		byName := map[string]*dto.MetricFamily{}
+		var order []string
+		for _, t := range b.openTenants() {
+			mfs, err := t.reg.Gather()
+			if err != nil {
+				return nil, err
+			}
+			for _, mf := range mfs {
+				for _, m := range mf.Metric {
+					m.Label = append(m.Label, &dto.LabelPair{Name: proto.String("tenant"), Value: proto.String(t.id)})
+				}
+				if have, ok := byName[mf.GetName()]; ok {
+					have.Metric = append(have.Metric, mf.Metric...)
+					continue
+				}
+				byName[mf.GetName()] = mf
+				order = append(order, mf.GetName())
+			}
+		}
+		out := make([]*dto.MetricFamily, 0, len(order))
+		for _, n := range order {
+			out = append(out, byName[n])
+		}
+		return out, nil
+	})
+}

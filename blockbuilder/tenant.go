@@ -1,0 +1,214 @@
+package blockbuilder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
+	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/blockbuilder/shipper"
+)
+
+// tenantDB owns one tenant's TSDB and the shipper that uploads its blocks.
+type tenantDB struct {
+	id     string
+	dir    string
+	db     *tsdb.DB
+	ship   *shipper.Shipper
+	reg    *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
+	logger *slog.Logger
+
+	blockRange int64 // ms
+
+	// lastWrite is the wall clock of the last write, unix ms.
+	lastWrite atomic.Int64
+
+	// mu is held shared by writers and exclusively by flush and close, so
+	// that no write lands in a head that is being cut for the last time.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// errTenantClosed tells a writer that raced with an idle close to reopen.
+var errTenantClosed = errors.New("tenant closed")
+
+func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger) (*tenantDB, error) {
+	t := &tenantDB{
+		id:         id,
+		dir:        dir,
+		reg:        prometheus.NewRegistry(),
+		logger:     logger.With("tenant", id),
+		blockRange: cfg.BlockDuration.Milliseconds(),
+	}
+	// The shipper reads its ledger from the TSDB's directory: make it first.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("tenant %s: %w", id, err)
+	}
+	ship, err := shipper.New(shipper.Options{
+		Dir:     dir,
+		Bucket:  bkt,
+		Labels:  cfg.externalLabels(id),
+		Source:  "receive",
+		Logger:  t.logger,
+		Metrics: shipMetrics,
+		Tenant:  id,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: %w", id, err)
+	}
+	t.ship = ship
+
+	opts := tsdb.DefaultOptions()
+	opts.MinBlockDuration = t.blockRange
+	opts.MaxBlockDuration = t.blockRange
+	// Retention is ours: blocks go once uploaded and old (see
+	// blocksToDelete), never on the TSDB's own clock.
+	opts.RetentionDuration = 0
+	opts.OutOfOrderTimeWindow = cfg.OutOfOrderWindow.Milliseconds()
+	opts.EnableExemplarStorage = cfg.MaxExemplars > 0
+	opts.MaxExemplars = cfg.MaxExemplars
+	// Blocks are never merged here: the bucket's compactor does that, and
+	// overlapping blocks (out-of-order data) are its job too.
+	opts.EnableOverlappingCompaction = false
+	// Start timestamps and metadata sent over remote-write 2.0 are kept:
+	// the start timestamp as a zero sample, metadata in the WAL.
+	opts.EnableSTAsZeroSample = true
+	opts.EnableMetadataWALRecords = true
+	if cfg.WALCompression {
+		opts.WALCompression = compression.Snappy
+	}
+	retention := cfg.LocalRetention.Milliseconds()
+	opts.BlocksToDelete = func(blocks []*tsdb.Block) map[ulid.ULID]struct{} {
+		return t.blocksToDelete(blocks, retention)
+	}
+	db, err := tsdb.Open(dir, t.logger, t.reg, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: open TSDB in %s: %w", id, dir, err)
+	}
+	// Cutting blocks is driven by the block builder's loop (cut), so it
+	// happens on its schedule and is followed by an upload.
+	db.DisableCompactions()
+	t.db = db
+	t.lastWrite.Store(time.Now().UnixMilli())
+	return t, nil
+}
+
+// blocksToDelete lets the TSDB delete a block only when it is uploaded and
+// older than the local retention, or superseded by a compaction.
+func (t *tenantDB) blocksToDelete(blocks []*tsdb.Block, retention int64) map[ulid.ULID]struct{} {
+	del := map[ulid.ULID]struct{}{}
+	if t.ship == nil {
+		return del
+	}
+	cutoff := time.Now().UnixMilli() - retention
+	for _, b := range blocks {
+		m := b.Meta()
+		if !t.ship.IsUploaded(m.ULID) {
+			continue
+		}
+		if m.Compaction.Deletable || m.MaxTime < cutoff {
+			del[m.ULID] = struct{}{}
+		}
+	}
+	return del
+}
+
+// cut persists every block range the head has finished: the head keeps
+// half a block of slack past a range's end, as Prometheus does, so that
+// late samples still land before the range is cut.
+func (t *tenantDB) cut() error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return nil
+	}
+	head := t.db.Head()
+	for {
+		mint, maxt := head.MinTime(), head.MaxTime()
+		if mint == math.MaxInt64 || maxt-mint <= t.blockRange*3/2 {
+			break
+		}
+		start := alignDown(mint, t.blockRange)
+		if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, start+t.blockRange-1)); err != nil {
+			return fmt.Errorf("tenant %s: cut block [%d, %d): %w", t.id, start, start+t.blockRange, err)
+		}
+		if head.MinTime() <= mint {
+			// The head did not move past the block: do not spin on it.
+			break
+		}
+	}
+	if err := t.db.CompactOOOHead(context.Background()); err != nil {
+		return fmt.Errorf("tenant %s: cut out-of-order head: %w", t.id, err)
+	}
+	return nil
+}
+
+// flushHead cuts the whole head, the unfinished block too, into blocks
+// aligned to the block range. Callers hold t.mu exclusively.
+func (t *tenantDB) flushHead() error {
+	head := t.db.Head()
+	mint, maxt := head.MinTime(), head.MaxTime()
+	if mint != math.MaxInt64 {
+		for start := alignDown(mint, t.blockRange); start <= maxt; start += t.blockRange {
+			if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, start+t.blockRange-1)); err != nil {
+				return fmt.Errorf("tenant %s: flush block [%d, %d): %w", t.id, start, start+t.blockRange, err)
+			}
+		}
+	}
+	if err := t.db.CompactOOOHead(context.Background()); err != nil {
+		return fmt.Errorf("tenant %s: flush out-of-order head: %w", t.id, err)
+	}
+	return nil
+}
+
+// close flushes the head, uploads every block and closes the TSDB. Writes
+// arriving meanwhile get errTenantClosed. The TSDB is closed even when the
+// upload fails: the blocks stay on disk and the ledger says they are
+// pending, so the next open uploads them.
+func (t *tenantDB) close(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	if err := t.flushHead(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := t.ship.Sync(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tenant %s: upload: %w", t.id, err))
+	}
+	if err := t.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("tenant %s: close TSDB: %w", t.id, err))
+	}
+	return errors.Join(errs...)
+}
+
+// sync uploads finished blocks.
+func (t *tenantDB) sync(ctx context.Context) (int, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return 0, nil
+	}
+	return t.ship.Sync(ctx)
+}
+
+func alignDown(t, rng int64) int64 {
+	if t >= 0 {
+		return t - t%rng
+	}
+	return t - (rng+t%rng)%rng
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/functions"
+)
+
+// devConfig is what `strata dev` takes; every flag is also a variable.
+type devConfig struct {
+	DataDir       string        `env:"DATA_DIR" envDefault:"./data"`
+	Listen        string        `env:"HTTP_LISTEN" envDefault:"127.0.0.1:19291"`
+	RF            int           `env:"REPLICATION_FACTOR" envDefault:"3"`
+	BlockBuilders int           `env:"BLOCKBUILDERS" envDefault:"3"`
+	BlockDuration time.Duration `env:"BLOCK_DURATION" envDefault:"2h"`
+}
+
+// runDev runs a whole cluster on this machine: one router and N block
+// builders, each on its own loopback port and talking over real sockets,
+// with a filesystem bucket unless S3 or an objstore file is configured.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dc devConfig
+	if err := loadEnv(&dc); err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("strata dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&dc.DataDir, "data-dir", dc.DataDir, "where block builders keep their TSDBs and the filesystem bucket lives (STRATA_DATA_DIR)")
+	fs.StringVar(&dc.Listen, "listen", dc.Listen, "the router's remote-write address (STRATA_HTTP_LISTEN)")
+	fs.IntVar(&dc.RF, "rf", dc.RF, "replication factor (STRATA_REPLICATION_FACTOR)")
+	fs.IntVar(&dc.BlockBuilders, "blockbuilders", dc.BlockBuilders, "number of block builders (STRATA_BLOCKBUILDERS)")
+	fs.DurationVar(&dc.BlockDuration, "block-duration", dc.BlockDuration, "block length (STRATA_BLOCK_DURATION)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if dc.BlockBuilders < 1 || dc.RF < 1 || dc.RF > dc.BlockBuilders {
+		return fmt.Errorf("%w: -rf %d needs 1 <= rf <= -blockbuilders (%d)", errUsage, dc.RF, dc.BlockBuilders)
+	}
+	logger, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+
+	bbCfg := blockbuilder.DefaultConfig()
+	if err := loadEnv(&bbCfg); err != nil {
+		return err
+	}
+	bbCfg.BlockDuration = dc.BlockDuration
+	if bbCfg.Bucket.Validate() != nil && bbCfg.Bucket.S3.Bucket == "" && bbCfg.Bucket.ObjstoreConfigFile == "" {
+		bbCfg.Bucket.Dir = filepath.Join(dc.DataDir, "bucket")
+	}
+
+	// Listen on everything first, so that a taken port fails fast and the
+	// router knows its block builders' real addresses.
+	routerL, err := listen(dc.Listen, "-listen")
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(routerL.Addr().String())
+	base, _ := strconv.Atoi(port)
+	var bbLs []net.Listener
+	for i := 0; i < dc.BlockBuilders; i++ {
+		addr := net.JoinHostPort(host, "0")
+		if _, p, _ := net.SplitHostPort(dc.Listen); p != "0" {
+			addr = net.JoinHostPort(host, strconv.Itoa(base+1+i))
+		}
+		l, err := listen(addr, fmt.Sprintf("block builder %d, the router's port + %d", i, i+1))
+		if err != nil {
+			routerL.Close()
+			for _, l := range bbLs {
+				l.Close()
+			}
+			return err
+		}
+		bbLs = append(bbLs, l)
+	}
+
+	// Block builders outlive the router: they stop only after it has
+	// drained, so that every write it acknowledged is flushed.
+	bbCtx, stopBBs := context.WithCancel(context.Background())
+	defer stopBBs()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		builders = make([]*blockbuilder.BlockBuilder, dc.BlockBuilders)
+		bbErrs   = make([]error, dc.BlockBuilders)
+		addrs    = make([]string, dc.BlockBuilders)
+	)
+	for i, l := range bbLs {
+		cfg := bbCfg
+		cfg.DataDir = filepath.Join(dc.DataDir, fmt.Sprintf("blockbuilder-%d", i))
+		cfg.ReplicaName = fmt.Sprintf("blockbuilder-%d", i)
+		cfg.HTTPListen = l.Addr().String()
+		addrs[i] = l.Addr().String()
+		wg.Add(1)
+		go func(i int, l net.Listener) {
+			defer wg.Done()
+			bbErrs[i] = runBlockBuilderOn(bbCtx, cfg, l, logger.With("component", "blockbuilder", "replica", cfg.ReplicaName), func(b *blockbuilder.BlockBuilder) {
+				mu.Lock()
+				builders[i] = b
+				mu.Unlock()
+			})
+			if bbErrs[i] != nil {
+				logger.Error("block builder stopped", "replica", cfg.ReplicaName, "err", bbErrs[i])
+			}
+		}(i, l)
+	}
+
+	rCfg := functions.DefaultConfig()
+	if err := loadEnv(&rCfg); err != nil {
+		return err
+	}
+	rCfg.HashringsFile, rCfg.Endpoints, rCfg.ReplicationFactor = "", addrs, dc.RF
+	reg := newRegistry()
+	router, err := functions.New(rCfg, logger.With("component", "router"), reg)
+	if err != nil {
+		routerL.Close()
+		stopBBs()
+		wg.Wait()
+		return err
+	}
+	router.SetReadyCheck(func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, b := range builders {
+			if b == nil || !b.Ready() {
+				return fmt.Errorf("block builder %d (%s) is not ready", i, addrs[i])
+			}
+		}
+		return nil
+	})
+
+	printDevBanner(stdout, routerL.Addr().String(), addrs, dc, bbCfg)
+
+	routerErr := make(chan error, 1)
+	go func() { routerErr <- router.Run(ctx) }()
+	err = serve(ctx, routerL, withMetrics(router.Handler(), reg), 30*time.Second)
+	<-routerErr
+	logger.Info("router stopped; flushing block builders")
+	stopBBs()
+	wg.Wait()
+	return errors.Join(append([]error{err}, bbErrs...)...)
+}
+
+func printDevBanner(w io.Writer, router string, bbs []string, dc devConfig, bb blockbuilder.Config) {
+	fmt.Fprintf(w, "Strata dev cluster: 1 router, %d block builders, replication factor %d, %s blocks\n\n", len(bbs), dc.RF, dc.BlockDuration)
+	fmt.Fprintf(w, "  router         http://%s/api/v1/receive   (also /metrics, /-/ready)\n", router)
+	for i, a := range bbs {
+		fmt.Fprintf(w, "  blockbuilder-%d http://%s   (replica label receive_replica=\"blockbuilder-%d\")\n", i, a, i)
+	}
+	fmt.Fprintf(w, "  bucket         %s\n\n", bb.Bucket.String())
+	fmt.Fprintf(w, "Point Prometheus at it:\n\n  remote_write:\n    - url: http://%s/api/v1/receive\n      headers:\n        THANOS-TENANT: team-a\n\n", router)
+	if bb.Bucket.Dir != "" {
+		fmt.Fprintf(w, "Browse the bucket:\n\n  STRATA_BUCKET_DIR=%s strata bucket ls\n\n", bb.Bucket.Dir)
+	}
+	fmt.Fprintf(w, "Ctrl-C flushes every block builder and uploads what it holds, then exits.\n")
+}

@@ -1,0 +1,249 @@
+package functions_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	config_util "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/prometheus/prometheus/storage/remote"
+	"github.com/thanos-io/objstore/providers/filesystem"
+
+	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/harness"
+)
+
+// Modes a test block builder can be put in.
+const (
+	modeServe int32 = iota
+	modeFail        // answers 500
+	modeHang        // holds the request until the test ends
+)
+
+// testBlockBuilder is a real block builder served over real HTTP, with a
+// switch in front to make it fail or hang.
+type testBlockBuilder struct {
+	bb     *blockbuilder.BlockBuilder
+	srv    *httptest.Server
+	mode   atomic.Int32
+	hits   atomic.Int32
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type cluster struct {
+	t         *testing.T
+	bbs       []*testBlockBuilder
+	router    *functions.Router
+	routerURL string
+	bucketDir string
+	release   chan struct{} // closed at cleanup: hung requests return
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startCluster starts n block builders and a router with replication
+// factor rf over them, all in this process and over loopback HTTP.
+func startCluster(t *testing.T, n, rf int, tweak func(*functions.Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bucketDir: t.TempDir(), release: make(chan struct{})}
+	var addrs []string
+	for i := 0; i < n; i++ {
+		cfg := blockbuilder.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.ReplicaName = fmt.Sprintf("bb-%d", i)
+		cfg.Bucket.Dir = c.bucketDir
+		cfg.BlockDuration = time.Hour
+		cfg.LocalRetention = time.Hour
+		bkt, err := filesystem.NewBucket(c.bucketDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bb, err := blockbuilder.New(cfg, bkt, quietLogger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bb.Open(); err != nil {
+			t.Fatal(err)
+		}
+		tb := &testBlockBuilder{bb: bb, done: make(chan error, 1)}
+		h := bb.Handler()
+		tb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/receive" {
+				tb.hits.Add(1)
+			}
+			switch tb.mode.Load() {
+			case modeFail:
+				http.Error(w, "injected failure", http.StatusInternalServerError)
+				return
+			case modeHang:
+				select {
+				case <-c.release:
+				case <-r.Context().Done():
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.cancel = cancel
+		go func() { tb.done <- bb.Run(ctx) }()
+		c.bbs = append(c.bbs, tb)
+		addrs = append(addrs, tb.srv.Listener.Addr().String())
+	}
+	cfg := functions.DefaultConfig()
+	cfg.Endpoints = addrs
+	cfg.ReplicationFactor = rf
+	cfg.ForwardTimeout = 2 * time.Second
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r, err := functions.New(cfg, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = r.Run(ctx) }()
+	srv := httptest.NewServer(r.Handler())
+	c.router, c.routerURL = r, srv.URL+"/api/v1/receive"
+	t.Cleanup(func() {
+		close(c.release)
+		srv.Close()
+		cancel()
+		for _, b := range c.bbs {
+			b.srv.Close()
+			b.cancel()
+			<-b.done
+		}
+	})
+	return c
+}
+
+// flush cuts and uploads every block builder's head.
+func (c *cluster) flush() {
+	c.t.Helper()
+	for i, b := range c.bbs {
+		if err := b.bb.Flush(context.Background()); err != nil {
+			c.t.Fatalf("flush block builder %d: %v", i, err)
+		}
+	}
+}
+
+// bucketSamples reads every sample back from the uploaded blocks.
+func (c *cluster) bucketSamples() (harness.Samples, []harness.BlockInfo) {
+	c.t.Helper()
+	bkt, err := filesystem.NewBucket(c.bucketDir)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return harness.BucketSamples(c.t, bkt, "tenant_id", "receive_replica")
+}
+
+// post sends a raw body with headers and returns the answer.
+func post(t *testing.T, url string, body []byte, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func v1Headers(tenant string) map[string]string {
+	h := map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Prometheus-Remote-Write-Version": "0.1.0"}
+	if tenant != "" {
+		h["THANOS-TENANT"] = tenant
+	}
+	return h
+}
+
+func v2Headers(tenant string) map[string]string {
+	h := v1Headers(tenant)
+	h["Content-Type"] = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+	h["X-Prometheus-Remote-Write-Version"] = "2.0.0"
+	return h
+}
+
+func encodeV1(t testing.TB, req *prompb.WriteRequest) []byte {
+	t.Helper()
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snappy.Encode(nil, b)
+}
+
+func encodeV2(t testing.TB, req *writev2.Request) []byte {
+	t.Helper()
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snappy.Encode(nil, b)
+}
+
+// series makes n series of one sample each at ts, value i.
+func seriesV1(prefix string, n int, ts int64) *prompb.WriteRequest {
+	req := &prompb.WriteRequest{}
+	for i := 0; i < n; i++ {
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+			Labels: []prompb.Label{
+				{Name: "__name__", Value: prefix + "_metric"},
+				{Name: "instance", Value: fmt.Sprintf("host-%d", i)},
+				{Name: "job", Value: "test"},
+			},
+			Samples: []prompb.Sample{{Value: float64(i), Timestamp: ts}},
+		})
+	}
+	return req
+}
+
+// promClient is Prometheus' own remote-write client.
+func promClient(t *testing.T, rawURL, tenant string, msg remoteapi.WriteMessageType) remote.WriteClient {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := remote.NewWriteClient("test", &remote.ClientConfig{
+		URL:              &config_util.URL{URL: u},
+		Timeout:          model.Duration(10 * time.Second),
+		Headers:          map[string]string{"THANOS-TENANT": tenant},
+		WriteProtoMsg:    msg,
+		HTTPClientConfig: config_util.DefaultHTTPClientConfig,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var _ sync.Locker = (*sync.Mutex)(nil)
+
+func encodeSnappyRaw(b []byte) []byte { return snappy.Encode(nil, b) }

@@ -1,0 +1,96 @@
+package functions
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/shard"
+)
+
+// Config of a router, read from STRATA_* environment variables.
+type Config struct {
+	// HTTPListen serves remote-write, /metrics and health.
+	HTTPListen string `env:"HTTP_LISTEN" envDefault:":19291"`
+	// HashringsFile is a Thanos hashrings.json, reloaded when it changes.
+	HashringsFile string `env:"HASHRINGS_FILE"`
+	// Endpoints is a one-hashring shortcut when there is no file.
+	Endpoints []string `env:"ENDPOINTS"`
+	// HashringReloadInterval is how often the hashrings file is checked.
+	HashringReloadInterval time.Duration `env:"HASHRING_RELOAD_INTERVAL" envDefault:"5s"`
+	// ReplicationFactor is the number of block builders each series is
+	// written to; a write succeeds when RF/2+1 of them took it.
+	ReplicationFactor int `env:"REPLICATION_FACTOR" envDefault:"1"`
+	// HashringAlgorithm is the default for hashrings that name none.
+	HashringAlgorithm string `env:"HASHRING_ALGORITHM" envDefault:"ketama"`
+	// TenantHeader and DefaultTenant find the tenant of a request.
+	TenantHeader  string `env:"TENANT_HEADER" envDefault:"THANOS-TENANT"`
+	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
+	// ForwardTimeout bounds each request to a block builder.
+	ForwardTimeout time.Duration `env:"FORWARD_TIMEOUT" envDefault:"5s"`
+	// EndpointBackoff is the first pause after a block builder fails; it
+	// doubles on each failure up to EndpointMaxBackoff. Meanwhile writes do
+	// not wait for it and a probe checks it in the background.
+	EndpointBackoff    time.Duration `env:"ENDPOINT_BACKOFF" envDefault:"500ms"`
+	EndpointMaxBackoff time.Duration `env:"ENDPOINT_MAX_BACKOFF" envDefault:"10s"`
+	// LimitsFile holds per-tenant limit overrides (YAML), reloaded when it
+	// changes.
+	LimitsFile           string        `env:"LIMITS_FILE"`
+	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
+	// Limits are the defaults for every tenant.
+	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+}
+
+// DefaultConfig returns the defaults the env tags declare, for callers
+// that build a Config in code.
+func DefaultConfig() Config {
+	return Config{
+		HTTPListen:             ":19291",
+		HashringReloadInterval: 5 * time.Second,
+		ReplicationFactor:      1,
+		HashringAlgorithm:      "ketama",
+		TenantHeader:           "THANOS-TENANT",
+		DefaultTenant:          "default-tenant",
+		ForwardTimeout:         5 * time.Second,
+		EndpointBackoff:        500 * time.Millisecond,
+		EndpointMaxBackoff:     10 * time.Second,
+		LimitsReloadInterval:   10 * time.Second,
+		Limits:                 remotewrite.DefaultLimits(),
+	}
+}
+
+// Validate rejects a configuration that cannot work, naming the variable.
+func (c *Config) Validate() error {
+	switch {
+	case c.HashringsFile == "" && len(c.Endpoints) == 0:
+		return fmt.Errorf("set STRATA_HASHRINGS_FILE or STRATA_ENDPOINTS: the router needs block builders to write to")
+	case c.HashringsFile != "" && len(c.Endpoints) > 0:
+		return fmt.Errorf("set only one of STRATA_HASHRINGS_FILE and STRATA_ENDPOINTS")
+	case c.ReplicationFactor < 1:
+		return fmt.Errorf("STRATA_REPLICATION_FACTOR must be at least 1, got %d", c.ReplicationFactor)
+	case c.TenantHeader == "":
+		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
+	case c.ForwardTimeout <= 0:
+		return fmt.Errorf("STRATA_FORWARD_TIMEOUT must be positive")
+	case c.EndpointBackoff <= 0 || c.EndpointMaxBackoff < c.EndpointBackoff:
+		return fmt.Errorf("STRATA_ENDPOINT_BACKOFF must be positive and at most STRATA_ENDPOINT_MAX_BACKOFF")
+	case c.HashringReloadInterval <= 0 || c.LimitsReloadInterval <= 0:
+		return fmt.Errorf("STRATA_HASHRING_RELOAD_INTERVAL and STRATA_LIMITS_RELOAD_INTERVAL must be positive")
+	}
+	if err := remotewrite.ValidateTenant(c.DefaultTenant); err != nil {
+		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("STRATA_LIMIT_*: %w", err)
+	}
+	return nil
+}
+
+// Quorum is the number of replicas that must take a write: a majority.
+// RF=2 needs both: with one of two, a second failure would lose the only
+// copy, so a pair is only worth having when both hold the data.
+func Quorum(rf int) int { return rf/2 + 1 }
+
+func (c *Config) shardOptions() shard.Options {
+	return shard.Options{ReplicationFactor: c.ReplicationFactor, DefaultAlgorithm: c.HashringAlgorithm, ReloadInterval: c.HashringReloadInterval}
+}

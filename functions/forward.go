@@ -1,0 +1,246 @@
+package functions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/shard"
+)
+
+// endpoint is one block builder as the router sees it: where to send, and
+// whether it is backing off after failures.
+type endpoint struct {
+	addr     string
+	writeURL string
+	readyURL string
+
+	// downUntil (unix ns) is when writes go to the endpoint again; until
+	// then they fail at once instead of waiting on a dead node, and a probe
+	// checks it in the background.
+	downUntil atomic.Int64
+	failures  atomic.Int32
+	probing   atomic.Bool
+}
+
+func (e *endpoint) down(now time.Time) bool { return e.downUntil.Load() > now.UnixNano() }
+
+// endpoints keeps one endpoint per address over ring reloads, so backoff
+// state survives a reload, and maps a ring's endpoint IDs onto them.
+type endpoints struct {
+	cfg     *Config
+	client  *http.Client
+	logger  *slog.Logger
+	metrics *metrics
+	ctx     context.Context // ends with the router; stops probes
+
+	mu     sync.Mutex
+	byAddr map[string]*endpoint
+	// forRing caches the endpoints of the last ring seen.
+	forRing atomic.Pointer[ringEndpoints]
+}
+
+type ringEndpoints struct {
+	ring *shard.Ring
+	eps  []*endpoint
+}
+
+func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metrics) *endpoints {
+	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		// Bodies are snappy already; never let the transport gzip them.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
+	}
+	return &endpoints{
+		cfg:     cfg,
+		client:  &http.Client{Transport: transport},
+		logger:  logger,
+		metrics: m,
+		ctx:     ctx,
+		byAddr:  map[string]*endpoint{},
+	}
+}
+
+// of returns the endpoints of ring, indexed by endpoint ID.
+func (e *endpoints) of(ring *shard.Ring) []*endpoint {
+	if re := e.forRing.Load(); re != nil && re.ring == ring {
+		return re.eps
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	list := ring.Endpoints()
+	eps := make([]*endpoint, len(list))
+	for i, se := range list {
+		ep, ok := e.byAddr[se.Address]
+		if !ok {
+			ep = &endpoint{
+				addr:     se.Address,
+				writeURL: "http://" + se.Address + "/api/v1/receive",
+				readyURL: "http://" + se.Address + "/-/ready",
+			}
+			e.byAddr[se.Address] = ep
+		}
+		eps[i] = ep
+	}
+	e.forRing.Store(&ringEndpoints{ring: ring, eps: eps})
+	return eps
+}
+
+// forwardResult is one block builder's answer to its part of a request.
+type forwardResult struct {
+	ep       int // endpoint ID in the request's ring
+	status   int // 0 when no answer came
+	written  remotewrite.Written
+	rejected []remotewrite.Rejection
+	err      error
+}
+
+// ok tells whether the block builder wrote everything it was sent that it
+// did not reject by name.
+func (r *forwardResult) ok() bool {
+	return r.status/100 == 2 || (len(r.rejected) > 0 && !remotewrite.Retryable(r.status))
+}
+
+// maxAnswer bounds how much of a block builder's answer is read.
+const maxAnswer = 4 << 20
+
+// send posts one part of a request to a block builder.
+func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrite.Version, tenant string, body []byte) forwardResult {
+	res := forwardResult{ep: id}
+	now := time.Now()
+	if ep.down(now) {
+		res.err = fmt.Errorf("block builder %s is backing off after %d failures", ep.addr, ep.failures.Load())
+		e.metrics.forwardErrors.WithLabelValues(ep.addr, "backoff").Inc()
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ForwardTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.writeURL, bytes.NewReader(body))
+	if err != nil {
+		res.err = err
+		return res
+	}
+	h := req.Header
+	h.Set("Content-Type", v.ContentType())
+	h.Set("Content-Encoding", "snappy")
+	h.Set(remotewrite.HeaderVersion, map[remotewrite.Version]string{remotewrite.V1: "0.1.0", remotewrite.V2: "2.0.0"}[v])
+	h.Set(remotewrite.HeaderForwarded, "1")
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", "strata-router")
+	h.Set(e.cfg.TenantHeader, tenant)
+
+	resp, err := e.client.Do(req)
+	e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())
+	if err != nil {
+		res.err = fmt.Errorf("block builder %s: %w", ep.addr, err)
+		e.metrics.forwardErrors.WithLabelValues(ep.addr, "transport").Inc()
+		e.markDown(ep)
+		return res
+	}
+	defer resp.Body.Close()
+	res.status = resp.StatusCode
+	res.written = remotewrite.WrittenFromHeaders(resp.Header)
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		e.markUp(ep)
+		return res
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	var wr remotewrite.WriteResponse
+	if json.Unmarshal(answer, &wr) == nil && wr.Error != "" {
+		res.rejected = wr.Rejected
+		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, wr.Error)
+	} else {
+		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	if remotewrite.Retryable(resp.StatusCode) {
+		e.metrics.forwardErrors.WithLabelValues(ep.addr, fmt.Sprint(resp.StatusCode)).Inc()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			e.markDown(ep)
+		}
+		return res
+	}
+	e.markUp(ep)
+	return res
+}
+
+func (e *endpoints) markUp(ep *endpoint) {
+	if ep.failures.Load() != 0 {
+		ep.failures.Store(0)
+		ep.downUntil.Store(0)
+		e.metrics.endpointUp.WithLabelValues(ep.addr).Set(1)
+	}
+}
+
+// markDown backs an endpoint off and starts a probe that brings it back
+// as soon as it is ready, without waiting for a write to find out.
+func (e *endpoints) markDown(ep *endpoint) {
+	n := ep.failures.Add(1)
+	backoff := e.cfg.EndpointBackoff << min(n-1, 16)
+	if backoff > e.cfg.EndpointMaxBackoff || backoff <= 0 {
+		backoff = e.cfg.EndpointMaxBackoff
+	}
+	ep.downUntil.Store(time.Now().Add(backoff).UnixNano())
+	e.metrics.endpointUp.WithLabelValues(ep.addr).Set(0)
+	if ep.probing.CompareAndSwap(false, true) {
+		e.logger.Warn("block builder failing; backing off", "endpoint", ep.addr, "backoff", backoff)
+		go e.probe(ep)
+	}
+}
+
+func (e *endpoints) probe(ep *endpoint) {
+	defer ep.probing.Store(false)
+	for {
+		wait := time.Until(time.Unix(0, ep.downUntil.Load()))
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-time.After(max(wait, 50*time.Millisecond)):
+		}
+		if ep.failures.Load() == 0 {
+			return // a write got through meanwhile
+		}
+		if e.ready(ep) {
+			e.logger.Info("block builder back", "endpoint", ep.addr)
+			e.markUp(ep)
+			return
+		}
+		n := ep.failures.Add(1)
+		backoff := min(e.cfg.EndpointBackoff<<min(n-1, 16), e.cfg.EndpointMaxBackoff)
+		ep.downUntil.Store(time.Now().Add(backoff).UnixNano())
+	}
+}
+
+func (e *endpoints) ready(ep *endpoint) bool {
+	ctx, cancel := context.WithTimeout(e.ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.readyURL, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// errNoAnswer marks a part that got no answer in time.
+var errNoAnswer = errors.New("no answer within the forward timeout")

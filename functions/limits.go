@@ -1,0 +1,251 @@
+package functions
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/time/rate"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// TenantLimits are the limits of one tenant: the request limits plus an
+// ingestion rate.
+type TenantLimits struct {
+	remotewrite.Limits `yaml:",inline"`
+	// IngestionRate is samples (plus histogram samples) per second a
+	// tenant may send; 0 means no limit. IngestionBurst is the most it may
+	// send at once (default: one second's worth, at least one request).
+	IngestionRate  float64 `yaml:"ingestion_rate"`
+	IngestionBurst int     `yaml:"ingestion_burst"`
+}
+
+// LimitsFile is the YAML of STRATA_LIMITS_FILE:
+//
+//	default:            # overrides the STRATA_LIMIT_* defaults for all tenants
+//	  ingestion_rate: 500000
+//	tenants:
+//	  team-a:           # overrides for one tenant, on top of default
+//	    max_label_value_length: 4096
+//	    ingestion_rate: 1000000
+type LimitsFile struct {
+	Default yaml.Node            `yaml:"default"`
+	Tenants map[string]yaml.Node `yaml:"tenants"`
+}
+
+// limitSet is one loaded version of the limits: immutable.
+type limitSet struct {
+	def     TenantLimits
+	tenants map[string]TenantLimits
+}
+
+func (s *limitSet) forTenant(t string) *TenantLimits {
+	if l, ok := s.tenants[t]; ok {
+		return &l
+	}
+	return &s.def
+}
+
+// ParseLimits reads a limits file on top of base. Unknown keys and bad
+// values are errors that name the tenant and the key.
+func ParseLimits(data []byte, base remotewrite.Limits) (*limitSet, error) {
+	var f LimitsFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse limits: %w", err)
+	}
+	set := &limitSet{def: TenantLimits{Limits: base}, tenants: map[string]TenantLimits{}}
+	if f.Default.Kind != 0 {
+		if err := decodeStrict(&f.Default, &set.def); err != nil {
+			return nil, fmt.Errorf("limits default: %w", err)
+		}
+	}
+	if err := set.def.validate(); err != nil {
+		return nil, fmt.Errorf("limits default: %w", err)
+	}
+	for name, node := range f.Tenants {
+		if err := remotewrite.ValidateTenant(name); err != nil {
+			return nil, fmt.Errorf("limits tenant %q: %w", name, err)
+		}
+		l := set.def
+		if err := decodeStrict(&node, &l); err != nil {
+			return nil, fmt.Errorf("limits tenant %q: %w", name, err)
+		}
+		if err := l.validate(); err != nil {
+			return nil, fmt.Errorf("limits tenant %q: %w", name, err)
+		}
+		set.tenants[name] = l
+	}
+	return set, nil
+}
+
+// decodeStrict decodes a node refusing unknown keys: a typo in a limit
+// must not silently leave the default in place.
+func decodeStrict(n *yaml.Node, v any) error {
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func (l *TenantLimits) validate() error {
+	if err := l.Limits.Validate(); err != nil {
+		return err
+	}
+	if l.IngestionRate < 0 || l.IngestionBurst < 0 {
+		return fmt.Errorf("ingestion_rate and ingestion_burst must not be negative")
+	}
+	return nil
+}
+
+// limits holds the current limit set, reloads it from a file and keeps one
+// rate limiter per tenant that has a rate.
+type limits struct {
+	path     string
+	base     remotewrite.Limits
+	interval time.Duration
+	logger   *slog.Logger
+	cur      atomic.Pointer[limitSet]
+	sum      uint64
+
+	mu       sync.Mutex
+	limiters map[string]*tenantLimiter
+
+	reloadOK prometheus.Gauge
+	reloads  *prometheus.CounterVec
+}
+
+type tenantLimiter struct {
+	lim      *rate.Limiter
+	lastUsed atomic.Int64
+}
+
+func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*limits, error) {
+	l := &limits{
+		path:     cfg.LimitsFile,
+		base:     cfg.Limits,
+		interval: cfg.LimitsReloadInterval,
+		logger:   logger,
+		limiters: map[string]*tenantLimiter{},
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_limits_config_last_reload_successful",
+			Help: "Whether the last load of the limits file succeeded (1) or the previous limits are still in use (0).",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_limits_config_reloads_total",
+			Help: "Loads of the limits file by result.",
+		}, []string{"result"}),
+	}
+	l.cur.Store(&limitSet{def: TenantLimits{Limits: cfg.Limits}})
+	if l.path != "" {
+		data, err := os.ReadFile(l.path)
+		if err != nil {
+			return nil, fmt.Errorf("STRATA_LIMITS_FILE: %w", err)
+		}
+		set, err := ParseLimits(data, l.base)
+		if err != nil {
+			return nil, fmt.Errorf("STRATA_LIMITS_FILE %s: %w", l.path, err)
+		}
+		l.cur.Store(set)
+		l.sum = xxhash.Sum64(data)
+	}
+	l.reloadOK.Set(1)
+	if reg != nil {
+		reg.MustRegister(l.reloadOK, l.reloads)
+	}
+	return l, nil
+}
+
+// run reloads the file when it changes and forgets rate limiters of
+// tenants not seen for a while, so hostile tenant IDs cannot grow memory.
+func (l *limits) run(ctx context.Context) {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.reload()
+			l.sweep(time.Now().Add(-10 * time.Minute))
+		}
+	}
+}
+
+func (l *limits) reload() {
+	if l.path == "" {
+		return
+	}
+	data, err := os.ReadFile(l.path)
+	if err == nil {
+		sum := xxhash.Sum64(data)
+		if sum == l.sum {
+			return
+		}
+		var set *limitSet
+		if set, err = ParseLimits(data, l.base); err == nil {
+			l.sum = sum
+			l.cur.Store(set)
+			l.mu.Lock()
+			clear(l.limiters) // rebuilt with the new rates on next use
+			l.mu.Unlock()
+			l.reloadOK.Set(1)
+			l.reloads.WithLabelValues("success").Inc()
+			l.logger.Info("limits file reloaded", "path", l.path, "tenants", len(set.tenants))
+			return
+		}
+		l.sum = sum // a broken file is reported once, not every tick
+	}
+	l.reloadOK.Set(0)
+	l.reloads.WithLabelValues("failure").Inc()
+	l.logger.Error("limits file not loaded; the previous limits stay in use", "path", l.path, "err", err)
+}
+
+func (l *limits) sweep(before time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, v := range l.limiters {
+		if v.lastUsed.Load() < before.UnixNano() {
+			delete(l.limiters, k)
+		}
+	}
+}
+
+func (l *limits) forTenant(tenant string) *TenantLimits {
+	return l.cur.Load().forTenant(tenant)
+}
+
+// allow takes n samples from the tenant's rate; false means 429.
+func (l *limits) allow(tenant string, tl *TenantLimits, n int, now time.Time) bool {
+	if tl.IngestionRate <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	tlim, ok := l.limiters[tenant]
+	if !ok {
+		burst := tl.IngestionBurst
+		if burst == 0 {
+			burst = max(int(tl.IngestionRate), tl.MaxSamplesPerRequest)
+		}
+		tlim = &tenantLimiter{lim: rate.NewLimiter(rate.Limit(tl.IngestionRate), burst)}
+		l.limiters[tenant] = tlim
+	}
+	l.mu.Unlock()
+	tlim.lastUsed.Store(now.UnixNano())
+	return tlim.lim.AllowN(now, n)
+}

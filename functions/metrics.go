@@ -1,0 +1,83 @@
+package functions
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+type metrics struct {
+	requests           *prometheus.CounterVec
+	written            *prometheus.CounterVec
+	duration           prometheus.Histogram
+	forwardDuration    *prometheus.HistogramVec
+	forwardErrors      *prometheus.CounterVec
+	endpointUp         *prometheus.GaugeVec
+	quorumFailures     prometheus.Counter
+	minorityRejections prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_requests_total",
+			Help: "Remote-write requests by tenant and HTTP status code.",
+		}, []string{"tenant", "code"}),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_written_total",
+			Help: "Samples, histogram samples and exemplars written to a quorum, by tenant.",
+		}, []string{"tenant", "type"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:                        "strata_router_request_duration_seconds",
+			Help:                        "Time to answer a remote-write request.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}),
+		forwardDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                        "strata_router_forward_duration_seconds",
+			Help:                        "Time of a forward to a block builder.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"endpoint"}),
+		forwardErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_forward_errors_total",
+			Help: "Failed forwards by block builder and reason (transport, backoff, status code).",
+		}, []string{"endpoint", "reason"}),
+		endpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_router_endpoint_up",
+			Help: "0 while a block builder is backed off after failures.",
+		}, []string{"endpoint"}),
+		quorumFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_router_quorum_failures_total",
+			Help: "Requests answered 503 because some series missed quorum.",
+		}),
+		minorityRejections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_router_minority_rejections_total",
+			Help: "Series stored on a quorum that a minority of replicas refused (typically a replica catching up).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.written, m.duration, m.forwardDuration, m.forwardErrors, m.endpointUp, m.quorumFailures, m.minorityRejections)
+	}
+	return m
+}
+
+func (m *metrics) observe(tenant string, out outcome, d time.Duration) {
+	m.duration.Observe(d.Seconds())
+	if tenant == "" {
+		tenant = "unknown"
+	}
+	m.requests.WithLabelValues(tenant, strconv.Itoa(remotewrite.HTTPStatus(out.err))).Inc()
+	if out.written.Samples > 0 {
+		m.written.WithLabelValues(tenant, "float").Add(float64(out.written.Samples))
+	}
+	if out.written.Histograms > 0 {
+		m.written.WithLabelValues(tenant, "histogram").Add(float64(out.written.Histograms))
+	}
+	if out.written.Exemplars > 0 {
+		m.written.WithLabelValues(tenant, "exemplar").Add(float64(out.written.Exemplars))
+	}
+}

@@ -1,0 +1,147 @@
+package functions
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// decide applies the quorum rule series by series (see
+// docs/ARCHITECTURE.md) and turns the result into the one answer the
+// sender gets:
+//
+//   - a series is stored when `quorum` replicas wrote it;
+//   - it is rejected when fewer wrote it but enough answered that they
+//     refused it (conflict, invalid, limit): retrying cannot help;
+//   - it failed otherwise, and the sender must retry (503).
+//
+// Rejections by a minority of replicas are not returned: the series is
+// stored, and a replica that missed writes while restarting would
+// otherwise make senders drop good batches.
+func (r *Router) decide(st *writeState, results []forwardResult, quorum int) outcome {
+	var failed []error
+	for k := range results {
+		res := &results[k]
+		series := st.epSeries[res.ep]
+		switch {
+		case res.status/100 == 2:
+			for _, i := range series {
+				st.info[i].ok++
+			}
+		case len(res.rejected) > 0 && !remotewrite.Retryable(res.status):
+			st.applyRejections(series, res.rejected)
+		case res.status != 0 && !remotewrite.Retryable(res.status):
+			// Refused whole without a list: every series of the part.
+			kind := kindOfStatus(res.status)
+			for _, i := range series {
+				st.info[i].reject(kind, res.err.Error(), st.info[i].samples, st.info[i].histograms)
+			}
+		default:
+			failed = append(failed, res.err)
+		}
+	}
+	var (
+		out      outcome
+		rejected = st.rejected
+		noQuorum int
+		minority int
+		routed   int
+	)
+	for i := range st.info {
+		info := &st.info[i]
+		if !info.routed {
+			continue
+		}
+		routed++
+		switch {
+		case int(info.ok) >= quorum:
+			out.written.Samples += int(info.samples)
+			out.written.Histograms += int(info.histograms)
+			out.written.Exemplars += int(info.exemplars)
+			if info.rejected > 0 {
+				minority++
+			}
+		case int(info.ok+info.rejected) >= quorum:
+			out.written.Samples += int(max(info.samples-info.rejSamples, 0))
+			out.written.Histograms += int(max(info.histograms-info.rejHistograms, 0))
+			rejected = append(rejected, remotewrite.Rejection{Series: i, Kind: info.rejKind, Reason: info.rejReason,
+				Samples: int(info.rejSamples), Histograms: int(info.rejHistograms)})
+		default:
+			noQuorum++
+		}
+	}
+	out.series = routed
+	if minority > 0 {
+		r.metrics.minorityRejections.Add(float64(minority))
+	}
+	if noQuorum > 0 {
+		r.metrics.quorumFailures.Inc()
+		out.err = fmt.Errorf("%w: %d of %d series were not written to a quorum of %d block builders; retry later: %v",
+			remotewrite.ErrUnavailable, noQuorum, routed, quorum, errors.Join(failed...))
+		return out
+	}
+	slices.SortFunc(rejected, func(a, b remotewrite.Rejection) int { return a.Series - b.Series })
+	out.err = remotewrite.RejectionsError(rejected, func(rj remotewrite.Rejection) string {
+		return r.describe(st, rj)
+	})
+	return out
+}
+
+// applyRejections records a block builder's per-series refusals; the
+// other series of its part were written.
+func (st *writeState) applyRejections(series []int32, rs []remotewrite.Rejection) {
+	refused := make(map[int]*remotewrite.Rejection, len(rs))
+	for k := range rs {
+		if rs[k].Series >= 0 && rs[k].Series < len(series) {
+			refused[rs[k].Series] = &rs[k]
+		}
+	}
+	for j, i := range series {
+		info := &st.info[i]
+		if rj, ok := refused[j]; ok {
+			info.reject(rj.Kind, rj.Reason, int32(rj.Samples), int32(rj.Histograms))
+			continue
+		}
+		info.ok++
+	}
+}
+
+// kindRank orders rejection kinds by which decides the answer.
+var kindRank = map[string]int{remotewrite.KindInvalid: 3, remotewrite.KindLimit: 2, remotewrite.KindConflict: 1}
+
+func (info *seriesInfo) reject(kind, reason string, samples, histograms int32) {
+	info.rejected++
+	if kindRank[kind] > kindRank[info.rejKind] {
+		info.rejKind, info.rejReason = kind, reason
+	}
+	info.rejSamples = max(info.rejSamples, samples)
+	info.rejHistograms = max(info.rejHistograms, histograms)
+}
+
+func kindOfStatus(status int) string {
+	switch status {
+	case http.StatusConflict:
+		return remotewrite.KindConflict
+	case http.StatusRequestEntityTooLarge:
+		return remotewrite.KindLimit
+	}
+	return remotewrite.KindInvalid
+}
+
+// describe names the series of a rejection for the sender's log. Reasons
+// from the router's own checks name the series already; block builders'
+// reasons (TSDB errors) do not.
+func (r *Router) describe(st *writeState, rj remotewrite.Rejection) string {
+	if strings.Contains(rj.Reason, "{") {
+		return rj.Reason
+	}
+	var s remotewrite.Series
+	if err := st.req.Series(rj.Series, &s); err != nil {
+		return fmt.Sprintf("series %d: %s", rj.Series, rj.Reason)
+	}
+	return fmt.Sprintf("series %s: %s", remotewrite.FormatLabels(s.Labels, 200), rj.Reason)
+}

@@ -1,0 +1,135 @@
+// Package functions is Strata's router: a stateless http.Handler that takes
+// Prometheus remote-write (1.0 and 2.0), validates every series, finds the
+// tenant, asks shard for each series' owners and writes each block builder
+// its part at once, answering by quorum.
+//
+// The one thing to know before changing it: the router never re-encodes
+// series. Parts for block builders are made by copying the bytes of the
+// series they own (remotewrite.Request.Append*), which is what keeps its
+// cost per sample low; the answer's status is decided in decide alone.
+package functions
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/shard"
+)
+
+// Router is the remote-write front door. It holds no data.
+type Router struct {
+	cfg     Config
+	ring    shard.Source
+	watcher *shard.Watcher
+	limits  *limits
+	eps     *endpoints
+	logger  *slog.Logger
+	metrics *metrics
+	bufs    *remotewrite.BufferPool
+	states  sync.Pool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// readyCheck, when set, must pass for /-/ready to answer 200.
+	readyCheck func() error
+}
+
+// New checks cfg, loads the hashrings and prepares a router.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Router{cfg: cfg, logger: logger, bufs: remotewrite.NewBufferPool(4 * cfg.Limits.MaxDecodedBytes)}
+	opts := cfg.shardOptions()
+	if cfg.HashringsFile != "" {
+		w, err := shard.NewWatcher(cfg.HashringsFile, opts, logger, reg)
+		if err != nil {
+			return nil, fmt.Errorf("STRATA_HASHRINGS_FILE: %w", err)
+		}
+		r.ring, r.watcher = w, w
+	} else {
+		ring, err := shard.SingleHashring(cfg.Endpoints, opts)
+		if err != nil {
+			return nil, fmt.Errorf("STRATA_ENDPOINTS: %w", err)
+		}
+		r.ring = shard.Static(ring)
+	}
+	var err error
+	if r.limits, err = newLimits(&r.cfg, logger, reg); err != nil {
+		return nil, err
+	}
+	r.metrics = newMetrics(reg)
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.eps = newEndpoints(r.ctx, &r.cfg, logger, r.metrics)
+	r.states.New = func() any { return &writeState{} }
+	return r, nil
+}
+
+// SetReadyCheck makes /-/ready also require check to pass (strata dev uses
+// it to wait for its block builders).
+func (r *Router) SetReadyCheck(check func() error) { r.readyCheck = check }
+
+// Handler serves remote-write and health.
+func (r *Router) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/receive", r.handleWrite)
+	mux.HandleFunc("POST /api/v1/write", r.handleWrite)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "healthy")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if r.readyCheck != nil {
+			if err := r.readyCheck(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// Run reloads the hashrings and limits files until ctx ends.
+func (r *Router) Run(ctx context.Context) error {
+	defer r.cancel()
+	var wg sync.WaitGroup
+	if r.watcher != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.watcher.Run(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); r.limits.run(ctx) }()
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// respond writes the decided answer: 204 with the written counts, or the
+// error's status and message. Written headers are sent in every case, as
+// the 2.0 specification asks.
+func (r *Router) respond(w http.ResponseWriter, out outcome) {
+	out.written.SetHeaders(w.Header())
+	status := remotewrite.HTTPStatus(out.err)
+	if out.err == nil {
+		w.WriteHeader(status)
+		return
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	msg := out.err.Error()
+	if status >= 500 {
+		r.logger.Warn("write failed", "status", status, "err", msg)
+	} else {
+		r.logger.Debug("write refused", "status", status, "err", msg)
+	}
+	http.Error(w, strings.TrimSpace(msg), status)
+}

@@ -1,0 +1,292 @@
+package functions_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/prometheus/prometheus/storage/remote"
+
+	"github.com/stratametrics/strata/functions"
+)
+
+// TestPrometheusClientBothVersions sends through Prometheus' own
+// remote-write client, 1.0 and 2.0, and finds every sample in the bucket.
+func TestPrometheusClientBothVersions(t *testing.T) {
+	c := startCluster(t, 3, 3, nil)
+	now := time.Now().UnixMilli()
+
+	v1 := promClient(t, c.routerURL, "team-v1", remoteapi.WriteV1MessageType)
+	stats, err := v1.Store(context.Background(), encodeV1(t, seriesV1("v1", 50, now)), 0)
+	if err != nil {
+		t.Fatalf("1.0 write: %v", err)
+	}
+	_ = stats
+
+	st := writev2.NewSymbolTable()
+	v2req := &writev2.Request{}
+	for i := 0; i < 40; i++ {
+		v2req.Timeseries = append(v2req.Timeseries, writev2.TimeSeries{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "v2_metric", "instance", fmt.Sprintf("h-%d", i)), nil),
+			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: now, StartTimestamp: now - 1000}},
+			Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER, HelpRef: st.Symbolize("A counter.")},
+		})
+	}
+	v2req.Symbols = st.Symbols()
+	v2 := promClient(t, c.routerURL, "team-v2", remoteapi.WriteV2MessageType)
+	stats, err = v2.Store(context.Background(), encodeV2(t, v2req), 0)
+	if err != nil {
+		t.Fatalf("2.0 write: %v", err)
+	}
+	if stats.Samples != 40 || !stats.Confirmed {
+		t.Fatalf("2.0 written stats %+v, want 40 samples confirmed", stats)
+	}
+
+	c.flush()
+	got, blocks := c.bucketSamples()
+	if n := got.TenantCount("team-v1"); n != 50 {
+		t.Fatalf("team-v1: %d samples in the bucket, want 50", n)
+	}
+	// The start timestamp is kept as a zero sample before each sample.
+	if n := got.TenantCount("team-v2"); n != 80 {
+		t.Fatalf("team-v2: %d samples in the bucket, want 40 samples and 40 start-timestamp zero samples", n)
+	}
+	replicas := map[string]bool{}
+	for _, b := range blocks {
+		replicas[b.Replica] = true
+	}
+	if len(replicas) != 3 {
+		t.Fatalf("blocks from replicas %v, want all three", replicas)
+	}
+}
+
+// TestStatusCodes covers every answer of the router over real HTTP.
+func TestStatusCodes(t *testing.T) {
+	c := startCluster(t, 3, 3, func(cfg *functions.Config) {
+		cfg.Limits.MaxSeriesPerRequest = 100
+		cfg.Limits.MaxLabelValueLength = 64
+	})
+	now := time.Now().UnixMilli()
+	good := encodeV1(t, seriesV1("ok", 3, now))
+
+	unsorted := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:  []prompb.Label{{Name: "job", Value: "x"}, {Name: "__name__", Value: "m"}},
+		Samples: []prompb.Sample{{Value: 1, Timestamp: now}},
+	}}}
+	longValue := seriesV1("long", 1, now)
+	longValue.Timeseries[0].Labels[2].Value = strings.Repeat("v", 100)
+	future := seriesV1("future", 1, now+time.Hour.Milliseconds())
+
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		headers map[string]string
+		status  int
+		says    string
+	}{
+		{"1.0 ok", good, v1Headers("a"), 204, ""},
+		{"no tenant header uses the default tenant", good, v1Headers(""), 204, ""},
+		{"wrong content type", good, map[string]string{"Content-Type": "application/json", "Content-Encoding": "snappy"}, 415, "application/x-protobuf"},
+		{"unknown proto", good, map[string]string{"Content-Type": "application/x-protobuf;proto=foo.Bar", "Content-Encoding": "snappy"}, 415, "unknown proto"},
+		{"gzip encoding", good, map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, 415, "snappy"},
+		{"not snappy", []byte("hello world, not snappy"), v1Headers("a"), 400, "snappy"},
+		{"truncated protobuf", encodeSnappyRaw(mustMarshalV1(t, seriesV1("t", 2, now))[:20]), v1Headers("a"), 400, "truncated"},
+		{"unsorted labels", encodeV1(t, unsorted), v1Headers("a"), 400, "out of order"},
+		{"too many series", encodeV1(t, seriesV1("many", 101, now)), v1Headers("a"), 413, "101 series"},
+		{"label value over the limit", encodeV1(t, longValue), v1Headers("a"), 413, "limit is 64"},
+		{"sample far in the future", encodeV1(t, future), v1Headers("a"), 400, "ahead of this receiver's clock"},
+		{"bad tenant", good, v1Headers("../../etc"), 400, "tenant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(t, c.routerURL, tc.body, tc.headers)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.says != "" && !strings.Contains(body, tc.says) {
+				t.Fatalf("answer %q does not say %q", body, tc.says)
+			}
+		})
+	}
+}
+
+func mustMarshalV1(t *testing.T, r *prompb.WriteRequest) []byte {
+	b, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestConflictIs409 writes samples, then older ones for the same series:
+// every replica refuses them as out of order, so the sender gets 409.
+func TestConflictIs409(t *testing.T) {
+	c := startCluster(t, 3, 3, nil)
+	now := time.Now().UnixMilli()
+	if resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("c", 5, now)), v1Headers("a")); resp.StatusCode != 204 {
+		t.Fatalf("first write: %d %s", resp.StatusCode, body)
+	}
+	resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("c", 5, now-1000)), v1Headers("a"))
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "out of order") || !strings.Contains(body, `c_metric`) {
+		t.Fatalf("got %d %q, want 409 naming the series and the out-of-order sample", resp.StatusCode, body)
+	}
+	// The same samples again (same timestamp, same value) are no conflict.
+	if resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("c", 5, now)), v1Headers("a")); resp.StatusCode != 204 {
+		t.Fatalf("resend: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestQuorumSurvivesOneFailingAndOneHanging: with RF=3, one block builder
+// answering 500 leaves a quorum of two; adding one that hangs breaks the
+// quorum and the sender is told to retry, within the forward timeout.
+func TestQuorumSurvivesOneFailingAndOneHanging(t *testing.T) {
+	c := startCluster(t, 3, 3, nil)
+	now := time.Now().UnixMilli()
+
+	c.bbs[0].mode.Store(modeFail)
+	resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("q", 20, now)), v1Headers("a"))
+	if resp.StatusCode != 204 {
+		t.Fatalf("one of three failing: got %d %s, want 204", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"); got != "20" {
+		t.Fatalf("samples written header %q, want 20", got)
+	}
+
+	// The failed block builder is backed off: the next write does not even
+	// try it.
+	hits := c.bbs[0].hits.Load()
+	if resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("q", 20, now+1)), v1Headers("a")); resp.StatusCode != 204 {
+		t.Fatalf("second write: %d %s", resp.StatusCode, body)
+	}
+	if c.bbs[0].hits.Load() != hits {
+		t.Fatalf("a backed-off block builder was sent a write")
+	}
+
+	c.bbs[1].mode.Store(modeHang)
+	start := time.Now()
+	resp, body = post(t, c.routerURL, encodeV1(t, seriesV1("q", 20, now+2)), v1Headers("a"))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("one failing and one hanging: got %d %s, want 503 with Retry-After", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "quorum") {
+		t.Fatalf("503 does not explain the quorum: %s", body)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("answer took %s, the forward timeout is 2s", d)
+	}
+
+	// All back: the failed one is probed back in and writes succeed on all.
+	c.bbs[0].mode.Store(modeServe)
+	c.bbs[1].mode.Store(modeServe)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, body = post(t, c.routerURL, encodeV1(t, seriesV1("q", 20, time.Now().UnixMilli())), v1Headers("a"))
+		if resp.StatusCode == 204 && c.bbs[0].hits.Load() > hits {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("block builder 0 never came back: last answer %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestHangingBlockBuilderCostsNoLatency: with one of three hanging, writes
+// are answered as soon as two have the data, not after the timeout.
+func TestHangingBlockBuilderCostsNoLatency(t *testing.T) {
+	c := startCluster(t, 3, 3, func(cfg *functions.Config) { cfg.ForwardTimeout = 30 * time.Second })
+	c.bbs[2].mode.Store(modeHang)
+	start := time.Now()
+	resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("h", 10, time.Now().UnixMilli())), v1Headers("a"))
+	if resp.StatusCode != 204 {
+		t.Fatalf("got %d %s", resp.StatusCode, body)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("write waited %s for the hanging block builder", d)
+	}
+}
+
+// TestRF2NeedsBoth documents the RF=2 choice: quorum is 2 of 2.
+func TestRF2NeedsBoth(t *testing.T) {
+	if q := functions.Quorum(2); q != 2 {
+		t.Fatalf("quorum of RF=2 is %d, want 2", q)
+	}
+	c := startCluster(t, 2, 2, nil)
+	c.bbs[1].mode.Store(modeFail)
+	resp, _ := post(t, c.routerURL, encodeV1(t, seriesV1("r", 5, time.Now().UnixMilli())), v1Headers("a"))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("RF=2 with one failing: got %d, want 503", resp.StatusCode)
+	}
+}
+
+// TestSplitAcrossOwners: with RF=1 over three block builders each series
+// lands on exactly one of them, and together they hold everything.
+func TestSplitAcrossOwners(t *testing.T) {
+	for _, v := range []string{"1.0", "2.0"} {
+		t.Run(v, func(t *testing.T) {
+			c := startCluster(t, 3, 1, nil)
+			now := time.Now().UnixMilli()
+			var resp *http.Response
+			var body string
+			if v == "1.0" {
+				resp, body = post(t, c.routerURL, encodeV1(t, seriesV1("s", 300, now)), v1Headers("split"))
+			} else {
+				st := writev2.NewSymbolTable()
+				req := &writev2.Request{}
+				for i := 0; i < 300; i++ {
+					req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+						LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "s_metric", "instance", fmt.Sprintf("host-%d", i)), nil),
+						Samples:    []writev2.Sample{{Value: float64(i), Timestamp: now}},
+					})
+				}
+				req.Symbols = st.Symbols()
+				resp, body = post(t, c.routerURL, encodeV2(t, req), v2Headers("split"))
+			}
+			if resp.StatusCode != 204 {
+				t.Fatalf("got %d %s", resp.StatusCode, body)
+			}
+			c.flush()
+			got, blocks := c.bucketSamples()
+			if n := got.TenantCount("split"); n != 300 {
+				t.Fatalf("%d samples in the bucket, want 300", n)
+			}
+			perReplica := map[string]uint64{}
+			for _, b := range blocks {
+				perReplica[b.Replica] += b.Meta.Stats.NumSamples
+			}
+			var total uint64
+			for r, n := range perReplica {
+				if n == 0 || n == 300 {
+					t.Fatalf("replica %s holds %d samples: not split", r, n)
+				}
+				total += n
+			}
+			if total != 300 {
+				t.Fatalf("replicas hold %d samples together, want exactly 300 (RF=1)", total)
+			}
+		})
+	}
+}
+
+func TestSpecialValues(t *testing.T) {
+	c := startCluster(t, 1, 1, nil)
+	now := time.Now().UnixMilli()
+	req := seriesV1("special", 3, now)
+	req.Timeseries[0].Samples[0].Value = math.NaN()
+	req.Timeseries[1].Samples[0].Value = math.Inf(1)
+	req.Timeseries[2].Samples[0].Value = math.Inf(-1)
+	if resp, body := post(t, c.routerURL, encodeV1(t, req), v1Headers("a")); resp.StatusCode != 204 {
+		t.Fatalf("NaN/Inf: %d %s", resp.StatusCode, body)
+	}
+}
+
+var _ = errors.Is
+var _ remote.WriteClient

@@ -1,0 +1,235 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/shard"
+)
+
+// seriesInfo is what the router keeps of each series between routing and
+// answering.
+type seriesInfo struct {
+	routed                         bool // false when the router refused the series
+	samples, histograms, exemplars int32
+	ok, rejected                   uint8 // replicas that wrote it / refused it by name
+	rejSamples, rejHistograms      int32
+	rejKind, rejReason             string
+}
+
+// writeState is the scratch space of one request, pooled.
+type writeState struct {
+	compressed, raw *remotewrite.Buffer
+	req             remotewrite.Request
+	series          remotewrite.Series
+	hasher          shard.Hasher
+	owners          []int
+
+	info []seriesInfo
+	// epSeries lists, per endpoint ID, the series sent to it, in order.
+	epSeries [][]int32
+	touched  []int
+	rejected []remotewrite.Rejection
+}
+
+func (st *writeState) reset(numEndpoints int) {
+	st.info = st.info[:0]
+	for _, e := range st.touched {
+		st.epSeries[e] = st.epSeries[e][:0]
+	}
+	st.touched = st.touched[:0]
+	if cap(st.epSeries) < numEndpoints {
+		st.epSeries = make([][]int32, numEndpoints)
+	}
+	st.epSeries = st.epSeries[:numEndpoints]
+	st.rejected = st.rejected[:0]
+}
+
+// handleWrite is the remote-write endpoint.
+func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	st := r.states.Get().(*writeState)
+	st.compressed, st.raw = r.bufs.Get(), r.bufs.Get()
+	tenant, out := r.write(req, st)
+	r.respond(w, out)
+	r.metrics.observe(tenant, out, time.Since(start))
+	// The buffers may still be read by parts being sent in the background
+	// after the answer was decided; those parts hold their own copies.
+	r.bufs.Put(st.compressed)
+	r.bufs.Put(st.raw)
+	st.compressed, st.raw = nil, nil
+	r.states.Put(st)
+}
+
+// outcome is the decided answer to a write.
+type outcome struct {
+	written remotewrite.Written
+	err     error
+	series  int
+}
+
+func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
+	version, err := remotewrite.Negotiate(hreq.Header)
+	if err != nil {
+		return "", outcome{err: err}
+	}
+	tenant, err := remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	if err != nil {
+		return "", outcome{err: err}
+	}
+	tl := r.limits.forTenant(tenant)
+	if err := remotewrite.ReadBody(st.compressed, hreq.Body, hreq.ContentLength, tl.MaxBodyBytes); err != nil {
+		return tenant, outcome{err: err}
+	}
+	if err := remotewrite.DecodeSnappy(st.raw, st.compressed.B, tl.MaxDecodedBytes); err != nil {
+		return tenant, outcome{err: err}
+	}
+	if err := st.req.Parse(version, st.raw.B); err != nil {
+		return tenant, outcome{err: err}
+	}
+	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
+		return tenant, outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
+	}
+	ring := r.ring.Ring()
+	hr, err := ring.ForTenant(tenant)
+	if err != nil {
+		return tenant, outcome{err: fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)}
+	}
+	total, err := r.route(st, hr, len(ring.Endpoints()), tenant, tl)
+	if err != nil {
+		return tenant, outcome{err: err}
+	}
+	if !r.limits.allow(tenant, tl, total, time.Now()) {
+		return tenant, outcome{err: fmt.Errorf("%w: tenant %s is over its ingestion rate of %g samples/s", remotewrite.ErrRateLimited, tenant, tl.IngestionRate)}
+	}
+	results := r.fanOut(hreq.Context(), st, r.eps.of(ring), version, tenant, Quorum(hr.ReplicationFactor()))
+	return tenant, r.decide(st, results, Quorum(hr.ReplicationFactor()))
+}
+
+// route validates each series, finds its owners and lists for each
+// endpoint the series it gets. It returns the number of samples plus
+// histogram samples.
+func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, tenant string, tl *TenantLimits) (int, error) {
+	st.reset(numEndpoints)
+	req, s := &st.req, &st.series
+	nowMs := time.Now().UnixMilli()
+	total := 0
+	for i := 0; i < req.NumSeries(); i++ {
+		st.info = append(st.info, seriesInfo{})
+		info := &st.info[i]
+		err := req.Series(i, s)
+		if err == nil {
+			err = tl.CheckSeries(req.Version, s, nowMs)
+		}
+		if err != nil {
+			st.rejected = append(st.rejected, remotewrite.Rejection{Series: i, Kind: remotewrite.KindOf(err), Reason: err.Error()})
+			continue
+		}
+		info.samples, info.histograms, info.exemplars = int32(len(s.Samples)), int32(len(s.Histograms)), int32(len(s.Exemplars))
+		if total += len(s.Samples) + len(s.Histograms); total > tl.MaxSamplesPerRequest {
+			return total, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, tl.MaxSamplesPerRequest)
+		}
+		st.hasher.Reset(tenant)
+		for _, l := range s.Labels {
+			st.hasher.Add(l.Name, l.Value)
+		}
+		st.owners = hr.Owners(st.hasher.Sum64(), st.owners[:0])
+		info.routed = true
+		for _, e := range st.owners {
+			if len(st.epSeries[e]) == 0 {
+				st.touched = append(st.touched, e)
+			}
+			st.epSeries[e] = append(st.epSeries[e], int32(i))
+		}
+	}
+	return total, nil
+}
+
+// fanOut sends every endpoint its part in parallel and returns the answers
+// gathered until the outcome is decided: all answered, or every series
+// stored on a quorum. Parts still in flight then finish in the background
+// (their answers only feed backoff and metrics).
+func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v remotewrite.Version, tenant string, quorum int) []forwardResult {
+	n := len(st.touched)
+	if n == 0 {
+		return nil
+	}
+	// The parts outlive this request when the answer is decided early, so
+	// they are detached from its context and own their bodies.
+	ctx = context.WithoutCancel(ctx)
+	whole := len(st.rejected) == 0
+	results := make(chan forwardResult, n)
+	var wg sync.WaitGroup
+	for _, e := range st.touched {
+		body := r.partBody(st, e, whole)
+		wg.Add(1)
+		go func(e int, body *remotewrite.Buffer) {
+			defer wg.Done()
+			res := r.eps.send(ctx, eps[e], e, v, tenant, body.B)
+			r.bufs.Put(body)
+			results <- res
+		}(e, body)
+	}
+	out := make([]forwardResult, 0, n)
+	pending := 0
+	for i := range st.info {
+		if st.info[i].routed {
+			pending++
+		}
+	}
+	for len(out) < n {
+		res := <-results
+		out = append(out, res)
+		if res.status/100 != 2 {
+			continue
+		}
+		for _, i := range st.epSeries[res.ep] {
+			info := &st.info[i]
+			info.ok++
+			if int(info.ok) == quorum {
+				pending--
+			}
+		}
+		if pending == 0 {
+			break
+		}
+	}
+	// Undo the counting: decide recounts from the answers it is given.
+	for i := range st.info {
+		st.info[i].ok = 0
+	}
+	return out
+}
+
+// partBody is the compressed request for endpoint e: the sender's own
+// body when e gets every series of it, else a new request made of the
+// bytes of e's series.
+func (r *Router) partBody(st *writeState, e int, whole bool) *remotewrite.Buffer {
+	out := r.bufs.Get()
+	series := st.epSeries[e]
+	if whole && len(series) == st.req.NumSeries() {
+		out.B = append(out.B, st.compressed.B...)
+		return out
+	}
+	raw := r.bufs.Get()
+	defer r.bufs.Put(raw)
+	req := &st.req
+	size := req.PreambleBytes() + req.MetadataBytes()
+	for _, i := range series {
+		size += req.SeriesBytes(int(i))
+	}
+	if cap(raw.B) < size {
+		raw.B = make([]byte, 0, size)
+	}
+	raw.B = req.AppendPreamble(raw.B[:0])
+	for _, i := range series {
+		raw.B = req.AppendSeries(raw.B, int(i))
+	}
+	raw.B = req.AppendMetadata(raw.B)
+	remotewrite.EncodeSnappy(out, raw.B)
+	return out
+}

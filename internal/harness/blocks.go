@@ -1,0 +1,149 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-kit/log"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/bucket/metadata"
+)
+
+// Samples holds every float sample of a bucket: tenant -> series (labels
+// as a string) -> timestamp -> value. Replicas of a series merge into one
+// entry, which is how Thanos Query deduplicates them.
+type Samples map[string]map[string]map[int64]float64
+
+// Count is the number of distinct samples.
+func (s Samples) Count() int {
+	n := 0
+	for _, series := range s {
+		for _, ts := range series {
+			n += len(ts)
+		}
+	}
+	return n
+}
+
+// TenantCount is the number of distinct samples of one tenant.
+func (s Samples) TenantCount(tenant string) int {
+	n := 0
+	for _, ts := range s[tenant] {
+		n += len(ts)
+	}
+	return n
+}
+
+// BlockInfo is a block found in a bucket with its replica and tenant.
+type BlockInfo struct {
+	Meta    *metadata.Meta
+	Tenant  string
+	Replica string
+}
+
+// BucketSamples downloads every complete block (one with a meta.json) of
+// bkt, opens it with the real TSDB block reader and returns all its
+// samples, grouped by the tenant label of its meta.json. A sample stored
+// twice in the blocks of one replica with different values fails the test.
+func BucketSamples(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel string) (Samples, []BlockInfo) {
+	t.Helper()
+	ctx := context.Background()
+	var ids []ulid.ULID
+	err := bkt.Iter(ctx, "", func(name string) error {
+		id, err := ulid.Parse(strings.TrimSuffix(name, "/"))
+		if err == nil {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list bucket: %v", err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
+	out := Samples{}
+	var infos []BlockInfo
+	tmp := t.TempDir()
+	for _, id := range ids {
+		meta, err := metadata.ReadMetaFromBucket(ctx, bkt, id)
+		if err != nil {
+			continue // partial upload: no meta.json yet
+		}
+		info := BlockInfo{Meta: meta, Tenant: meta.Thanos.Labels[tenantLabel], Replica: meta.Thanos.Labels[replicaLabel]}
+		infos = append(infos, info)
+		dir := filepath.Join(tmp, id.String())
+		if err := downloadBlock(ctx, bkt, id.String(), dir); err != nil {
+			t.Fatalf("download block %s: %v", id, err)
+		}
+		if err := readBlock(dir, out, info.Tenant); err != nil {
+			t.Fatalf("read block %s (tenant %s, replica %s): %v", id, info.Tenant, info.Replica, err)
+		}
+	}
+	return out, infos
+}
+
+func downloadBlock(ctx context.Context, bkt objstore.Bucket, id, dir string) error {
+	return bkt.Iter(ctx, id+"/", func(name string) error {
+		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(name, id+"/")))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return objstore.DownloadFile(ctx, log.NewNopLogger(), bkt, name, dst)
+	}, objstore.WithRecursiveIter())
+}
+
+// readBlock adds every float sample of the block in dir to out[tenant].
+func readBlock(dir string, out Samples, tenant string) error {
+	b, err := tsdb.OpenBlock(nil, dir, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	q, err := tsdb.NewBlockQuerier(b, math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if out[tenant] == nil {
+		out[tenant] = map[string]map[int64]float64{}
+	}
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	for set.Next() {
+		s := set.At()
+		key := s.Labels().String()
+		m := out[tenant][key]
+		if m == nil {
+			m = map[int64]float64{}
+			out[tenant][key] = m
+		}
+		it := s.Iterator(nil)
+		for typ := it.Next(); typ != chunkenc.ValNone; typ = it.Next() {
+			if typ != chunkenc.ValFloat {
+				continue
+			}
+			ts, v := it.At()
+			if old, ok := m[ts]; ok && old != v && !(math.IsNaN(old) && math.IsNaN(v)) {
+				return fmt.Errorf("series %s at %d: %v in one block, %v in another", key, ts, old, v)
+			}
+			m[ts] = v
+		}
+		if err := it.Err(); err != nil {
+			return err
+		}
+	}
+	return set.Err()
+}
+
+// BlockPath is the object name of a file of a block.
+func BlockPath(id ulid.ULID, file string) string { return path.Join(id.String(), file) }

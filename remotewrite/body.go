@@ -1,0 +1,113 @@
+package remotewrite
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/snappy"
+)
+
+// Buffer is a reusable byte slice for request bodies; take it from a
+// BufferPool and put it back when nothing points into it any more.
+type Buffer struct{ B []byte }
+
+// BufferPool recycles request buffers so that steady traffic allocates
+// nothing per request. Buffers grown past maxKeep are dropped instead of
+// kept, so one huge request does not pin its memory forever.
+type BufferPool struct {
+	pool    sync.Pool
+	maxKeep int
+}
+
+// NewBufferPool returns a pool that keeps buffers of up to maxKeep bytes.
+func NewBufferPool(maxKeep int) *BufferPool {
+	return &BufferPool{maxKeep: maxKeep}
+}
+
+// Get returns an empty buffer.
+func (p *BufferPool) Get() *Buffer {
+	if b, ok := p.pool.Get().(*Buffer); ok {
+		b.B = b.B[:0]
+		return b
+	}
+	return &Buffer{}
+}
+
+// Put gives a buffer back.
+func (p *BufferPool) Put(b *Buffer) {
+	if b == nil || cap(b.B) > p.maxKeep {
+		return
+	}
+	p.pool.Put(b)
+}
+
+// ReadBody reads r into buf, refusing more than limit bytes with
+// ErrTooLarge before reading them all. contentLength is the declared length
+// (-1 if unknown); a declared length over the limit is refused unread.
+func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
+	if contentLength > int64(limit) {
+		return fmt.Errorf("%w: body of %d bytes, the limit is %d", ErrTooLarge, contentLength, limit)
+	}
+	b := buf.B[:0]
+	if contentLength > 0 && int(contentLength) > cap(b) {
+		b = make([]byte, 0, contentLength)
+	} else if cap(b) == 0 {
+		b = make([]byte, 0, 64<<10)
+	}
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				buf.B = b
+				return fmt.Errorf("%w: body larger than the limit of %d bytes", ErrTooLarge, limit)
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			buf.B = b
+			return fmt.Errorf("%w: body larger than the limit of %d bytes", ErrTooLarge, limit)
+		}
+		if errors.Is(err, io.EOF) {
+			buf.B = b
+			return nil
+		}
+		if err != nil {
+			buf.B = b
+			return fmt.Errorf("%w: read body: %v", ErrUnavailable, err)
+		}
+	}
+}
+
+// DecodeSnappy decompresses a snappy block into dst, reading the decoded
+// length from the block's header first: a tiny body that claims gigabytes is
+// refused before anything is allocated.
+func DecodeSnappy(dst *Buffer, src []byte, limit int) error {
+	n, err := snappy.DecodedLen(src)
+	if err != nil {
+		return fmt.Errorf("%w: snappy: %v", ErrInvalid, err)
+	}
+	if n > limit {
+		return fmt.Errorf("%w: decompressed body of %d bytes, the limit is %d", ErrTooLarge, n, limit)
+	}
+	if cap(dst.B) < n {
+		dst.B = make([]byte, n)
+	}
+	out, err := snappy.Decode(dst.B[:cap(dst.B)], src)
+	if err != nil {
+		return fmt.Errorf("%w: snappy: %v", ErrInvalid, err)
+	}
+	dst.B = out
+	return nil
+}
+
+// EncodeSnappy compresses src into dst as a snappy block.
+func EncodeSnappy(dst *Buffer, src []byte) {
+	n := snappy.MaxEncodedLen(len(src))
+	if cap(dst.B) < n {
+		dst.B = make([]byte, n)
+	}
+	dst.B = snappy.Encode(dst.B[:cap(dst.B)], src)
+}

@@ -1,0 +1,56 @@
+package remotewrite
+
+import (
+	"errors"
+	"net/http"
+)
+
+// The kinds of failure a remote-write client can be told about. Wrap them
+// (fmt.Errorf("...: %w", ErrInvalid)) and let HTTPStatus pick the status:
+// senders drop 4xx (but 429) and retry 5xx, so the kind decides whether data
+// is retried or lost, and it is decided here only.
+var (
+	// ErrInvalid: the request or a series in it can never be written.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: samples clash with what is stored (out of order,
+	// duplicate timestamp with another value, out of bounds).
+	ErrConflict = errors.New("conflict with stored samples")
+	// ErrTooLarge: a size limit was exceeded.
+	ErrTooLarge = errors.New("limit exceeded")
+	// ErrUnsupportedMedia: content type or encoding not supported.
+	ErrUnsupportedMedia = errors.New("unsupported media type")
+	// ErrRateLimited: the tenant sends faster than allowed.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the write could not be done now but may succeed on
+	// retry (no quorum, shutting down, disk full, not ready).
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// HTTPStatus maps an error to the status remote-write senders act on
+// correctly. Errors of unknown kind are internal and retryable.
+func HTTPStatus(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusNoContent
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupportedMedia):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Retryable tells whether a sender would retry a request answered with
+// status: 429 and every 5xx.
+func Retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status >= 500
+}

@@ -1,0 +1,435 @@
+package remotewrite
+
+import (
+	"fmt"
+	"math"
+)
+
+// Label is a name/value pair pointing into the request body (for 2.0, into
+// its symbol table).
+type Label struct{ Name, Value []byte }
+
+// Sample is one float sample. StartTimestamp is 0 when unset (2.0 only).
+type Sample struct {
+	Value          float64
+	Timestamp      int64
+	StartTimestamp int64
+}
+
+// Histogram is one native histogram sample, left encoded: the router only
+// needs its timestamps, the block builder decodes it with DecodeHistogram.
+type Histogram struct {
+	Timestamp      int64
+	StartTimestamp int64
+	Raw            []byte
+}
+
+// Metadata of a 2.0 series (type enum as on the wire; help and unit
+// resolved from the symbol table).
+type Metadata struct {
+	Type       uint32
+	Help, Unit []byte
+}
+
+// Series is one decoded time series. Its slices are reused by the next
+// Request.Series call that is given the same Series.
+type Series struct {
+	Labels     []Label
+	Samples    []Sample
+	Histograms []Histogram
+	// Exemplars are left encoded; see DecodeExemplar.
+	Exemplars [][]byte
+	Metadata  Metadata
+}
+
+// Reset empties s, keeping its memory.
+func (s *Series) Reset() {
+	s.Labels = s.Labels[:0]
+	s.Samples = s.Samples[:0]
+	s.Histograms = s.Histograms[:0]
+	s.Exemplars = s.Exemplars[:0]
+	s.Metadata = Metadata{}
+}
+
+// span locates a top-level field in the body: start is the field's tag,
+// payload its message, end one past it.
+type span struct{ start, payload, end int }
+
+// Request is a parsed remote-write request. Parse records where every
+// top-level field is without decoding series; Series decodes one on demand.
+// A Request is reusable: Parse resets it.
+type Request struct {
+	Version Version
+	body    []byte
+	series  []span
+	// metadata holds 1.0 MetricMetadata fields, forwarded as they are.
+	metadata []span
+	// symbols is the 2.0 symbol table; symbolFields are the raw fields that
+	// carry it, copied whole when the request is split.
+	symbols      [][]byte
+	symbolFields []span
+	refs         []uint32
+}
+
+// Body is the encoded (uncompressed) request.
+func (r *Request) Body() []byte { return r.body }
+
+// NumSeries is the number of time series in the request.
+func (r *Request) NumSeries() int { return len(r.series) }
+
+// NumMetadata is the number of 1.0 metadata entries.
+func (r *Request) NumMetadata() int { return len(r.metadata) }
+
+// Symbols is the 2.0 symbol table.
+func (r *Request) Symbols() [][]byte { return r.symbols }
+
+// RawSeries is the encoded field of series i (tag, length and message), as
+// it can be copied into another request of the same version.
+func (r *Request) RawSeries(i int) []byte {
+	s := r.series[i]
+	return r.body[s.start:s.end]
+}
+
+// Parse reads the top level of body, a remote-write request of version v.
+// Errors wrap ErrInvalid.
+func (r *Request) Parse(v Version, body []byte) error {
+	r.Version, r.body = v, body
+	r.series, r.metadata = r.series[:0], r.metadata[:0]
+	r.symbols, r.symbolFields = r.symbols[:0], r.symbolFields[:0]
+	var seriesField, metaField, symbolField uint64
+	switch v {
+	case V1:
+		seriesField, metaField = 1, 3
+	case V2:
+		seriesField, symbolField = 5, 4
+	default:
+		return fmt.Errorf("%w: unknown remote-write version %d", ErrInvalid, v)
+	}
+	for i := 0; i < len(body); {
+		start := i
+		field, wt, next, err := tag(body, i)
+		if err != nil {
+			return fmt.Errorf("%w: request at byte %d: %v", ErrInvalid, i, err)
+		}
+		i = next
+		switch field {
+		case seriesField, metaField, symbolField:
+			if wt != wireBytes {
+				return fmt.Errorf("%w: %v", ErrInvalid, wrongType("request", field, wt))
+			}
+			p, end, err := bytesField(body, i)
+			if err != nil {
+				return fmt.Errorf("%w: request field %d at byte %d: %v", ErrInvalid, field, start, err)
+			}
+			sp := span{start, p, end}
+			switch field {
+			case seriesField:
+				r.series = append(r.series, sp)
+			case metaField:
+				r.metadata = append(r.metadata, sp)
+			default:
+				r.symbols = append(r.symbols, body[p:end])
+				if n := len(r.symbolFields); n > 0 && r.symbolFields[n-1].end == start {
+					r.symbolFields[n-1].end = end
+				} else {
+					r.symbolFields = append(r.symbolFields, sp)
+				}
+			}
+			i = end
+		default:
+			if i, err = skip(body, i, wt); err != nil {
+				return fmt.Errorf("%w: request field %d at byte %d: %v", ErrInvalid, field, start, err)
+			}
+		}
+	}
+	if v == V2 && len(r.series) > 0 {
+		if len(r.symbols) == 0 || len(r.symbols[0]) != 0 {
+			return fmt.Errorf("%w: the symbols table must start with the empty string", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Series decodes series i into s. Errors wrap ErrInvalid and name what was
+// malformed.
+func (r *Request) Series(i int, s *Series) error {
+	s.Reset()
+	sp := r.series[i]
+	var err error
+	if r.Version == V1 {
+		err = r.decodeV1(r.body[sp.payload:sp.end], s)
+	} else {
+		err = r.decodeV2(r.body[sp.payload:sp.end], s)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: series %d: %v", ErrInvalid, i, err)
+	}
+	return nil
+}
+
+func (r *Request) decodeV1(b []byte, s *Series) error {
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return err
+		}
+		i = next
+		if field > 4 {
+			if i, err = skip(b, i, wt); err != nil {
+				return err
+			}
+			continue
+		}
+		if wt != wireBytes {
+			return wrongType("TimeSeries", field, wt)
+		}
+		p, end, err := bytesField(b, i)
+		if err != nil {
+			return err
+		}
+		m := b[p:end]
+		switch field {
+		case 1:
+			l, err := decodeLabelV1(m)
+			if err != nil {
+				return fmt.Errorf("label %d: %w", len(s.Labels), err)
+			}
+			s.Labels = append(s.Labels, l)
+		case 2:
+			smp, err := decodeSample(m)
+			if err != nil {
+				return fmt.Errorf("sample %d: %w", len(s.Samples), err)
+			}
+			s.Samples = append(s.Samples, smp)
+		case 3:
+			s.Exemplars = append(s.Exemplars, m)
+		case 4:
+			h, err := decodeHistogramHeader(m)
+			if err != nil {
+				return fmt.Errorf("histogram %d: %w", len(s.Histograms), err)
+			}
+			s.Histograms = append(s.Histograms, h)
+		}
+		i = end
+	}
+	return nil
+}
+
+func decodeLabelV1(b []byte) (Label, error) {
+	var l Label
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return l, err
+		}
+		i = next
+		if field != 1 && field != 2 {
+			if i, err = skip(b, i, wt); err != nil {
+				return l, err
+			}
+			continue
+		}
+		if wt != wireBytes {
+			return l, wrongType("Label", field, wt)
+		}
+		p, end, err := bytesField(b, i)
+		if err != nil {
+			return l, err
+		}
+		if field == 1 {
+			l.Name = b[p:end]
+		} else {
+			l.Value = b[p:end]
+		}
+		i = end
+	}
+	return l, nil
+}
+
+// decodeSample reads a 1.0 or 2.0 Sample (2.0 adds start_timestamp = 3).
+func decodeSample(b []byte) (Sample, error) {
+	var s Sample
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return s, err
+		}
+		i = next
+		switch field {
+		case 1:
+			if wt != wireFixed64 {
+				return s, wrongType("Sample", field, wt)
+			}
+			var v uint64
+			if v, i, err = fixed64(b, i); err != nil {
+				return s, err
+			}
+			s.Value = math.Float64frombits(v)
+		case 2, 3:
+			if wt != wireVarint {
+				return s, wrongType("Sample", field, wt)
+			}
+			var v uint64
+			if v, i, err = uvarint(b, i); err != nil {
+				return s, err
+			}
+			if field == 2 {
+				s.Timestamp = int64(v)
+			} else {
+				s.StartTimestamp = int64(v)
+			}
+		default:
+			if i, err = skip(b, i, wt); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// decodeHistogramHeader reads only the timestamps of a Histogram (fields 15
+// and 17, the same in 1.0 and 2.0) and keeps the rest encoded.
+func decodeHistogramHeader(b []byte) (Histogram, error) {
+	h := Histogram{Raw: b}
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return h, err
+		}
+		i = next
+		if (field == 15 || field == 17) && wt == wireVarint {
+			var v uint64
+			if v, i, err = uvarint(b, i); err != nil {
+				return h, err
+			}
+			if field == 15 {
+				h.Timestamp = int64(v)
+			} else {
+				h.StartTimestamp = int64(v)
+			}
+			continue
+		}
+		if field == 15 || field == 17 {
+			return h, wrongType("Histogram", field, wt)
+		}
+		if i, err = skip(b, i, wt); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+func (r *Request) decodeV2(b []byte, s *Series) error {
+	refs := r.refs[:0]
+	defer func() { r.refs = refs[:0] }()
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return err
+		}
+		i = next
+		switch {
+		case field == 1 && wt == wireVarint:
+			var v uint64
+			if v, i, err = uvarint(b, i); err != nil {
+				return err
+			}
+			refs = append(refs, uint32(v))
+			continue
+		case field == 1 && wt == wireBytes:
+			p, end, err := bytesField(b, i)
+			if err != nil {
+				return err
+			}
+			for j := p; j < end; {
+				var v uint64
+				if v, j, err = uvarint(b[:end], j); err != nil {
+					return fmt.Errorf("labels_refs: %w", err)
+				}
+				refs = append(refs, uint32(v))
+			}
+			i = end
+			continue
+		case field > 5:
+			if i, err = skip(b, i, wt); err != nil {
+				return err
+			}
+			continue
+		case wt != wireBytes:
+			return wrongType("TimeSeries", field, wt)
+		}
+		p, end, err := bytesField(b, i)
+		if err != nil {
+			return err
+		}
+		m := b[p:end]
+		switch field {
+		case 2:
+			smp, err := decodeSample(m)
+			if err != nil {
+				return fmt.Errorf("sample %d: %w", len(s.Samples), err)
+			}
+			s.Samples = append(s.Samples, smp)
+		case 3:
+			h, err := decodeHistogramHeader(m)
+			if err != nil {
+				return fmt.Errorf("histogram %d: %w", len(s.Histograms), err)
+			}
+			s.Histograms = append(s.Histograms, h)
+		case 4:
+			s.Exemplars = append(s.Exemplars, m)
+		case 5:
+			if err := r.decodeMetadataV2(m, &s.Metadata); err != nil {
+				return fmt.Errorf("metadata: %w", err)
+			}
+		}
+		i = end
+	}
+	if len(refs)%2 != 0 {
+		return fmt.Errorf("labels_refs has odd length %d", len(refs))
+	}
+	for j := 0; j < len(refs); j += 2 {
+		n, v := refs[j], refs[j+1]
+		if int(n) >= len(r.symbols) || int(v) >= len(r.symbols) {
+			return fmt.Errorf("labels_refs (%d, %d) outside the symbols table of %d", n, v, len(r.symbols))
+		}
+		s.Labels = append(s.Labels, Label{Name: r.symbols[n], Value: r.symbols[v]})
+	}
+	return nil
+}
+
+func (r *Request) decodeMetadataV2(b []byte, md *Metadata) error {
+	for i := 0; i < len(b); {
+		field, wt, next, err := tag(b, i)
+		if err != nil {
+			return err
+		}
+		i = next
+		if field != 1 && field != 3 && field != 4 {
+			if i, err = skip(b, i, wt); err != nil {
+				return err
+			}
+			continue
+		}
+		if wt != wireVarint {
+			return wrongType("Metadata", field, wt)
+		}
+		var v uint64
+		if v, i, err = uvarint(b, i); err != nil {
+			return err
+		}
+		if field == 1 {
+			md.Type = uint32(v)
+			continue
+		}
+		if v >= uint64(len(r.symbols)) {
+			return fmt.Errorf("field %d: ref %d outside the symbols table of %d", field, v, len(r.symbols))
+		}
+		if field == 3 {
+			md.Help = r.symbols[v]
+		} else {
+			md.Unit = r.symbols[v]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package remotewrite
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// HeaderForwarded marks a request the router forwards to a block builder;
+// the block builder then answers with a WriteResponse in JSON so that the
+// router can apply the quorum rule series by series.
+const HeaderForwarded = "X-Strata-Forwarded"
+
+// Rejection kinds, in the order of precedence for the answer's status.
+const (
+	KindInvalid  = "invalid"
+	KindLimit    = "limit"
+	KindConflict = "conflict"
+)
+
+// Rejection says why one series (its index in the request) was not, or
+// not wholly, written.
+type Rejection struct {
+	Series     int    `json:"series"`
+	Kind       string `json:"kind"`
+	Reason     string `json:"reason"`
+	Samples    int    `json:"samples,omitempty"`
+	Histograms int    `json:"histograms,omitempty"`
+}
+
+// KindOf classifies a per-series error.
+func KindOf(err error) string {
+	switch HTTPStatus(err) {
+	case http.StatusConflict:
+		return KindConflict
+	case http.StatusRequestEntityTooLarge:
+		return KindLimit
+	default:
+		return KindInvalid
+	}
+}
+
+// Written counts what a write stored.
+type Written struct {
+	Samples    int `json:"samples"`
+	Histograms int `json:"histograms"`
+	Exemplars  int `json:"exemplars"`
+}
+
+// Add adds o to w.
+func (w *Written) Add(o Written) {
+	w.Samples += o.Samples
+	w.Histograms += o.Histograms
+	w.Exemplars += o.Exemplars
+}
+
+// SetHeaders sets the X-Prometheus-Remote-Write-*-Written headers.
+func (w Written) SetHeaders(h http.Header) {
+	h.Set(HeaderSamplesWritten, strconv.Itoa(w.Samples))
+	h.Set(HeaderHistogramsWritten, strconv.Itoa(w.Histograms))
+	h.Set(HeaderExemplarsWritten, strconv.Itoa(w.Exemplars))
+}
+
+// WrittenFromHeaders reads the headers SetHeaders sets.
+func WrittenFromHeaders(h http.Header) Written {
+	n := func(k string) int { v, _ := strconv.Atoi(h.Get(k)); return v }
+	return Written{Samples: n(HeaderSamplesWritten), Histograms: n(HeaderHistogramsWritten), Exemplars: n(HeaderExemplarsWritten)}
+}
+
+// WriteResponse is the JSON a block builder answers a forwarded request
+// with when something was rejected.
+type WriteResponse struct {
+	Error    string      `json:"error,omitempty"`
+	Written  Written     `json:"written"`
+	Rejected []Rejection `json:"rejected,omitempty"`
+}
+
+// RejectionsError turns rejections into the error a sender is answered
+// with: the most severe kind decides the status (invalid before limit
+// before conflict), the message lists the first few problems and counts
+// the rest.
+func RejectionsError(rs []Rejection, describe func(Rejection) string) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	counts := map[string]int{}
+	for _, r := range rs {
+		counts[r.Kind]++
+	}
+	kind := KindConflict
+	switch {
+	case counts[KindInvalid] > 0:
+		kind = KindInvalid
+	case counts[KindLimit] > 0:
+		kind = KindLimit
+	}
+	sentinel := map[string]error{KindInvalid: ErrInvalid, KindLimit: ErrTooLarge, KindConflict: ErrConflict}[kind]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d series rejected", len(rs))
+	for _, k := range []string{KindInvalid, KindLimit, KindConflict} {
+		if counts[k] > 0 {
+			fmt.Fprintf(&b, ", %d %s", counts[k], k)
+		}
+	}
+	b.WriteString(":")
+	const shown = 5
+	for i, r := range rs {
+		if i == shown {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(rs)-shown)
+			break
+		}
+		b.WriteString("\n  ")
+		b.WriteString(describe(r))
+	}
+	return fmt.Errorf("%w: %s", sentinel, b.String())
+}

@@ -1,0 +1,169 @@
+package remotewrite
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits bound what one request may hold. The defaults never hurt a stock
+// Prometheus (which sends at most a few thousand samples per request) and
+// stop requests that would make a receiver allocate without bound.
+type Limits struct {
+	// MaxBodyBytes bounds the compressed body.
+	MaxBodyBytes int `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
+	// MaxDecodedBytes bounds the body once decompressed; checked from the
+	// snappy header before allocating.
+	MaxDecodedBytes int `yaml:"max_decoded_bytes" env:"MAX_DECODED_BYTES"`
+	// MaxSeriesPerRequest bounds the time series of one request.
+	MaxSeriesPerRequest int `yaml:"max_series_per_request" env:"MAX_SERIES_PER_REQUEST"`
+	// MaxSamplesPerRequest bounds samples plus histogram samples.
+	MaxSamplesPerRequest int `yaml:"max_samples_per_request" env:"MAX_SAMPLES_PER_REQUEST"`
+	// MaxLabelsPerSeries bounds the labels of a series.
+	MaxLabelsPerSeries int `yaml:"max_labels_per_series" env:"MAX_LABELS_PER_SERIES"`
+	// MaxLabelNameLength and MaxLabelValueLength bound label bytes.
+	MaxLabelNameLength  int `yaml:"max_label_name_length" env:"MAX_LABEL_NAME_LENGTH"`
+	MaxLabelValueLength int `yaml:"max_label_value_length" env:"MAX_LABEL_VALUE_LENGTH"`
+	// MaxFutureSkew is how far past the receiver's clock a timestamp may
+	// be; later samples are refused as invalid.
+	MaxFutureSkew time.Duration `yaml:"max_future_skew" env:"MAX_FUTURE_SKEW"`
+}
+
+// DefaultLimits returns the limits used when none are configured.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBodyBytes:         16 << 20,
+		MaxDecodedBytes:      64 << 20,
+		MaxSeriesPerRequest:  50_000,
+		MaxSamplesPerRequest: 100_000,
+		MaxLabelsPerSeries:   128,
+		MaxLabelNameLength:   1024,
+		MaxLabelValueLength:  16 << 10,
+		MaxFutureSkew:        10 * time.Minute,
+	}
+}
+
+// Validate refuses limits that cannot work.
+func (l Limits) Validate() error {
+	for _, c := range []struct {
+		name string
+		v    int
+	}{
+		{"max_body_bytes", l.MaxBodyBytes},
+		{"max_decoded_bytes", l.MaxDecodedBytes},
+		{"max_series_per_request", l.MaxSeriesPerRequest},
+		{"max_samples_per_request", l.MaxSamplesPerRequest},
+		{"max_labels_per_series", l.MaxLabelsPerSeries},
+		{"max_label_name_length", l.MaxLabelNameLength},
+		{"max_label_value_length", l.MaxLabelValueLength},
+	} {
+		if c.v <= 0 {
+			return fmt.Errorf("limit %s must be positive, got %d", c.name, c.v)
+		}
+	}
+	if l.MaxFutureSkew < 0 {
+		return fmt.Errorf("limit max_future_skew must not be negative, got %s", l.MaxFutureSkew)
+	}
+	return nil
+}
+
+// CheckSeries applies the rules every series must follow: labels sorted
+// and unique, names and values non-empty valid UTF-8 within the length
+// limits, a metric name, samples or histograms as the version requires, no
+// timestamp beyond nowMs plus the allowed skew. The error wraps ErrInvalid
+// or ErrTooLarge and names the series.
+func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
+	if len(s.Labels) == 0 {
+		return fmt.Errorf("%w: series without labels", ErrInvalid)
+	}
+	if len(s.Labels) > l.MaxLabelsPerSeries {
+		return fmt.Errorf("%w: series %s has %d labels, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(s.Labels), l.MaxLabelsPerSeries)
+	}
+	hasName := false
+	for i, lb := range s.Labels {
+		switch {
+		case len(lb.Name) == 0:
+			return fmt.Errorf("%w: series %s has a label with an empty name", ErrInvalid, FormatLabels(s.Labels, 200))
+		case len(lb.Value) == 0:
+			return fmt.Errorf("%w: series %s has label %q with an empty value", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+		case len(lb.Name) > l.MaxLabelNameLength:
+			return fmt.Errorf("%w: series %s has a label name of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(lb.Name), l.MaxLabelNameLength)
+		case len(lb.Value) > l.MaxLabelValueLength:
+			return fmt.Errorf("%w: series %s has label %q with a value of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), clip(lb.Name, 64), len(lb.Value), l.MaxLabelValueLength)
+		case !utf8.Valid(lb.Name):
+			return fmt.Errorf("%w: series %s has a label name that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200))
+		case !utf8.Valid(lb.Value):
+			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+		}
+		if i > 0 {
+			switch c := bytes.Compare(s.Labels[i-1].Name, lb.Name); {
+			case c == 0:
+				return fmt.Errorf("%w: series %s has label %q twice", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+			case c > 0:
+				return fmt.Errorf("%w: series %s has labels out of order (%q after %q); labels must be sorted by name", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64), clip(s.Labels[i-1].Name, 64))
+			}
+		}
+		if string(lb.Name) == "__name__" {
+			hasName = true
+		}
+	}
+	if !hasName {
+		return fmt.Errorf("%w: series %s has no metric name (__name__ label)", ErrInvalid, FormatLabels(s.Labels, 200))
+	}
+	if v == V2 {
+		if len(s.Samples) == 0 && len(s.Histograms) == 0 {
+			return fmt.Errorf("%w: series %s has neither samples nor histograms", ErrInvalid, FormatLabels(s.Labels, 200))
+		}
+		if len(s.Samples) > 0 && len(s.Histograms) > 0 {
+			return fmt.Errorf("%w: series %s has both samples and histograms; 2.0 requires one series message for each", ErrInvalid, FormatLabels(s.Labels, 200))
+		}
+	}
+	maxT := nowMs + l.MaxFutureSkew.Milliseconds()
+	for _, smp := range s.Samples {
+		if smp.Timestamp > maxT {
+			return futureError(s, smp.Timestamp, nowMs)
+		}
+	}
+	for _, h := range s.Histograms {
+		if h.Timestamp > maxT {
+			return futureError(s, h.Timestamp, nowMs)
+		}
+	}
+	return nil
+}
+
+func futureError(s *Series, t, nowMs int64) error {
+	return fmt.Errorf("%w: series %s has a sample at %s, %s ahead of this receiver's clock", ErrInvalid,
+		FormatLabels(s.Labels, 200), time.UnixMilli(t).UTC().Format(time.RFC3339), time.Duration(t-nowMs)*time.Millisecond)
+}
+
+// FormatLabels renders labels as {a="b", ...} for messages, cut to about
+// max bytes so that hostile input cannot make a huge error.
+func FormatLabels(ls []Label, max int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, l := range ls {
+		if b.Len() > max {
+			fmt.Fprintf(&b, "... %d more", len(ls)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(clip(l.Name, 64))
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(clip(l.Value, 128)))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func clip(b []byte, n int) string {
+	if len(b) <= n {
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return strings.ToValidUTF8(string(b[:n]), "\uFFFD") + "..."
+}
