@@ -23,7 +23,8 @@ type command struct {
 
 // commands lists every subcommand; each lives in a file of its own name.
 var commands = map[string]command{
-	"version": {"print the version", runVersion},
+	"hashring": {"check a hashrings file, or show the owners of a series", runHashring},
+	"version":  {"print the version", runVersion},
 }
 
 // errUsage marks errors that are the caller's mistake; they exit with 2.
