@@ -23,8 +23,11 @@ type command struct {
 
 // commands lists every subcommand; each lives in a file of its own name.
 var commands = map[string]command{
-	"hashring": {"check a hashrings file, or show the owners of a series", runHashring},
-	"version":  {"print the version", runVersion},
+	"dev":          {"run a local cluster: a router and block builders with a filesystem bucket", runDev},
+	"hashring":     {"check a hashrings file, or show the owners of a series", runHashring},
+	"version":      {"print the version", runVersion},
+	"router":       {"run a router: remote-write in, forwarded to block builders by quorum", runRouter},
+	"blockbuilder": {"run a block builder: a TSDB per tenant, blocks uploaded to the bucket", runBlockBuilder},
 }
 
 // errUsage marks errors that are the caller's mistake; they exit with 2.
