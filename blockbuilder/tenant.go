@@ -85,6 +85,9 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// the start timestamp as a zero sample, metadata in the WAL.
 	opts.EnableSTAsZeroSample = true
 	opts.EnableMetadataWALRecords = true
+	// Blocks are reloaded, and so local retention applied, at least as
+	// often as uploads run: an uploaded block goes once it is old enough.
+	opts.BlockReloadInterval = min(cfg.UploadInterval, time.Minute)
 	if cfg.WALCompression {
 		opts.WALCompression = compression.Snappy
 	}
@@ -161,8 +164,12 @@ func (t *tenantDB) flushHead() error {
 	mint, maxt := head.MinTime(), head.MaxTime()
 	if mint != math.MaxInt64 {
 		for start := alignDown(mint, t.blockRange); start <= maxt; start += t.blockRange {
-			if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, start+t.blockRange-1)); err != nil {
-				return fmt.Errorf("tenant %s: flush block [%d, %d): %w", t.id, start, start+t.blockRange, err)
+			// The last block ends at the newest sample, not at its range's
+			// end: the head accepts samples after a block's end only, and
+			// writes resume in the rest of the range after a restart.
+			end := min(start+t.blockRange-1, maxt)
+			if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end)); err != nil {
+				return fmt.Errorf("tenant %s: flush block [%d, %d]: %w", t.id, start, end, err)
 			}
 		}
 	}

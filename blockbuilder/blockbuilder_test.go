@@ -1,0 +1,405 @@
+package blockbuilder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/thanos-io/objstore"
+	"github.com/thanos-io/objstore/providers/filesystem"
+
+	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestBlockBuilder opens a block builder with one-minute blocks on bkt.
+func newTestBlockBuilder(t *testing.T, bkt objstore.Bucket, reg prometheus.Registerer, tweak func(*Config)) *BlockBuilder {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.ReplicaName = "bb-test"
+	cfg.BlockDuration = time.Minute
+	cfg.LocalRetention = time.Hour
+	cfg.Bucket.Dir = t.TempDir() // satisfies Validate; the bucket used is bkt
+	cfg.ExternalLabels = map[string]string{"cluster": "test"}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	b, err := New(cfg, bkt, testLogger(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// minuteSeries makes one request with n series sampled every 15s from
+// start over d.
+func minuteSeries(n int, start int64, d time.Duration) *prompb.WriteRequest {
+	req := &prompb.WriteRequest{}
+	for i := 0; i < n; i++ {
+		ts := prompb.TimeSeries{Labels: []prompb.Label{
+			{Name: "__name__", Value: "bb_test_metric"},
+			{Name: "pod", Value: fmt.Sprintf("pod-%03d", i)},
+		}}
+		for t := start; t < start+d.Milliseconds(); t += 15000 {
+			ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: t, Value: float64(t/1000 + int64(i))})
+		}
+		req.Timeseries = append(req.Timeseries, ts)
+	}
+	return req
+}
+
+func send(t *testing.T, h http.Handler, tenant string, req *prompb.WriteRequest, forwarded bool) *httptest.ResponseRecorder {
+	t.Helper()
+	raw, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := httptest.NewRequest(http.MethodPost, "/api/v1/receive", bytes.NewReader(snappy.Encode(nil, raw)))
+	hr.Header.Set("Content-Type", "application/x-protobuf")
+	hr.Header.Set("Content-Encoding", "snappy")
+	hr.Header.Set("THANOS-TENANT", tenant)
+	if forwarded {
+		hr.Header.Set(remotewrite.HeaderForwarded, "1")
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, hr)
+	return w
+}
+
+func expected(reqs ...*prompb.WriteRequest) map[string]map[int64]float64 {
+	out := map[string]map[int64]float64{}
+	for _, r := range reqs {
+		for _, ts := range r.Timeseries {
+			key := fmt.Sprintf(`{__name__=%q, pod=%q}`, ts.Labels[0].Value, ts.Labels[1].Value)
+			if out[key] == nil {
+				out[key] = map[int64]float64{}
+			}
+			for _, s := range ts.Samples {
+				out[key][s.Timestamp] = s.Value
+			}
+		}
+	}
+	return out
+}
+
+func compareSamples(t *testing.T, got map[string]map[int64]float64, want map[string]map[int64]float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d series in the bucket, want %d", len(got), len(want))
+	}
+	for k, ws := range want {
+		gs := got[k]
+		if len(gs) != len(ws) {
+			t.Fatalf("series %s: %d samples in the bucket, want %d", k, len(gs), len(ws))
+		}
+		for ts, v := range ws {
+			if gv, ok := gs[ts]; !ok || gv != v {
+				t.Fatalf("series %s at %d: got %v (present %v), want %v", k, ts, gv, ok, v)
+			}
+		}
+	}
+}
+
+// TestUploadToS3 writes through the real HTTP handler, cuts one-minute
+// blocks, uploads them to a real S3 server and reads every sample back
+// from the uploaded blocks; meta.json must be what Thanos writes.
+func TestUploadToS3(t *testing.T) {
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	start := alignDown(time.Now().Add(-20*time.Minute).UnixMilli(), time.Minute.Milliseconds())
+	req := minuteSeries(20, start, 5*time.Minute)
+	if w := send(t, b.Handler(), "team-a", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	// Five minutes of data: cut finishes the ranges the head has moved
+	// 1.5 blocks past, and uploads them; the rest stays in the head.
+	b.maintain(context.Background())
+	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	if len(infos) == 0 || len(infos) >= 5 {
+		t.Fatalf("%d blocks uploaded by the regular cut, want some but not all five minutes", len(infos))
+	}
+	// Shutdown flushes the rest.
+	if err := b.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	got, infos = harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["team-a"], expected(req))
+	if len(infos) != 5 {
+		t.Fatalf("%d blocks, want one per minute: 5", len(infos))
+	}
+	for _, info := range infos {
+		m := info.Meta
+		if m.MinTime%time.Minute.Milliseconds() != 0 || m.MaxTime-m.MinTime > time.Minute.Milliseconds() {
+			t.Fatalf("block %s [%d, %d) is not aligned to the one-minute range", m.ULID, m.MinTime, m.MaxTime)
+		}
+		checkThanosMeta(t, bkt, m.ULID.String())
+	}
+}
+
+// checkThanosMeta reads a meta.json as plain JSON and checks it field by
+// field against the schema Thanos writes (pkg/block/metadata).
+func checkThanosMeta(t *testing.T, bkt objstore.Bucket, id string) {
+	t.Helper()
+	r, err := bkt.Get(context.Background(), id+"/meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var m map[string]any
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m["ulid"] != id || m["version"] != float64(1) {
+		t.Fatalf("meta.json ulid %v version %v", m["ulid"], m["version"])
+	}
+	for _, k := range []string{"minTime", "maxTime", "stats", "compaction", "thanos"} {
+		if _, ok := m[k]; !ok {
+			t.Fatalf("meta.json has no %q: %v", k, m)
+		}
+	}
+	if lvl := m["compaction"].(map[string]any)["level"]; lvl != float64(1) {
+		t.Fatalf("compaction level %v, want 1", lvl)
+	}
+	th := m["thanos"].(map[string]any)
+	if th["version"] != float64(1) || th["source"] != "receive" {
+		t.Fatalf("thanos section %v", th)
+	}
+	if res := th["downsample"].(map[string]any)["resolution"]; res != float64(0) {
+		t.Fatalf("downsample resolution %v", res)
+	}
+	want := map[string]any{"tenant_id": "team-a", "receive_replica": "bb-test", "cluster": "test"}
+	if got := th["labels"].(map[string]any); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("thanos labels %v, want %v", got, want)
+	}
+	files := th["files"].([]any)
+	seen := map[string]bool{}
+	for _, f := range files {
+		fm := f.(map[string]any)
+		name := fm["rel_path"].(string)
+		seen[name] = true
+		if name == "meta.json" {
+			continue
+		}
+		attrs, err := bkt.Attributes(context.Background(), id+"/"+name)
+		if err != nil {
+			t.Fatalf("file %s listed in meta.json: %v", name, err)
+		}
+		if float64(attrs.Size) != fm["size_bytes"] {
+			t.Fatalf("file %s: %d bytes in the bucket, meta.json says %v", name, attrs.Size, fm["size_bytes"])
+		}
+	}
+	if !seen["index"] || !seen["chunks/000001"] {
+		t.Fatalf("meta.json files %v lack index or chunks", seen)
+	}
+}
+
+// TestS3OutageKeepsBlocks stops the S3 server: blocks are cut and stay
+// on disk, the backlog shows in the metrics, and everything is uploaded
+// once it is back.
+func TestS3OutageKeepsBlocks(t *testing.T) {
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, bkt, reg, nil)
+	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
+
+	s3.Stop()
+	req := minuteSeries(10, start, 4*time.Minute)
+	if w := send(t, b.Handler(), "team-a", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("write during outage: %d %s", w.Code, w.Body)
+	}
+	b.maintain(context.Background())
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n < 1 {
+		t.Fatalf("pending blocks %v during the outage, want at least 1", n)
+	}
+	if n := gauge(t, reg, "strata_shipper_upload_failures_total"); n < 1 {
+		t.Fatalf("upload failures %v during the outage, want at least 1", n)
+	}
+	tdb, _ := b.Tenant("team-a")
+	if len(tdb.DB.Blocks()) == 0 {
+		t.Fatal("no block kept on disk during the outage")
+	}
+
+	s3.Start()
+	b.maintain(context.Background())
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
+		t.Fatalf("pending blocks %v after the outage, want 0", n)
+	}
+	if err := b.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["team-a"], expected(req))
+	ids := map[string]bool{}
+	for _, i := range infos {
+		if ids[i.Meta.ULID.String()] {
+			t.Fatalf("block %s uploaded twice", i.Meta.ULID)
+		}
+		ids[i.Meta.ULID.String()] = true
+	}
+}
+
+// gauge sums a metric's values over all its series.
+func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			switch {
+			case m.Gauge != nil:
+				v += m.Gauge.GetValue()
+			case m.Counter != nil:
+				v += m.Counter.GetValue()
+			}
+		}
+	}
+	return v
+}
+
+// TestConflictsPerSeries: out-of-order samples are refused series by
+// series; plain senders get 409 text, the router gets JSON naming them.
+func TestConflictsPerSeries(t *testing.T) {
+	bkt, _ := filesystem.NewBucket(t.TempDir())
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	now := time.Now().UnixMilli()
+	first := minuteSeries(3, now, 15*time.Second)
+	if w := send(t, b.Handler(), "a", first, false); w.Code != http.StatusNoContent {
+		t.Fatalf("first: %d %s", w.Code, w.Body)
+	}
+	// Series 1 goes back in time, the others move on.
+	second := minuteSeries(3, now+15000, 15*time.Second)
+	second.Timeseries[1].Samples[0].Timestamp = now - 60000
+	w := send(t, b.Handler(), "a", second, true)
+	if w.Code != http.StatusConflict {
+		t.Fatalf("got %d %s, want 409", w.Code, w.Body)
+	}
+	var wr remotewrite.WriteResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
+		t.Fatalf("forwarded conflict answer is not JSON: %v: %s", err, w.Body)
+	}
+	if len(wr.Rejected) != 1 || wr.Rejected[0].Series != 1 || wr.Rejected[0].Kind != remotewrite.KindConflict || wr.Rejected[0].Samples != 1 {
+		t.Fatalf("rejections %+v, want series 1 refused as a conflict", wr.Rejected)
+	}
+	if wr.Written.Samples != 2 || w.Header().Get(remotewrite.HeaderSamplesWritten) != "2" {
+		t.Fatalf("written %+v / header %q, want 2", wr.Written, w.Header().Get(remotewrite.HeaderSamplesWritten))
+	}
+	second.Timeseries[0].Samples[0].Timestamp = now - 60000
+	if w := send(t, b.Handler(), "a", second, false); w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "out of") {
+		t.Fatalf("plain sender: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestIdleTenantIsFlushedAndClosed: memory follows the active tenants.
+func TestIdleTenantIsFlushedAndClosed(t *testing.T) {
+	dir := t.TempDir()
+	bkt, _ := filesystem.NewBucket(dir)
+	b := newTestBlockBuilder(t, bkt, nil, func(c *Config) { c.TenantIdleTimeout = time.Millisecond })
+	req := minuteSeries(5, time.Now().Add(-time.Minute).UnixMilli(), 30*time.Second)
+	if w := send(t, b.Handler(), "idle", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	time.Sleep(5 * time.Millisecond)
+	b.maintain(context.Background())
+	if _, ok := b.Tenant("idle"); ok {
+		t.Fatal("idle tenant still open")
+	}
+	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["idle"], expected(req))
+	// A new write reopens it.
+	later := minuteSeries(5, time.Now().UnixMilli(), 15*time.Second)
+	if w := send(t, b.Handler(), "idle", later, false); w.Code != http.StatusNoContent {
+		t.Fatalf("write after close: %d %s", w.Code, w.Body)
+	}
+	if _, ok := b.Tenant("idle"); !ok {
+		t.Fatal("tenant not reopened")
+	}
+}
+
+// TestBlocksStayUntilUploaded: local retention never deletes a block the
+// bucket does not have.
+func TestBlocksStayUntilUploaded(t *testing.T) {
+	failing := &failingBucket{Bucket: objstore.NewInMemBucket()}
+	failing.fail.Store(true)
+	b := newTestBlockBuilder(t, failing, nil, func(c *Config) {
+		c.LocalRetention = time.Minute
+		c.UploadInterval = 50 * time.Millisecond
+	})
+	req := minuteSeries(5, alignDown(time.Now().Add(-3*time.Hour).UnixMilli(), 60000), 5*time.Minute)
+	if w := send(t, b.Handler(), "ret", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if err := b.Flush(context.Background()); err == nil {
+		t.Fatal("flush with a failing bucket reported no error")
+	}
+	tv, _ := b.Tenant("ret")
+	time.Sleep(300 * time.Millisecond) // several block reloads, each applying retention
+	entries, _ := os.ReadDir(filepath.Join(b.cfg.DataDir, "ret"))
+	blocks := 0
+	for _, e := range entries {
+		if len(e.Name()) == 26 {
+			blocks++
+		}
+	}
+	if blocks != 5 {
+		t.Fatalf("%d blocks on disk, want all 5: none is uploaded", blocks)
+	}
+	failing.fail.Store(false)
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(tv.DB.Blocks()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocks still loaded after upload past retention, want 0", len(tv.DB.Blocks()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// failingBucket fails every upload while fail is set.
+type failingBucket struct {
+	objstore.Bucket
+	fail atomic.Bool
+}
+
+func (f *failingBucket) Upload(ctx context.Context, name string, r io.Reader, opts ...objstore.ObjectUploadOption) error {
+	if f.fail.Load() {
+		return errors.New("injected upload failure")
+	}
+	return f.Bucket.Upload(ctx, name, r, opts...)
+}
