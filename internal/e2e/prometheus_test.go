@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratametrics/strata/internal/harness"
+)
+
+// TestPrometheusEndToEnd: a real Prometheus scrapes a target and
+// remote-writes it to a router in front of three block builders (RF=3),
+// once with remote-write 1.0 and once with 2.0, each to its own tenant.
+// Blocks are cut every minute and uploaded to a real S3 server. What
+// Prometheus' own counters say it sent must be exactly what the uploaded
+// blocks hold, per tenant, replicas deduplicated.
+func TestPrometheusEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	promBin := harness.Tool(t, "prometheus")
+	s3 := harness.StartS3(t)
+	var bbs []*harness.Component
+	for i := 0; i < 3; i++ {
+		bbs = append(bbs, harness.StartBlockBuilder(t, fmt.Sprintf("blockbuilder-%d", i), s3.Env(), "STRATA_BLOCK_DURATION=1m"))
+	}
+	router := harness.StartRouter(t, bbs, 3)
+
+	// The target: 50 gauges whose values change every scrape.
+	var scrapes atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := scrapes.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintln(w, "# HELP e2e_gauge A gauge that changes every scrape.\n# TYPE e2e_gauge gauge")
+		for i := 0; i < 50; i++ {
+			fmt.Fprintf(w, "e2e_gauge{shard=\"%02d\"} %d\n", i, n*100+int64(i))
+		}
+	}))
+	defer target.Close()
+
+	dir := t.TempDir()
+	promAddr := harness.FreeAddr(t)
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	writeConfig := func(scrape bool) {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString("global:\n  scrape_interval: 1s\n")
+		if scrape {
+			fmt.Fprintf(&b, "scrape_configs:\n  - job_name: e2e\n    static_configs:\n      - targets: ['%s']\n", strings.TrimPrefix(target.URL, "http://"))
+		}
+		b.WriteString("remote_write:\n")
+		for _, q := range []struct{ name, msg string }{{"v1", "prometheus.WriteRequest"}, {"v2", "io.prometheus.write.v2.Request"}} {
+			fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    protobuf_message: %s\n    headers:\n      THANOS-TENANT: e2e-%s\n"+
+				"    queue_config:\n      batch_send_deadline: 500ms\n      min_backoff: 100ms\n      max_backoff: 1s\n",
+				q.name, router.URL(), q.msg, q.name)
+		}
+		if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig(true)
+	prom := harness.StartProcess(t, promBin, []string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + promAddr,
+		"--web.enable-lifecycle",
+	}, nil)
+	prom.WaitHTTP("http://"+promAddr+"/-/ready", 60*time.Second)
+
+	// Scrape long enough to span a block boundary, then stop scraping (the
+	// target's series get stale markers, which are sent too) and wait until
+	// both queues have sent everything.
+	waitFor(t, 2*time.Minute, func() bool { return scrapes.Load() >= 75 })
+	writeConfig(false)
+	resp, err := http.Post("http://"+promAddr+"/-/reload", "", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload Prometheus: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	var sent map[string]float64
+	stable := 0
+	waitFor(t, 2*time.Minute, func() bool {
+		m := scrapeMetrics(t, "http://"+promAddr+"/metrics")
+		cur := map[string]float64{}
+		for _, q := range []string{"v1", "v2"} {
+			if m[key("prometheus_remote_storage_samples_pending", q)] != 0 {
+				stable = 0
+				return false
+			}
+			for _, name := range []string{"samples_total", "samples_failed_total", "samples_retried_total", "samples_dropped_total"} {
+				cur[q+" "+name] = m[key("prometheus_remote_storage_"+name, q)]
+			}
+		}
+		if fmt.Sprint(cur) == fmt.Sprint(sent) {
+			stable++
+		} else {
+			stable, sent = 0, cur
+		}
+		time.Sleep(500 * time.Millisecond)
+		return stable >= 6
+	})
+	prom.Stop()
+
+	for _, b := range bbs {
+		if err := b.Stop(); err != nil {
+			t.Fatalf("block builder did not flush cleanly: %v", err)
+		}
+	}
+	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, blocks := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	replicas := map[string]bool{}
+	for _, b := range blocks {
+		replicas[b.Replica] = true
+	}
+	if len(replicas) != 3 {
+		t.Fatalf("blocks from replicas %v, want 3", replicas)
+	}
+	for _, q := range []string{"v1", "v2"} {
+		total, failed, retried, dropped := sent[q+" samples_total"], sent[q+" samples_failed_total"], sent[q+" samples_retried_total"], sent[q+" samples_dropped_total"]
+		if failed != 0 || dropped != 0 {
+			t.Errorf("remote-write %s: %v samples failed, %v dropped", q, failed, dropped)
+		}
+		want := int(total - retried)
+		have := got.TenantCount("e2e-" + q)
+		t.Logf("remote-write %s: Prometheus sent %d samples (%v attempts, %v retried); the bucket holds %d for tenant e2e-%s", q, want, total, retried, have, q)
+		if want < 75*50 {
+			t.Fatalf("remote-write %s: only %d samples sent", q, want)
+		}
+		if have != want {
+			t.Errorf("remote-write %s: bucket holds %d samples, Prometheus sent %d", q, have, want)
+		}
+	}
+}
+
+func key(metric, queue string) string { return metric + "|" + queue }
+
+// scrapeMetrics reads a Prometheus text exposition and sums each metric by
+// its remote_name label.
+func scrapeMetrics(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, "prometheus_remote_storage_") {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		name, rest := line[:sp], line[sp+1:]
+		v, err := strconv.ParseFloat(rest, 64)
+		if err != nil || math.IsNaN(v) {
+			continue
+		}
+		metric := name
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			metric = name[:i]
+		}
+		queue := ""
+		if i := strings.Index(name, `remote_name="`); i >= 0 {
+			queue = name[i+len(`remote_name="`):]
+			queue = queue[:strings.IndexByte(queue, '"')]
+		}
+		out[key(metric, queue)] += v
+	}
+	return out
+}
