@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/functions"
+)
+
+// envVars lists the variables a Config struct reads, as caarlos0/env
+// names them: STRATA_ + the envPrefix of nested structs + the env tag.
+func envVars(t reflect.Type, prefix string, out map[string]bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, ok := f.Tag.Lookup("env"); ok {
+			out[prefix+strings.Split(name, ",")[0]] = true
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Struct && f.IsExported() {
+			envVars(ft, prefix+f.Tag.Get("envPrefix"), out)
+		}
+	}
+}
+
+// configs are every configuration struct a strata command reads.
+func configs() map[string]bool {
+	vars := map[string]bool{}
+	for _, v := range []any{functions.Config{}, blockbuilder.Config{}, devConfig{}, logConfig{}} {
+		envVars(reflect.TypeOf(v), "STRATA_", vars)
+	}
+	return vars
+}
+
+// TestREADMEDocumentsEveryVariable checks the configuration reference in
+// README.md against the Config structs both ways: every variable a
+// component reads is documented, and every documented one exists.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := configs()
+	var missing []string
+	for v := range vars {
+		if !strings.Contains(string(readme), "`"+v+"`") {
+			missing = append(missing, v)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("README.md does not document: %s", strings.Join(missing, ", "))
+	}
+	// Variables documented but read by nothing (STRATA_TEST_* belong to the
+	// tests, STRATA_S3_* and the rest of the bucket to bucket.Config, which
+	// blockbuilder.Config embeds).
+	for _, m := range regexp.MustCompile("`(STRATA_[A-Z0-9_]+)`").FindAllStringSubmatch(string(readme), -1) {
+		v := m[1]
+		if !vars[v] && !strings.HasPrefix(v, "STRATA_TEST_") && !extraVars[v] {
+			t.Errorf("README.md documents %s, which no configuration reads", v)
+		}
+	}
+}
+
+// extraVars are read outside the Config structs (by tools and adapters).
+var extraVars = map[string]bool{}
