@@ -60,8 +60,27 @@ fuzz:
 	  done; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# `make bench` runs every scenario as real processes loaded by strata
+# loadgen and writes bench/results/ (results.md, results.png, results.json,
+# CPU and heap profiles); about 20 minutes as set here on two cores, sized
+# by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g. `make bench
+# BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick look).
+# `make bench-micro` runs the per-sample microbenchmarks of the hot path.
+BENCH_SERIES    ?= 10000,100000,1000000
+BENCH_DURATION  ?= 30s
+BENCH_SCENARIOS ?= blockbuilder,dev,router
+BENCH_FLAGS     ?=
+BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
+
+.PHONY: bench-micro
+
+bench: build
+	$(GO) run ./bench/cmd/strata-bench -bin $(CURDIR)/bin/strata -out bench/results \
+	  -series $(BENCH_SERIES) -duration $(BENCH_DURATION) -scenarios $(BENCH_SCENARIOS) $(BENCH_FLAGS)
+
+bench-micro:
+	mkdir -p bench/results
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem $(BENCH_MICRO_PKGS) | tee bench/results/micro.txt
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -59,10 +60,20 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// withMetrics adds /metrics, served from gatherers, to h.
+// withMetrics adds /metrics, served from gatherers, to h, and the Go
+// profiler under /debug/pprof/ when STRATA_PPROF=1. The profiler is off by
+// default: a CPU profile costs the process while it runs and a heap dump
+// shows data, so only an operator (or `make bench`) who asks gets it.
 func withMetrics(h http.Handler, gatherers ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers(gatherers), promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	if os.Getenv("STRATA_PPROF") == "1" {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/", h)
 	return mux
 }

@@ -1,0 +1,268 @@
+// Package bench holds what `make bench` writes: the results of each
+// scenario (a Strata topology at a number of active series, loaded by
+// strata loadgen), the machine they ran on, and their rendering as a
+// markdown table and a PNG plot in bench/results/. The runner that starts
+// the processes is cmd/strata-bench.
+//
+// The figure of merit is samples per CPU-second of the measured processes,
+// not samples per second: on a shared machine wall time depends on the
+// neighbours, CPU time much less.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/stratametrics/strata/loadgen"
+)
+
+// Scenario names, in the order they are shown.
+const (
+	BlockBuilder = "blockbuilder"
+	Dev          = "dev"
+	Router       = "router"
+)
+
+// Scenarios lists every scenario with what it measures.
+var Scenarios = []struct{ Name, Title, Legend, Measures string }{
+	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly"},
+	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four"},
+	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own"},
+}
+
+// Result is one scenario at one number of active series.
+type Result struct {
+	Scenario string         `json:"scenario"`
+	Series   int            `json:"series"`
+	Report   loadgen.Report `json:"report"`
+	// Measured are the processes the figure of merit counts; the report
+	// holds every process of the scenario.
+	Measured []int `json:"measured_pids"`
+	// Roles names each pid ("router", "blockbuilder-0", ...).
+	Roles map[int]string `json:"roles"`
+	// Profiles are the files written for this run, relative to the
+	// results folder, and Top the heads of the CPU profiles' -top output.
+	Profiles []string          `json:"profiles,omitempty"`
+	Top      map[string]string `json:"top,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// cpu is the CPU seconds of the measured processes, and of all of them.
+func (r *Result) cpu() (measured, all float64) {
+	in := map[int]bool{}
+	for _, p := range r.Measured {
+		in[p] = true
+	}
+	for _, p := range r.Report.Processes {
+		all += p.CPUSeconds
+		if in[p.Pid] {
+			measured += p.CPUSeconds
+		}
+	}
+	return measured, all
+}
+
+// SamplesPerCPUSecond is the figure of merit: samples acknowledged per
+// CPU-second of the measured processes.
+func (r *Result) SamplesPerCPUSecond() float64 {
+	m, _ := r.cpu()
+	if m <= 0 {
+		return 0
+	}
+	return float64(r.Report.Samples) / m
+}
+
+// AllSamplesPerCPUSecond counts every process of the scenario.
+func (r *Result) AllSamplesPerCPUSecond() float64 {
+	_, a := r.cpu()
+	if a <= 0 {
+		return 0
+	}
+	return float64(r.Report.Samples) / a
+}
+
+// PeakRSS is the largest peak RSS among the measured processes, and among
+// the others (0 when there are none).
+func (r *Result) PeakRSS() (measured, others int64) {
+	in := map[int]bool{}
+	for _, p := range r.Measured {
+		in[p] = true
+	}
+	for _, p := range r.Report.Processes {
+		if in[p.Pid] {
+			measured = max(measured, p.PeakRSSBytes)
+		} else {
+			others = max(others, p.PeakRSSBytes)
+		}
+	}
+	return measured, others
+}
+
+// Machine describes where the results were measured.
+type Machine struct {
+	CPU         string  `json:"cpu"`
+	Cores       int     `json:"cores"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	GoVersion   string  `json:"go_version"`
+	Revision    string  `json:"revision"`
+	LoadBefore  float64 `json:"load_before"`
+	LoadAfter   float64 `json:"load_after"`
+	Started     string  `json:"started"`
+}
+
+// DescribeMachine reads the CPU model and memory from /proc, and the
+// revision from git in dir.
+func DescribeMachine(dir string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, CPU: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				m.MemoryBytes = kb << 10
+			}
+		}
+	}
+	m.Revision = "unknown"
+	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		m.Revision = strings.TrimSpace(string(out))
+		if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			m.Revision += " with uncommitted changes"
+		}
+	}
+	m.LoadBefore = LoadAverage()
+	return m
+}
+
+// LoadAverage is the one-minute load average, or -1 if unknown.
+func LoadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// Anchors are other receivers measured on this kind of machine under the
+// same conditions (100k series, 10 labels, 2000 samples per request, 4
+// senders, 30s), and Strata's targets, for the table's reader.
+const Anchors = `Other receivers measured on this kind of machine under the anchor conditions (100k series of 10 labels, 2000 samples per request, 4 senders, 30 s):
+
+| receiver | samples per CPU-second | peak RSS |
+|---|---:|---:|
+| VictoriaMetrics single node | 722k | 346 MB |
+| Thanos Receive, RF=1 | 253k | 579 MB |
+| Prometheus 3.16 as receiver | 167k | 364 MB |
+| Thanos Receive, router + 3 ingestors, RF=3 (all four processes) | 57k | ~405 MB per ingestor |
+
+Targets: one block builder at RF=1 ≥ 750k samples per CPU-second and ≤ 250 MB peak RSS at 100k series; router + 3 block builders at RF=3 ≥ 200k across all processes; the router alone ≥ 2M.
+`
+
+// WriteMarkdown writes the results table, the machine and the conditions.
+func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, plot string) error {
+	var b strings.Builder
+	b.WriteString("# Strata benchmark results\n\n")
+	b.WriteString("Written by `make bench` (bench/cmd/strata-bench); rerun it to refresh. ")
+	b.WriteString("The figure of merit is **samples per CPU-second** of the measured processes (utime + stime from /proc over the measured window): ")
+	b.WriteString("it holds on a shared machine where samples per second do not. Peak RSS is VmHWM.\n\n")
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %.1f GiB memory; %s; revision %s; started %s, load average %.2f before and %.2f after.\n\n",
+		m.CPU, m.Cores, float64(m.MemoryBytes)/(1<<30), m.GoVersion, m.Revision, m.Started, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(&b, "Conditions: %s\n\n", conditions)
+	b.WriteString("Scenarios:\n\n")
+	for _, s := range Scenarios {
+		fmt.Fprintf(&b, "- `%s`: %s; measured: %s.\n", s.Name, s.Title, s.Measures)
+	}
+	b.WriteString("\n| scenario | active series | samples/s | measured CPU (cores) | **samples per CPU-second** | ns/sample | all processes, samples per CPU-second | peak RSS | other processes' peak RSS (max) | latency p50 / p99 | errors | loadgen ns/sample |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | | | | | |\n", r.Scenario, count(float64(r.Series)), strings.ReplaceAll(r.Error, "|", "/"))
+			continue
+		}
+		rep := &r.Report
+		mcpu, _ := r.cpu()
+		spc := r.SamplesPerCPUSecond()
+		ns := 0.0
+		if rep.Samples > 0 {
+			ns = mcpu * 1e9 / float64(rep.Samples)
+		}
+		peak, others := r.PeakRSS()
+		otherRSS := "–"
+		if others > 0 {
+			otherRSS = megabytes(others)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | **%s** | %.0f | %s | %s | %s | %s / %s | %s | %.0f |\n",
+			r.Scenario, count(float64(r.Series)), count(rep.SamplesPerSecond), mcpu/max(rep.DurationSeconds, 1e-9),
+			count(spc), ns, count(r.AllSamplesPerCPUSecond()), megabytes(peak), otherRSS,
+			millis(rep.LatencyP50Seconds), millis(rep.LatencyP99Seconds), errorsOf(rep), rep.GeneratorNsPerSample)
+	}
+	b.WriteString("\n")
+	if plot != "" {
+		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
+	}
+	b.WriteString(Anchors)
+	b.WriteString("\n## CPU profiles\n\nEach measured process was profiled over the measured window (`go tool pprof -top` of the files below; the profiler's own cost is in the figures above, a few percent).\n")
+	for _, r := range results {
+		if len(r.Profiles) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n### %s, %s series\n\nFiles: %s\n", r.Scenario, count(float64(r.Series)), "`"+strings.Join(r.Profiles, "`, `")+"`")
+		for _, p := range r.Profiles {
+			if top := r.Top[p]; top != "" {
+				fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimRight(top, "\n"))
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func errorsOf(rep *loadgen.Report) string {
+	if len(rep.Errors) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, v := range rep.Errors {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// count renders 1234567 as 1.23M, 123456 as 123k.
+func count(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 0, 64) + "k"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+func megabytes(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+
+func millis(s float64) string { return fmt.Sprintf("%.1f ms", s*1000) }

@@ -1,0 +1,40 @@
+package loadgen
+
+import (
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// BenchmarkPatch is the generator's work per request: patch a 2000-sample
+// template. Compare with BenchmarkSnappyEncode, what compressing each
+// request anew would cost.
+func BenchmarkPatch(b *testing.B) {
+	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
+		b.Run(v.String(), func(b *testing.B) {
+			tmpl := buildTemplate(v, 0, make([]int, 2000), 1)
+			b.ReportAllocs()
+			k := int64(0)
+			for b.Loop() {
+				tmpl.patch(k, 1_790_000_000_000, 15000)
+				k++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/sample")
+			b.ReportMetric(float64(len(tmpl.body))/2000, "bytes/sample")
+		})
+	}
+}
+
+func BenchmarkSnappyEncode(b *testing.B) {
+	raw, _ := encodeV1(0, make([]int, 2000), 1)
+	dst := make([]byte, snappy.MaxEncodedLen(len(raw)))
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(snappy.Encode(dst, raw))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/sample")
+	b.ReportMetric(float64(n)/2000, "bytes/sample")
+}
