@@ -28,7 +28,7 @@ func BenchmarkPatch(b *testing.B) {
 }
 
 func BenchmarkSnappyEncode(b *testing.B) {
-	raw, _ := encodeV1(0, make([]int, 2000), 1)
+	raw := Encode(remotewrite.V1, 0, 2000, 1, 0, 1_790_000_000_000, 15000)
 	dst := make([]byte, snappy.MaxEncodedLen(len(raw)))
 	b.ReportAllocs()
 	var n int

@@ -32,9 +32,49 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 			protected[j] = true
 		}
 	}
-	var table [1 << snappyTableBits]int32
-	for i := range table {
-		table[i] = -1
+	// Two tables of the latest position of each hashed 4- and 8-byte
+	// sequence: the 8-byte one finds the long matches (a whole run of
+	// labels shared with a series further back) that the most recent
+	// 4-byte match would cut short.
+	var table4, table8 [1 << snappyTableBits]int32
+	for i := range table4 {
+		table4[i], table8[i] = -1, -1
+	}
+	clear := func(p, n int) bool {
+		if p+n > len(src) {
+			return false
+		}
+		for j := p; j < p+n; j++ {
+			if protected[j] {
+				return false
+			}
+		}
+		return true
+	}
+	hash4 := func(p int) uint32 {
+		return (binary.LittleEndian.Uint32(src[p:]) * 0x1e35a7bd) >> (32 - snappyTableBits)
+	}
+	hash8 := func(p int) uint64 {
+		return (binary.LittleEndian.Uint64(src[p:]) * 0xcf1bbcdcb7a56463) >> (64 - snappyTableBits)
+	}
+	insert := func(p int) {
+		if clear(p, 4) {
+			table4[hash4(p)] = int32(p)
+		}
+		if clear(p, 8) {
+			table8[hash8(p)] = int32(p)
+		}
+	}
+	// length of the match of src[c:] and src[i:], within unprotected bytes
+	matchLen := func(c, i int) int {
+		if c < 0 || i-c > snappyMaxOffset {
+			return 0
+		}
+		n := 0
+		for i+n < len(src) && src[c+n] == src[i+n] && !protected[i+n] && !protected[c+n] {
+			n++
+		}
+		return n
 	}
 	recorded := 0 // protected ranges whose offset is known
 	emitLiteral := func(start, end int) {
@@ -50,30 +90,27 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 		}
 	}
 
-	litStart, next := 0, 0 // next: index in dyn of the first range at or after i
+	litStart := 0
 	for i := 0; i+4 <= len(src); {
-		for next < len(dyn) && dyn[next]+width <= i {
-			next++
-		}
-		if next < len(dyn) && i+4 > dyn[next] {
-			// The 4 bytes at i touch a protected range: keep them in the
-			// literal and look again after the range.
-			i = max(i+1, dyn[next]+width)
-			continue
-		}
-		word := binary.LittleEndian.Uint32(src[i:])
-		h := (word * 0x1e35a7bd) >> (32 - snappyTableBits)
-		cand := int(table[h])
-		table[h] = int32(i)
-		if cand < 0 || i-cand > snappyMaxOffset || binary.LittleEndian.Uint32(src[cand:]) != word {
+		if !clear(i, 4) {
 			i++
 			continue
 		}
-		// Candidates were stored only where 4 unprotected bytes start, so
-		// both sides are clear for 4 bytes; extend while they stay so.
-		n := 4
-		for i+n < len(src) && src[cand+n] == src[i+n] && !protected[i+n] && !protected[cand+n] {
-			n++
+		cand, n := int(table4[hash4(i)]), 0
+		if n = matchLen(cand, i); n < 4 {
+			n = 0
+		}
+		if clear(i, 8) {
+			if c8 := int(table8[hash8(i)]); c8 >= 0 {
+				if n8 := matchLen(c8, i); n8 > n && n8 >= 4 {
+					cand, n = c8, n8
+				}
+			}
+		}
+		insert(i)
+		if n == 0 {
+			i++
+			continue
 		}
 		// Extend backwards too, into bytes still pending as literal.
 		for i > litStart && cand > 0 && src[cand-1] == src[i-1] && !protected[i-1] && !protected[cand-1] && i-cand <= snappyMaxOffset {
@@ -81,6 +118,9 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 		}
 		emitLiteral(litStart, i)
 		out = appendCopy(out, i-cand, n)
+		for j := i + 1; j < i+n; j++ {
+			insert(j)
+		}
 		i += n
 		litStart = i
 	}

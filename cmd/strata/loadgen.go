@@ -20,8 +20,9 @@ Sends Prometheus remote-write of Kubernetes-style series (a metric name and
 9 labels) to URL as fast as it is taken, retrying 5xx and 429 like
 Prometheus, and reports samples/s, latency, errors and, for each -pid, the
 CPU seconds and peak RSS of that process: samples per CPU-second of the
-server is the figure that holds on a busy machine. Every flag is also a
-variable STRATA_LOADGEN_<FLAG> (upper case, '-' as '_').
+server is the figure that holds on a busy machine. Every flag but -o can
+also be set as STRATA_LOADGEN_<FLAG> (upper case, '-' as '_'; the pids as
+STRATA_LOADGEN_PIDS=1,2); flags win.
 
 flags:
 `
