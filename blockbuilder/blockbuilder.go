@@ -24,6 +24,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder/shipper"
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -39,6 +40,8 @@ type BlockBuilder struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
+
+	tokens *security.Tokens // nil: writes need no bearer token
 
 	ready    atomic.Bool
 	stopping atomic.Bool
@@ -71,6 +74,12 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		ship:    shipper.NewMetrics(reg),
 		bufs:    remotewrite.NewBufferPool(4 * cfg.Limits.MaxBodyBytes),
 		tenants: map[string]*tenantEntry{},
+	}
+	if cfg.BearerTokenFile != "" {
+		var err error
+		if b.tokens, err = security.LoadTokens(cfg.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("STRATA_BEARER_TOKEN_FILE: %w", err)
+		}
 	}
 	b.metrics = newMetrics(reg, b)
 	b.states.New = func() any { return &appendState{} }

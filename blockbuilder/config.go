@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/stratametrics/strata/bucket"
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -56,6 +57,12 @@ type Config struct {
 
 	Bucket bucket.Config
 	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+
+	// TLS of the HTTP listener.
+	TLS security.ServerConfig `envPrefix:"TLS_"`
+	// BearerTokenFile, when set, requires writes to carry one of its
+	// tokens (the router sends STRATA_FORWARD_BEARER_TOKEN_FILE's).
+	BearerTokenFile string `env:"BEARER_TOKEN_FILE"`
 }
 
 // DefaultConfig returns the defaults the env tags declare, for callers

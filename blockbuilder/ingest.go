@@ -53,6 +53,11 @@ func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error)
 	if err != nil {
 		return "", appendResult{}, err
 	}
+	if b.tokens != nil {
+		if err := b.tokens.Authorize(r.Header, tenant); err != nil {
+			return "", appendResult{}, err
+		}
+	}
 	limits := &b.cfg.Limits
 	compressed := b.bufs.Get()
 	defer b.bufs.Put(compressed)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 )
@@ -39,6 +40,16 @@ type Config struct {
 	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
 	// Limits are the defaults for every tenant.
 	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+
+	// TLS of the remote-write listener.
+	TLS security.ServerConfig `envPrefix:"TLS_"`
+	// BearerTokenFile, when set, requires writes to carry one of its
+	// tokens (each optionally limited to some tenants).
+	BearerTokenFile string `env:"BEARER_TOKEN_FILE"`
+	// ForwardTLS is the TLS towards block builders (https when enabled).
+	ForwardTLS security.ClientConfig `envPrefix:"FORWARD_TLS_"`
+	// ForwardBearerTokenFile holds the token sent to block builders.
+	ForwardBearerTokenFile string `env:"FORWARD_BEARER_TOKEN_FILE"`
 }
 
 // DefaultConfig returns the defaults the env tags declare, for callers

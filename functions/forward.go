@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 )
@@ -43,6 +44,8 @@ type endpoints struct {
 	logger  *slog.Logger
 	metrics *metrics
 	ctx     context.Context // ends with the router; stops probes
+	scheme  string          // http, or https with ForwardTLS
+	token   *security.Secret
 
 	mu     sync.Mutex
 	byAddr map[string]*endpoint
@@ -55,7 +58,21 @@ type ringEndpoints struct {
 	eps  []*endpoint
 }
 
-func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metrics) *endpoints {
+func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metrics) (*endpoints, error) {
+	tlsCfg, err := cfg.ForwardTLS.TLS()
+	if err != nil {
+		return nil, fmt.Errorf("STRATA_FORWARD_TLS_*: %w", err)
+	}
+	var token *security.Secret
+	if cfg.ForwardBearerTokenFile != "" {
+		if token, err = security.LoadSecret(cfg.ForwardBearerTokenFile); err != nil {
+			return nil, fmt.Errorf("STRATA_FORWARD_BEARER_TOKEN_FILE: %w", err)
+		}
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		DialContext:         dialer.DialContext,
@@ -65,6 +82,7 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		// Bodies are snappy already; never let the transport gzip them.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,
+		TLSClientConfig:    tlsCfg,
 	}
 	return &endpoints{
 		cfg:     cfg,
@@ -72,8 +90,10 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		logger:  logger,
 		metrics: m,
 		ctx:     ctx,
+		scheme:  scheme,
+		token:   token,
 		byAddr:  map[string]*endpoint{},
-	}
+	}, nil
 }
 
 // of returns the endpoints of ring, indexed by endpoint ID.
@@ -90,8 +110,8 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 		if !ok {
 			ep = &endpoint{
 				addr:     se.Address,
-				writeURL: "http://" + se.Address + "/api/v1/receive",
-				readyURL: "http://" + se.Address + "/-/ready",
+				writeURL: e.scheme + "://" + se.Address + "/api/v1/receive",
+				readyURL: e.scheme + "://" + se.Address + "/-/ready",
 			}
 			e.byAddr[se.Address] = ep
 		}
@@ -108,12 +128,6 @@ type forwardResult struct {
 	written  remotewrite.Written
 	rejected []remotewrite.Rejection
 	err      error
-}
-
-// ok tells whether the block builder wrote everything it was sent that it
-// did not reject by name.
-func (r *forwardResult) ok() bool {
-	return r.status/100 == 2 || (len(r.rejected) > 0 && !remotewrite.Retryable(r.status))
 }
 
 // maxAnswer bounds how much of a block builder's answer is read.
@@ -143,6 +157,9 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "strata-router")
 	h.Set(e.cfg.TenantHeader, tenant)
+	if e.token != nil {
+		h.Set("Authorization", "Bearer "+e.token.Value())
+	}
 
 	resp, err := e.client.Do(req)
 	e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())
@@ -242,5 +259,4 @@ func (e *endpoints) ready(ep *endpoint) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// errNoAnswer marks a part that got no answer in time.
 var errNoAnswer = errors.New("no answer within the forward timeout")

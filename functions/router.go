@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 )
@@ -40,6 +41,8 @@ type Router struct {
 
 	// readyCheck, when set, must pass for /-/ready to answer 200.
 	readyCheck func() error
+
+	tokens *security.Tokens // nil: no bearer token required
 }
 
 // New checks cfg, loads the hashrings and prepares a router.
@@ -66,9 +69,16 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 	if r.limits, err = newLimits(&r.cfg, logger, reg); err != nil {
 		return nil, err
 	}
+	if cfg.BearerTokenFile != "" {
+		if r.tokens, err = security.LoadTokens(cfg.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("STRATA_BEARER_TOKEN_FILE: %w", err)
+		}
+	}
 	r.metrics = newMetrics(reg)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.eps = newEndpoints(r.ctx, &r.cfg, logger, r.metrics)
+	if r.eps, err = newEndpoints(r.ctx, &r.cfg, logger, r.metrics); err != nil {
+		return nil, err
+	}
 	r.states.New = func() any { return &writeState{} }
 	return r, nil
 }

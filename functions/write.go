@@ -81,6 +81,9 @@ func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
 	if err != nil {
 		return "", outcome{err: err}
 	}
+	if err := r.authorize(hreq, tenant); err != nil {
+		return "", outcome{err: err}
+	}
 	tl := r.limits.forTenant(tenant)
 	if err := remotewrite.ReadBody(st.compressed, hreq.Body, hreq.ContentLength, tl.MaxBodyBytes); err != nil {
 		return tenant, outcome{err: err}
@@ -108,6 +111,14 @@ func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
 	}
 	results := r.fanOut(hreq.Context(), st, r.eps.of(ring), version, tenant, Quorum(hr.ReplicationFactor()))
 	return tenant, r.decide(st, results, Quorum(hr.ReplicationFactor()))
+}
+
+// authorize checks the bearer token when tokens are configured.
+func (r *Router) authorize(hreq *http.Request, tenant string) error {
+	if r.tokens == nil {
+		return nil
+	}
+	return r.tokens.Authorize(hreq.Header, tenant)
 }
 
 // route validates each series, finds its owners and lists for each

@@ -24,6 +24,10 @@ var (
 	// ErrUnavailable: the write could not be done now but may succeed on
 	// retry (no quorum, shutting down, disk full, not ready).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthorized: no valid credentials.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: credentials that do not allow this (e.g. this tenant).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // HTTPStatus maps an error to the status remote-write senders act on
@@ -44,6 +48,10 @@ func HTTPStatus(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

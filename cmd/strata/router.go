@@ -29,7 +29,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := listen(cfg.HTTPListen, "STRATA_HTTP_LISTEN")
+	l, err := listenTLS(cfg.HTTPListen, "STRATA_HTTP_LISTEN", cfg.TLS)
 	if err != nil {
 		return err
 	}
