@@ -80,7 +80,8 @@ bench: build
 
 bench-micro:
 	mkdir -p bench/results
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem $(BENCH_MICRO_PKGS) | tee bench/results/micro.txt
+	set -o pipefail; { echo "# $$(date -u +%FT%TZ), load average $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null): wall-clock timings, inflated on a busy machine"; \
+	  $(GO) test -run '^$$' -bench . -benchmem $(BENCH_MICRO_PKGS); } | tee bench/results/micro.txt
 
 clean:
 	rm -rf bin
