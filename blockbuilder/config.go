@@ -18,6 +18,8 @@ import (
 type Config struct {
 	// HTTPListen serves remote-write, the query API, /metrics and health.
 	HTTPListen string `env:"HTTP_LISTEN" envDefault:":19291"`
+	// GRPCListen serves Thanos' StoreAPI, as Thanos Receive does on 10901.
+	GRPCListen string `env:"GRPC_LISTEN" envDefault:":10901"`
 	// DataDir holds one TSDB per tenant, in <DataDir>/<tenant>.
 	DataDir string `env:"DATA_DIR" envDefault:"./data"`
 	// BlockDuration is the length of a block, aligned like Prometheus.
@@ -70,6 +72,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HTTPListen:        ":19291",
+		GRPCListen:        ":10901",
 		DataDir:           "./data",
 		BlockDuration:     2 * time.Hour,
 		ReplicaLabel:      "receive_replica",

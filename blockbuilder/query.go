@@ -1,7 +1,9 @@
 package blockbuilder
 
 import (
+	"fmt"
 	"sort"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
@@ -38,4 +40,37 @@ func (b *BlockBuilder) Tenant(id string) (TenantView, bool) {
 		return TenantView{}, false
 	}
 	return TenantView{ID: id, ExternalLabels: labels.FromMap(b.cfg.externalLabels(id)), DB: e.db.db}, true
+}
+
+// QueryLimits bound the work of one query on a block builder's read paths
+// (the StoreAPI and the PromQL HTTP API), so that one query cannot take
+// the memory the write path needs. Read from STRATA_QUERY_* variables.
+type QueryLimits struct {
+	// MaxSeries is the most series one query may select; 0 is no limit.
+	MaxSeries int `env:"QUERY_MAX_SERIES" envDefault:"1000000"`
+	// MaxSamples is the most samples one query may hold: the samples of
+	// the chunks one StoreAPI Series call sends, and the PromQL engine's
+	// limit on samples in memory. 0 is no limit.
+	MaxSamples int `env:"QUERY_MAX_SAMPLES" envDefault:"50000000"`
+	// Timeout ends a query that runs longer (a client's shorter deadline
+	// wins). 0 is no timeout.
+	Timeout time.Duration `env:"QUERY_TIMEOUT" envDefault:"2m"`
+}
+
+// DefaultQueryLimits returns the defaults the env tags declare.
+func DefaultQueryLimits() QueryLimits {
+	return QueryLimits{MaxSeries: 1000000, MaxSamples: 50000000, Timeout: 2 * time.Minute}
+}
+
+// Validate rejects negative limits, naming the variable.
+func (l QueryLimits) Validate() error {
+	switch {
+	case l.MaxSeries < 0:
+		return fmt.Errorf("STRATA_QUERY_MAX_SERIES must not be negative, got %d", l.MaxSeries)
+	case l.MaxSamples < 0:
+		return fmt.Errorf("STRATA_QUERY_MAX_SAMPLES must not be negative, got %d", l.MaxSamples)
+	case l.Timeout < 0:
+		return fmt.Errorf("STRATA_QUERY_TIMEOUT must not be negative, got %s", l.Timeout)
+	}
+	return nil
 }

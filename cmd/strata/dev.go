@@ -74,21 +74,36 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	host, port, _ := net.SplitHostPort(routerL.Addr().String())
 	base, _ := strconv.Atoi(port)
-	var bbLs []net.Listener
-	for i := 0; i < dc.BlockBuilders; i++ {
+	// Block builder i serves HTTP on the router's port + 1 + i and the
+	// StoreAPI after them all (not on Thanos' 10901, which a local Thanos
+	// Query takes by default).
+	var bbLs, grpcLs []net.Listener
+	for i := 0; i < 2*dc.BlockBuilders; i++ {
 		addr := net.JoinHostPort(host, "0")
 		if _, p, _ := net.SplitHostPort(dc.Listen); p != "0" {
 			addr = net.JoinHostPort(host, strconv.Itoa(base+1+i))
 		}
-		l, err := listen(addr, fmt.Sprintf("block builder %d, the router's port + %d", i, i+1))
+		what := fmt.Sprintf("block builder %d, the router's port + %d", i, i+1)
+		if i >= dc.BlockBuilders {
+			what = fmt.Sprintf("block builder %d's StoreAPI, the router's port + %d", i-dc.BlockBuilders, i+1)
+		}
+		l, err := listen(addr, what)
 		if err != nil {
 			routerL.Close()
-			for _, l := range bbLs {
+			for _, l := range append(bbLs, grpcLs...) {
 				l.Close()
 			}
 			return err
 		}
-		bbLs = append(bbLs, l)
+		if i < dc.BlockBuilders {
+			bbLs = append(bbLs, l)
+		} else {
+			grpcLs = append(grpcLs, l)
+		}
+	}
+	limits := blockbuilder.DefaultQueryLimits()
+	if err := loadEnv(&limits); err != nil {
+		return err
 	}
 
 	// Block builders outlive the router: they stop only after it has
@@ -101,17 +116,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		builders = make([]*blockbuilder.BlockBuilder, dc.BlockBuilders)
 		bbErrs   = make([]error, dc.BlockBuilders)
 		addrs    = make([]string, dc.BlockBuilders)
+		grpcs    = make([]string, dc.BlockBuilders)
 	)
 	for i, l := range bbLs {
 		cfg := bbCfg
 		cfg.DataDir = filepath.Join(dc.DataDir, fmt.Sprintf("blockbuilder-%d", i))
 		cfg.ReplicaName = fmt.Sprintf("blockbuilder-%d", i)
-		cfg.HTTPListen = l.Addr().String()
-		addrs[i] = l.Addr().String()
+		cfg.HTTPListen, cfg.GRPCListen = l.Addr().String(), grpcLs[i].Addr().String()
+		addrs[i], grpcs[i] = cfg.HTTPListen, cfg.GRPCListen
 		wg.Add(1)
 		go func(i int, l net.Listener) {
 			defer wg.Done()
-			bbErrs[i] = runBlockBuilderOn(bbCtx, cfg, l, logger.With("component", "blockbuilder", "replica", cfg.ReplicaName), func(b *blockbuilder.BlockBuilder) {
+			bbErrs[i] = runBlockBuilderOn(bbCtx, cfg, limits, l, grpcLs[i], logger.With("component", "blockbuilder", "replica", cfg.ReplicaName), func(b *blockbuilder.BlockBuilder) {
 				mu.Lock()
 				builders[i] = b
 				mu.Unlock()
@@ -146,7 +162,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	})
 
-	printDevBanner(stdout, routerL.Addr().String(), addrs, dc, bbCfg)
+	printDevBanner(stdout, routerL.Addr().String(), addrs, grpcs, dc, bbCfg)
 
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- router.Run(ctx) }()
@@ -158,16 +174,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return errors.Join(append([]error{err}, bbErrs...)...)
 }
 
-func printDevBanner(w io.Writer, router string, bbs []string, dc devConfig, bb blockbuilder.Config) {
+func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfig, bb blockbuilder.Config) {
 	fmt.Fprintf(w, "Strata dev cluster: 1 router, %d block builders, replication factor %d, %s blocks\n\n", len(bbs), dc.RF, dc.BlockDuration)
 	fmt.Fprintf(w, "  router         http://%s/api/v1/receive   (also /metrics, /-/ready)\n", router)
 	for i, a := range bbs {
-		fmt.Fprintf(w, "  blockbuilder-%d http://%s   (replica label receive_replica=\"blockbuilder-%d\")\n", i, a, i)
+		fmt.Fprintf(w, "  blockbuilder-%d http://%s   StoreAPI %s   (replica label receive_replica=\"blockbuilder-%d\")\n", i, a, grpcs[i], i)
 	}
 	fmt.Fprintf(w, "  bucket         %s\n\n", bb.Bucket.String())
 	fmt.Fprintf(w, "Point Prometheus at it:\n\n  remote_write:\n    - url: http://%s/api/v1/receive\n      headers:\n        THANOS-TENANT: team-a\n\n", router)
 	if bb.Bucket.Dir != "" {
 		fmt.Fprintf(w, "Browse the bucket:\n\n  STRATA_BUCKET_DIR=%s strata bucket ls\n\n", bb.Bucket.Dir)
 	}
+	fmt.Fprintf(w, "Query what a block builder holds (PromQL, one tenant per request):\n\n  curl 'http://%s/api/v1/query?query=up' -H 'THANOS-TENANT: team-a'\n\n", bbs[0])
+	fmt.Fprintf(w, "Or all of it, fresh data and bucket, with Thanos Query (and a Store Gateway on the bucket):\n\n  thanos query --query.replica-label=%s", bb.ReplicaLabel)
+	for _, g := range grpcs {
+		fmt.Fprintf(w, " --endpoint=%s", g)
+	}
+	fmt.Fprintf(w, "\n\n")
 	fmt.Fprintf(w, "Ctrl-C flushes every block builder and uploads what it holds, then exits.\n")
 }

@@ -31,11 +31,15 @@ func startBlockBuilder(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	grpcL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- runBlockBuilderOn(ctx, cfg, l, slog.New(slog.NewTextHandler(io.Discard, nil)), func(*blockbuilder.BlockBuilder) { close(started) })
+		done <- runBlockBuilderOn(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, slog.New(slog.NewTextHandler(io.Discard, nil)), func(*blockbuilder.BlockBuilder) { close(started) })
 	}()
 	t.Cleanup(func() {
 		cancel()
