@@ -16,11 +16,13 @@ PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
 export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
 export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
+# The bucket web UI tests load its pages in a real headless Chromium.
+export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test test-unit bench tools fuzz clean
+.PHONY: all build run test test-unit bench tools fuzz clean chromium
 
 all: build
 
@@ -42,9 +44,18 @@ $(PROMETHEUS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
 
+# Debian's chromium, for the web UI tests; not a Go module, so apt installs
+# it (the package lists are refreshed only when the first try fails).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; \
+	fi
+
 # Unit and integration tests against real processes, then a short run of
 # every fuzz target.
-test: build tools
+test: build tools chromium
 	STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz FUZZTIME=10s
 

@@ -6,13 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/bucket/browse"
+	"github.com/stratametrics/strata/bucket/web"
 	"github.com/stratametrics/strata/functions"
 )
 
@@ -162,11 +166,29 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	})
 
+	// The bucket web UI shares the router's port, under /bucket/, reading
+	// the bucket the block builders write to.
+	bucketUI, closeUIBucket, err := newDevBucketUI(ctx, bbCfg, logger)
+	if err != nil {
+		routerL.Close()
+		stopBBs()
+		wg.Wait()
+		return err
+	}
+	defer closeUIBucket()
+	uiCtx, stopUI := context.WithCancel(ctx)
+	defer stopUI()
+	go func() { _ = bucketUI.Run(uiCtx) }()
+	mux := http.NewServeMux()
+	mux.Handle("/bucket/", bucketUI.Handler())
+	mux.Handle("/bucket", bucketUI.Handler())
+	mux.Handle("/", withMetrics(router.Handler(), reg))
+
 	printDevBanner(stdout, routerL.Addr().String(), addrs, grpcs, dc, bbCfg)
 
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- router.Run(ctx) }()
-	err = serve(ctx, routerL, withMetrics(router.Handler(), reg), 30*time.Second)
+	err = serve(ctx, routerL, mux, 30*time.Second)
 	<-routerErr
 	logger.Info("router stopped; flushing block builders")
 	stopBBs()
@@ -180,7 +202,8 @@ func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfi
 	for i, a := range bbs {
 		fmt.Fprintf(w, "  blockbuilder-%d http://%s   StoreAPI %s   (replica label receive_replica=\"blockbuilder-%d\")\n", i, a, grpcs[i], i)
 	}
-	fmt.Fprintf(w, "  bucket         %s\n\n", bb.Bucket.String())
+	fmt.Fprintf(w, "  bucket         %s\n", bb.Bucket.String())
+	fmt.Fprintf(w, "  bucket web UI  http://%s/bucket/   (tenants, a timeline of blocks, block details)\n\n", router)
 	fmt.Fprintf(w, "Point Prometheus at it:\n\n  remote_write:\n    - url: http://%s/api/v1/receive\n      headers:\n        THANOS-TENANT: team-a\n\n", router)
 	if bb.Bucket.Dir != "" {
 		fmt.Fprintf(w, "Browse the bucket:\n\n  STRATA_BUCKET_DIR=%s strata bucket ls\n\n", bb.Bucket.Dir)
@@ -192,4 +215,21 @@ func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfi
 	}
 	fmt.Fprintf(w, "\n\n")
 	fmt.Fprintf(w, "Ctrl-C flushes every block builder and uploads what it holds, then exits.\n")
+}
+
+// newDevBucketUI is the bucket web UI of the dev cluster's bucket, served
+// under /bucket/ and refreshed often, as blocks land every flush.
+func newDevBucketUI(ctx context.Context, bb blockbuilder.Config, logger *slog.Logger) (*web.UI, func() error, error) {
+	cfg := browse.DefaultConfig()
+	cfg.Bucket, cfg.TenantLabel, cfg.ReplicaLabel = bb.Bucket, bb.TenantLabel, bb.ReplicaLabel
+	br, closeBucket, err := browse.Open(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bucket web UI: %w", err)
+	}
+	ui, err := web.New(br, web.Options{Prefix: "/bucket", Refresh: 15 * time.Second, Logger: logger.With("component", "bucket-web")})
+	if err != nil {
+		closeBucket()
+		return nil, nil, err
+	}
+	return ui, closeBucket, nil
 }

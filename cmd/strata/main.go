@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"version":      {"print the version", runVersion},
 	"router":       {"run a router: remote-write in, forwarded to block builders by quorum", runRouter},
 	"blockbuilder": {"run a block builder: a TSDB per tenant, blocks uploaded to the bucket", runBlockBuilder},
+	"bucket":       {"browse the bucket by tenant and replica: ls, inspect, verify, web", runBucket},
 	"loadgen":      {"send remote-write load to an endpoint and report samples/s and server CPU per sample", runLoadgen},
 }
 

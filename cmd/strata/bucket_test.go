@@ -1,0 +1,536 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/bucket/browse"
+	"github.com/stratametrics/strata/bucket/metadata"
+	"github.com/stratametrics/strata/internal/harness"
+)
+
+// bucketFixture is a real S3 server whose bucket real block builders
+// filled over real HTTP.
+type bucketFixture struct {
+	t   *testing.T
+	s3  *harness.S3
+	bkt objstore.Bucket
+	// now anchors the samples' timestamps.
+	now time.Time
+}
+
+func newBucketFixture(t *testing.T) *bucketFixture {
+	t.Helper()
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), nil, nil, "bucket-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bkt.Close() })
+	return &bucketFixture{t: t, s3: s3, bkt: bkt, now: time.Now()}
+}
+
+// testBlockBuilder is a block builder in this process, served by httptest.
+type testBlockBuilder struct {
+	bb  *blockbuilder.BlockBuilder
+	url string
+}
+
+// blockBuilder starts a block builder with replica name replica writing to
+// the fixture's bucket; it stops when the test ends.
+func (f *bucketFixture) blockBuilder(replica string) *testBlockBuilder {
+	t := f.t
+	t.Helper()
+	cfg := blockbuilder.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.ReplicaName = replica
+	cfg.Bucket = f.s3.BucketConfig()
+	bkt, err := cfg.Bucket.Open(context.Background(), nil, nil, "blockbuilder-"+replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := blockbuilder.New(cfg, bkt, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bb.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bb.Run(ctx) }()
+	srv := httptest.NewServer(bb.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("block builder %s: %v", replica, err)
+		}
+		bkt.Close()
+	})
+	return &testBlockBuilder{bb: bb, url: srv.URL + "/api/v1/receive"}
+}
+
+// write sends remote-write 1.0 for tenant: series series with samples
+// one per minute over the ten minutes before the fixture's now.
+func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
+	t := f.t
+	t.Helper()
+	req := &prompb.WriteRequest{}
+	for i := 0; i < series; i++ {
+		ts := prompb.TimeSeries{Labels: []prompb.Label{
+			{Name: "__name__", Value: "http_requests_total"},
+			{Name: "instance", Value: fmt.Sprintf("host-%d", i)},
+			{Name: "job", Value: "api"},
+		}}
+		for m := 10; m >= 1; m-- {
+			ts.Samples = append(ts.Samples, prompb.Sample{Value: float64(i * m), Timestamp: f.now.Add(-time.Duration(m) * time.Minute).UnixMilli()})
+		}
+		req.Timeseries = append(req.Timeseries, ts)
+	}
+	raw, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq, err := http.NewRequest(http.MethodPost, b.url, bytes.NewReader(snappy.Encode(nil, raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	hreq.Header.Set("Content-Encoding", "snappy")
+	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	hreq.Header.Set("THANOS-TENANT", tenant)
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("remote-write to %s for %s: %s: %s", b.url, tenant, resp.Status, body)
+	}
+}
+
+func (f *bucketFixture) flush(bbs ...*testBlockBuilder) {
+	f.t.Helper()
+	for _, b := range bbs {
+		if err := b.bb.Flush(context.Background()); err != nil {
+			f.t.Fatalf("flush: %v", err)
+		}
+	}
+}
+
+// blocks reads the complete blocks back with the harness's own reader,
+// which opens each block with TSDB: the reference ls must agree with.
+func (f *bucketFixture) blocks() []harness.BlockInfo {
+	f.t.Helper()
+	_, infos := harness.BucketSamples(f.t, f.bkt, "tenant_id", "receive_replica")
+	return infos
+}
+
+// partialUpload copies the chunks and index of block src to a new ULID
+// without meta.json, as an uploader that died before its last object
+// leaves it.
+func (f *bucketFixture) partialUpload(src ulid.ULID) ulid.ULID {
+	t := f.t
+	t.Helper()
+	ctx := context.Background()
+	id := ulid.Make()
+	err := f.bkt.Iter(ctx, src.String()+"/", func(name string) error {
+		rel := strings.TrimPrefix(name, src.String()+"/")
+		if rel == metadata.MetaFilename {
+			return nil
+		}
+		rc, err := f.bkt.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return f.bkt.Upload(ctx, harness.BlockPath(id, rel), rc)
+	}, objstore.WithRecursiveIter())
+	if err != nil {
+		t.Fatalf("copy block %s to %s: %v", src, id, err)
+	}
+	return id
+}
+
+// age sets the modification time of every object of block id, as the S3
+// server reports it, to d ago: the server keeps objects as files.
+func (f *bucketFixture) age(id ulid.ULID, d time.Duration) {
+	t := f.t
+	t.Helper()
+	old := time.Now().Add(-d)
+	root := filepath.Join(f.s3.Dir, f.s3.Bucket, id.String())
+	err := filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		return os.Chtimes(p, old, old)
+	})
+	if err != nil {
+		t.Fatalf("age block %s: %v", id, err)
+	}
+}
+
+// setEnv points the strata process environment at the fixture's bucket.
+func (f *bucketFixture) setEnv() {
+	for _, kv := range f.s3.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		f.t.Setenv(k, v)
+	}
+	for _, k := range []string{"STRATA_OBJSTORE_CONFIG_FILE", "STRATA_BUCKET_DIR", "STRATA_TENANT_LABEL", "STRATA_REPLICA_LABEL", "STRATA_BUCKET_CONCURRENCY"} {
+		f.t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+// strata runs the strata command line in this process and returns its
+// exit code, stdout and stderr.
+func strata(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func mustStrata(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := strata(args...)
+	if code != 0 {
+		t.Fatalf("strata %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func idsOf(infos []harness.BlockInfo, keep func(harness.BlockInfo) bool) []string {
+	var ids []string
+	for _, b := range infos {
+		if keep == nil || keep(b) {
+			ids = append(ids, b.Meta.ULID.String())
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestBucketCommands fills a real S3 bucket with two tenants through two
+// real block builders and checks ls, inspect and verify against what
+// TSDB reads back from it.
+func TestBucketCommands(t *testing.T) {
+	f := newBucketFixture(t)
+	bb0, bb1 := f.blockBuilder("bb-0"), f.blockBuilder("bb-1")
+	f.write(bb0, "team-a", 5)
+	f.write(bb1, "team-a", 5)
+	f.write(bb0, "team-b", 3)
+	f.flush(bb0, bb1)
+	infos := f.blocks()
+	groups := map[[2]string]int{}
+	for _, b := range infos {
+		groups[[2]string{b.Tenant, b.Replica}]++
+	}
+	if len(groups) != 3 || groups[[2]string{"team-b", "bb-1"}] != 0 {
+		t.Fatalf("block builders wrote %v, want blocks of team-a/bb-0, team-a/bb-1 and team-b/bb-0", groups)
+	}
+	f.setEnv()
+
+	t.Run("ls json", func(t *testing.T) {
+		var rows []browse.Row
+		if err := json.Unmarshal([]byte(mustStrata(t, "bucket", "ls", "-o", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.ULID)
+			i := slices.IndexFunc(infos, func(b harness.BlockInfo) bool { return b.Meta.ULID.String() == r.ULID })
+			if i < 0 {
+				t.Errorf("ls lists %s, which TSDB does not read", r.ULID)
+				continue
+			}
+			m := infos[i].Meta
+			if r.Tenant != infos[i].Tenant || r.Replica != infos[i].Replica || r.Series != m.Stats.NumSeries || r.Samples != m.Stats.NumSamples ||
+				r.MinTime != m.MinTime || r.MaxTime != m.MaxTime || r.Source != "receive" || r.SizeBytes <= 0 || r.Labels["tenant_id"] != r.Tenant {
+				t.Errorf("ls row %+v does not match meta.json %+v", r, m)
+			}
+		}
+		if !slices.IsSorted(got) {
+			t.Errorf("ls -o json is not in ULID order: %v", got)
+		}
+		slices.Sort(got)
+		if want := idsOf(infos, nil); !slices.Equal(got, want) {
+			t.Errorf("ls -o json lists %v, want %v", got, want)
+		}
+	})
+
+	t.Run("ls table", func(t *testing.T) {
+		out := mustStrata(t, "bucket", "ls")
+		heads := []string{"TENANT team-a  REPLICA bb-0", "TENANT team-a  REPLICA bb-1", "TENANT team-b  REPLICA bb-0"}
+		last := -1
+		for _, h := range heads {
+			i := strings.Index(out, h)
+			if i < 0 || i < last {
+				t.Errorf("table lacks %q in order:\n%s", h, out)
+			}
+			last = i
+		}
+		for _, id := range idsOf(infos, nil) {
+			if !strings.Contains(out, id) {
+				t.Errorf("table lacks block %s:\n%s", id, out)
+			}
+		}
+		for _, col := range []string{"ULID", "FROM", "UNTIL", "RANGE", "SERIES", "SAMPLES", "SIZE"} {
+			if !strings.Contains(out, col) {
+				t.Errorf("table lacks column %s", col)
+			}
+		}
+		wide := mustStrata(t, "bucket", "ls", "-o", "wide")
+		for _, col := range []string{"CHUNKS", "LEVEL", "SOURCE", "LABELS", "receive"} {
+			if !strings.Contains(wide, col) {
+				t.Errorf("wide table lacks %s:\n%s", col, wide)
+			}
+		}
+	})
+
+	t.Run("ls filters", func(t *testing.T) {
+		out := mustStrata(t, "bucket", "ls", "--tenant", "team-b", "-o", "csv")
+		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(recs[0], browse.CSVHeader) {
+			t.Errorf("csv header %v", recs[0])
+		}
+		var got []string
+		for _, r := range recs[1:] {
+			got = append(got, r[2])
+		}
+		slices.Sort(got)
+		if want := idsOf(infos, func(b harness.BlockInfo) bool { return b.Tenant == "team-b" }); !slices.Equal(got, want) {
+			t.Errorf("--tenant team-b lists %v, want %v", got, want)
+		}
+		// The samples are from the last ten minutes.
+		for _, tc := range []struct {
+			args []string
+			all  bool
+		}{
+			{[]string{"--from", "-1h"}, true},
+			{[]string{"--from", f.now.Add(-30 * time.Minute).UTC().Format(time.RFC3339), "--until", "now"}, true},
+			// Blocks start at most one block duration (2h) before their
+			// samples.
+			{[]string{"--until", "-3h"}, false},
+			{[]string{"--from", "+1h"}, false},
+		} {
+			out := mustStrata(t, append([]string{"bucket", "ls"}, tc.args...)...)
+			for _, id := range idsOf(infos, nil) {
+				if strings.Contains(out, id) != tc.all {
+					t.Errorf("ls %v: block %s listed: %v, want %v\n%s", tc.args, id, !tc.all, tc.all, out)
+				}
+			}
+			if !tc.all && !strings.Contains(out, "No blocks.") {
+				t.Errorf("ls %v: want No blocks.:\n%s", tc.args, out)
+			}
+		}
+	})
+
+	t.Run("usage errors", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"bucket", "ls", "-o", "yaml"},
+			{"bucket", "ls", "--from", "yesterday-ish"},
+			{"bucket", "ls", "--from", "now", "--until", "-1h"},
+			{"bucket", "inspect", "not-a-ulid"},
+			{"bucket", "inspect"},
+			{"bucket", "frobnicate"},
+			{"bucket", "ls", "--tenant-label", "x", "--replica-label", "x"},
+		} {
+			if code, _, errOut := strata(args...); code != 2 || errOut == "" {
+				t.Errorf("strata %v: exit %d, stderr %q; want 2 and a message", args, code, errOut)
+			}
+		}
+	})
+
+	t.Run("inspect", func(t *testing.T) {
+		i := slices.IndexFunc(infos, func(b harness.BlockInfo) bool { return b.Tenant == "team-a" })
+		m := infos[i].Meta
+		out := mustStrata(t, "bucket", "inspect", m.ULID.String(), "--top", "5")
+		for _, want := range []string{
+			"BLOCK " + m.ULID.String(), "tenant:", "team-a", "replica:", "bb-0",
+			"chunks/000001", "index", "meta.json", "TOP LABEL NAMES BY SERIES", "TOP LABEL PAIRS BY SERIES", `job="api"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("inspect lacks %q:\n%s", want, out)
+			}
+		}
+		if !regexp.MustCompile(fmt.Sprintf(`series:\s+%d\n`, m.Stats.NumSeries)).MatchString(out) {
+			t.Errorf("inspect does not say %d series:\n%s", m.Stats.NumSeries, out)
+		}
+		var in browse.Inspection
+		if err := json.Unmarshal([]byte(mustStrata(t, "bucket", "inspect", "-o", "json", m.ULID.String())), &in); err != nil {
+			t.Fatal(err)
+		}
+		if in.Index == nil || in.Index.Series != m.Stats.NumSeries {
+			t.Fatalf("inspect index %+v (%s), want %d series", in.Index, in.IndexError, m.Stats.NumSeries)
+		}
+		names := map[string]browse.NameStat{}
+		for _, n := range in.Index.TopNames {
+			names[n.Name] = n
+		}
+		if n := names["instance"]; n.Series != m.Stats.NumSeries || n.Values != int(m.Stats.NumSeries) {
+			t.Errorf("instance label: %+v, want %d series and values", n, m.Stats.NumSeries)
+		}
+		if n := names["__name__"]; n.Series != m.Stats.NumSeries || n.Values != 1 {
+			t.Errorf("__name__ label: %+v, want %d series, 1 value", n, m.Stats.NumSeries)
+		}
+		if p := in.Index.TopPairs[0]; p.Series != m.Stats.NumSeries {
+			t.Errorf("top pair %+v, want one in all %d series", p, m.Stats.NumSeries)
+		}
+		for _, fi := range in.Files {
+			if fi.Status() != "ok" {
+				t.Errorf("file %+v: %s", fi, fi.Status())
+			}
+		}
+		if code, _, errOut := strata("bucket", "inspect", ulid.Make().String()); code != 1 || !strings.Contains(errOut, "no such block") {
+			t.Errorf("inspect of an unknown block: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("verify clean", func(t *testing.T) {
+		code, out, errOut := strata("bucket", "verify", "--full")
+		if code != 0 || !strings.Contains(out, "no problems") || strings.Contains(out, "ERROR") || strings.Contains(out, "WARNING") {
+			t.Fatalf("verify of a clean bucket: exit %d\n%s%s", code, out, errOut)
+		}
+		if want := fmt.Sprintf("Checked %d blocks of 2 tenants", len(infos)); !strings.Contains(out, want) {
+			t.Errorf("verify says %q, want %q", out, want)
+		}
+	})
+
+	// A fresh upload without meta.json is one in progress: a warning, and
+	// once old, a dead upload: an error.
+	t.Run("partial upload ages", func(t *testing.T) {
+		id := f.partialUpload(infos[0].Meta.ULID)
+		code, out, _ := strata("bucket", "verify")
+		if code != 0 || !strings.Contains(out, "WARNING upload-in-progress "+id.String()) {
+			t.Fatalf("verify with a fresh partial upload: exit %d, want 0 and a warning:\n%s", code, out)
+		}
+		f.age(id, 3*time.Hour)
+		code, out, _ = strata("bucket", "verify")
+		if code != 1 || !strings.Contains(out, "ERROR partial-upload "+id.String()) || !strings.Contains(out, "ago (older than 2h)") {
+			t.Fatalf("verify with a 3h old partial upload: exit %d, want 1 and an error:\n%s", code, out)
+		}
+		// ls lists complete blocks only and says what it left out.
+		code, out, errOut := strata("bucket", "ls")
+		if code != 0 || strings.Contains(out, id.String()) || !strings.Contains(errOut, id.String()) {
+			t.Errorf("ls with a partial upload: exit %d\n%s\n%s", code, out, errOut)
+		}
+		// Deleting it, as verify says, makes the bucket clean again.
+		if err := f.bkt.Iter(context.Background(), id.String()+"/", func(name string) error {
+			return f.bkt.Delete(context.Background(), name)
+		}, objstore.WithRecursiveIter()); err != nil {
+			t.Fatal(err)
+		}
+		if out := mustStrata(t, "bucket", "verify"); !strings.Contains(out, "no problems") {
+			t.Errorf("verify after deleting the partial upload:\n%s", out)
+		}
+	})
+}
+
+// TestBucketVerifyProblems breaks a bucket written by real block builders
+// the ways buckets break and checks verify names each problem.
+func TestBucketVerifyProblems(t *testing.T) {
+	f := newBucketFixture(t)
+	bb0, bb1 := f.blockBuilder("bb-0"), f.blockBuilder("bb-1")
+	f.write(bb0, "team-a", 4)
+	f.write(bb1, "team-b", 4)
+	f.flush(bb0, bb1)
+	// A second block builder with bb-0's replica name writes the same
+	// tenant over the same time: its blocks overlap bb-0's.
+	twin := f.blockBuilder("bb-0")
+	f.write(twin, "team-a", 4)
+	f.flush(twin)
+	infos := f.blocks()
+	teamA := idsOf(infos, func(b harness.BlockInfo) bool { return b.Tenant == "team-a" })
+	teamB := idsOf(infos, func(b harness.BlockInfo) bool { return b.Tenant == "team-b" })
+	if len(teamA) < 2 || len(teamB) < 1 {
+		t.Fatalf("blocks: team-a %v, team-b %v", teamA, teamB)
+	}
+	partial := f.partialUpload(ulid.MustParse(teamB[0]))
+	f.age(partial, 3*time.Hour)
+	// A block whose chunks went missing after upload.
+	damaged := ulid.MustParse(teamB[0])
+	if err := f.bkt.Delete(context.Background(), harness.BlockPath(damaged, "chunks/000001")); err != nil {
+		t.Fatal(err)
+	}
+	f.setEnv()
+
+	code, out, errOut := strata("bucket", "verify")
+	if code != 1 || !strings.Contains(errOut, "errors in") {
+		t.Errorf("verify: exit %d, stderr %q; want 1", code, errOut)
+	}
+	for _, want := range []string{
+		"ERROR partial-upload " + partial.String(),
+		"ERROR missing-file " + damaged.String(),
+		"meta.json lists chunks/000001",
+		"ERROR overlap ",
+		"tenant team-a, replica bb-0",
+		"STRATA_REPLICA_NAME",
+		"uploader died mid-upload",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify output lacks %q:\n%s", want, out)
+		}
+	}
+	problems := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "ERROR ") || strings.HasPrefix(l, "WARNING ") {
+			problems++
+		}
+	}
+	for _, line := range []string{"  found:  ", "  means:  ", "  do:     "} {
+		if strings.Count(out, line) != problems {
+			t.Errorf("every problem must say what was found, what it means and what to do (%q):\n%s", line, out)
+		}
+	}
+
+	code, out, _ = strata("bucket", "verify", "-o", "json")
+	var res struct {
+		Report   browse.VerifyReport `json:"report"`
+		Problems []browse.Problem    `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 {
+		t.Fatalf("verify -o json: exit %d, %v\n%s", code, err, out)
+	}
+	kinds := map[string][]browse.Problem{}
+	for _, p := range res.Problems {
+		kinds[p.Kind] = append(kinds[p.Kind], p)
+	}
+	if ps := kinds[browse.KindOverlap]; len(ps) != 1 || ps[0].Tenant != "team-a" || ps[0].Replica != "bb-0" ||
+		!slices.Contains(teamA, ps[0].Block) || !slices.Contains(teamA, ps[0].Others[0]) {
+		t.Errorf("overlaps %+v, want one between blocks of %v", ps, teamA)
+	}
+	if ps := kinds[browse.KindPartialUpload]; len(ps) != 1 || ps[0].Block != partial.String() {
+		t.Errorf("partial uploads %+v, want %s", ps, partial)
+	}
+	if ps := kinds[browse.KindMissingFile]; len(ps) != 1 || ps[0].Block != damaged.String() {
+		t.Errorf("missing files %+v, want in %s", ps, damaged)
+	}
+	if res.Report.Errors != len(res.Problems) || res.Report.Partial != 1 || res.Report.Blocks != len(infos) {
+		t.Errorf("report %+v with %d problems and %d blocks", res.Report, len(res.Problems), len(infos))
+	}
+}
