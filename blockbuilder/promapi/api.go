@@ -552,7 +552,9 @@ func (a *API) requestContext(r *http.Request) (context.Context, context.CancelFu
 // emptyQueryable answers for a tenant that has no TSDB here.
 type emptyQueryable struct{}
 
-func (emptyQueryable) Querier(int64, int64) (storage.Querier, error) { return storage.NoopQuerier(), nil }
+func (emptyQueryable) Querier(int64, int64) (storage.Querier, error) {
+	return storage.NoopQuerier(), nil
+}
 
 // errTooManySeries is the series limit of one query.
 var errTooManySeries = errors.New("too many series (STRATA_QUERY_MAX_SERIES)")

@@ -8,8 +8,9 @@ import (
 	"google.golang.org/grpc/mem"
 )
 
-// marshaler is every message the server sends.
-type marshaler interface {
+// Message is every message the server sends: it appends its protobuf
+// encoding to b.
+type Message interface {
 	AppendMarshal(b []byte) []byte
 }
 
@@ -33,7 +34,10 @@ type codec struct{}
 func (codec) Name() string { return "proto" }
 
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(marshaler)
+	if raw, ok := v.(rawMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(raw)}, nil
+	}
+	m, ok := v.(Message)
 	if !ok {
 		return nil, fmt.Errorf("storeapi codec: cannot marshal %T", v)
 	}
@@ -97,7 +101,7 @@ var storeService = grpc.ServiceDesc{
 			if err := stream.RecvMsg(req); err != nil {
 				return err
 			}
-			return srv.(*Server).Series(stream.Context(), req, func(m marshaler) error { return stream.SendMsg(m) })
+			return srv.(*Server).Series(stream.Context(), req, func(m Message) error { return stream.SendMsg(m) })
 		},
 	}},
 	Metadata: "store/storepb/rpc.proto",

@@ -95,8 +95,8 @@ func (r *relabeler) apply(lset labels.Labels) labels.Labels {
 // pending is a series read but not yet sent.
 type pending struct {
 	labeledSeries
-	stored []labels.Label // only for series in open
-	final  bool           // no later series can sort before it
+	stored labels.Labels // as the TSDB returned them
+	final  bool          // no later series can sort before it
 }
 
 type pendingHeap []*pending
@@ -159,7 +159,7 @@ func (s *reorderStream) Next() bool {
 		// an extension frees X.
 		kept := s.open[:0]
 		for _, x := range s.open {
-			if isStrictPrefix(x.stored, s.buf) && s.buf[len(x.stored)].Name < s.maxExt {
+			if n := x.stored.Len(); isStrictPrefix(x.stored, s.buf) && s.buf[n].Name < s.maxExt {
 				kept = append(kept, x)
 			} else {
 				x.final = true
@@ -167,29 +167,30 @@ func (s *reorderStream) Next() bool {
 		}
 		clear(s.open[len(kept):])
 		s.open = kept
-		p := &pending{labeledSeries: labeledSeries{out: s.rl.apply(stored), series: series}}
+		p := &pending{labeledSeries: labeledSeries{out: s.rl.apply(stored), series: series}, stored: stored}
 		// Extensions of this series have extra labels after its last one;
 		// if that is past every external label, none can sort before it.
 		if n := len(s.buf); s.maxExt == "" || (n > 0 && s.buf[n-1].Name >= s.maxExt) {
 			p.final = true
 		} else {
-			p.stored = slices.Clone(s.buf)
 			s.open = append(s.open, p)
 		}
 		heap.Push(&s.h, p)
 	}
 }
 
-func isStrictPrefix(prefix, ls []labels.Label) bool {
-	if len(prefix) >= len(ls) {
+// isStrictPrefix tells whether prefix is ls without at least its last
+// label.
+func isStrictPrefix(prefix labels.Labels, ls []labels.Label) bool {
+	if prefix.Len() >= len(ls) {
 		return false
 	}
-	for i, l := range prefix {
-		if ls[i] != l {
-			return false
-		}
-	}
-	return true
+	i, ok := 0, true
+	prefix.Range(func(l labels.Label) {
+		ok = ok && ls[i] == l
+		i++
+	})
+	return ok
 }
 
 func (s *reorderStream) At() labeledSeries                 { return s.cur }

@@ -27,7 +27,7 @@ const maxFrameBytes = 1 << 20
 // request, sorted by labels, each with its chunks overlapping the time
 // range as they are stored (Query trims them). send is called with each
 // frame as it is made: nothing is held beyond the series being read.
-func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(marshaler) error) error {
+func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(Message) error) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	ms, err := promMatchers(req.Matchers)
@@ -78,6 +78,7 @@ func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(marsh
 		nSeries, nSamples int
 		it                chunks.Iterator
 		frame             Series
+		raws              []Chunk // the chunks frame points to, reused
 	)
 	for set.Next() {
 		if err := ctx.Err(); err != nil {
@@ -92,7 +93,7 @@ func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(marsh
 		}
 		cur := set.At()
 		frame.Labels = wireLabels(frame.Labels, cur.out)
-		frame.Chunks = frame.Chunks[:0]
+		frame.Chunks, raws = frame.Chunks[:0], raws[:0]
 		if req.SkipChunks {
 			if err := w.add(&frame); err != nil {
 				return grpcError(ctx, err)
@@ -108,7 +109,7 @@ func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(marsh
 			if max := s.opts.Limits.MaxSamples; max > 0 && nSamples > max {
 				return grpcError(ctx, fmt.Errorf("%w: the query selects more than %d samples", errTooManySamples, max))
 			}
-			frame.Chunks, err = appendChunk(frame.Chunks, meta)
+			frame.Chunks, raws, err = appendChunk(frame.Chunks, raws, meta)
 			if err != nil {
 				return grpcError(ctx, fmt.Errorf("series %s: %w", cur.out, err))
 			}
@@ -119,7 +120,7 @@ func (s *Server) Series(ctx context.Context, req *SeriesRequest, send func(marsh
 				if err := w.add(&frame); err != nil {
 					return grpcError(ctx, err)
 				}
-				frame.Chunks, size, sent = frame.Chunks[:0], 0, true
+				frame.Chunks, raws, size, sent = frame.Chunks[:0], raws[:0], 0, true
 			}
 		}
 		if err := it.Err(); err != nil {
@@ -163,17 +164,17 @@ func tenantStream(ctx context.Context, q storage.ChunkQuerier, rl *relabeler, hi
 // appendChunk adds a stored chunk as Thanos expects it. The three
 // encodings Thanos knows are passed as they are (Thanos' encoding numbers
 // are the TSDB's minus one); any other is re-encoded into the classic
-// encoding of its sample type.
-func appendChunk(dst []AggrChunk, meta chunks.Meta) ([]AggrChunk, error) {
+// encoding of its sample type. raws holds the Chunk structs dst points to,
+// reused from frame to frame: when it grows, earlier pointers keep the
+// old array alive.
+func appendChunk(dst []AggrChunk, raws []Chunk, meta chunks.Meta) ([]AggrChunk, []Chunk, error) {
 	switch enc := meta.Chunk.Encoding(); enc {
 	case chunkenc.EncXOR, chunkenc.EncHistogram, chunkenc.EncFloatHistogram:
-		return append(dst, AggrChunk{
-			MinTime: meta.MinTime,
-			MaxTime: meta.MaxTime,
-			Raw:     &Chunk{Type: ChunkEncoding(enc - 1), Data: meta.Chunk.Bytes()},
-		}), nil
+		raws = append(raws, Chunk{Type: ChunkEncoding(enc - 1), Data: meta.Chunk.Bytes()})
+		return append(dst, AggrChunk{MinTime: meta.MinTime, MaxTime: meta.MaxTime, Raw: &raws[len(raws)-1]}), raws, nil
 	}
-	return reencode(dst, meta.Chunk)
+	dst, err := reencode(dst, meta.Chunk)
+	return dst, raws, err
 }
 
 // reencode rewrites a chunk of an encoding Thanos does not know (XOR2, or
@@ -272,10 +273,26 @@ func reencode(dst []AggrChunk, c chunkenc.Chunk) ([]AggrChunk, error) {
 	return dst, nil
 }
 
+// sizeHint is a little more than the encoded size of s, so that one
+// allocation holds a frame.
+func (s *Series) sizeHint() int {
+	n := 16
+	for _, l := range s.Labels {
+		n += len(l.Name) + len(l.Value) + 8
+	}
+	for _, c := range s.Chunks {
+		n += 48
+		if c.Raw != nil {
+			n += len(c.Raw.Data)
+		}
+	}
+	return n
+}
+
 // frameWriter sends Series frames, one per response or, when the client
 // asked for batches, up to batch per response.
 type frameWriter struct {
-	send  func(marshaler) error
+	send  func(Message) error
 	batch int
 	buf   []byte // encoded batch members
 	n     int
@@ -283,8 +300,9 @@ type frameWriter struct {
 
 func (w *frameWriter) add(s *Series) error {
 	if w.batch <= 1 {
-		// Encoded now, while the chunks it points to are still valid.
-		return w.send(rawMessage(appendMessage(nil, fSeriesRespSeries, s.appendTo)))
+		// Encoded now, while the chunks it points to are still valid,
+		// into a buffer of the right size (gRPC keeps it until sent).
+		return w.send(rawMessage(appendMessage(make([]byte, 0, s.sizeHint()), fSeriesRespSeries, s.appendTo)))
 	}
 	w.buf = appendMessage(w.buf, fBatchSeries, s.appendTo)
 	w.n++

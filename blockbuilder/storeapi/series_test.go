@@ -37,7 +37,7 @@ func TestReencodeUnknownEncodings(t *testing.T) {
 		in   chunkenc.Chunk
 		want ChunkEncoding
 	}{{xor2, EncodingXOR}, {hst, EncodingHistogram}} {
-		out, err := appendChunk(nil, chunks.Meta{Chunk: tc.in, MinTime: 0, MaxTime: 49000})
+		out, _, err := appendChunk(nil, nil, chunks.Meta{Chunk: tc.in, MinTime: 0, MaxTime: 49000})
 		if err != nil {
 			t.Fatal(err)
 		}

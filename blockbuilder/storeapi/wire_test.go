@@ -20,14 +20,14 @@ import (
 // our bytes decode into the reference message, the reference's bytes
 // decode into ours, and the two encodings are the same bytes.
 
-func refLabel(t *testing.T, name, value string) *dynamicpb.Message {
+func refLabel(t testing.TB, name, value string) *dynamicpb.Message {
 	l := thanosMsg(t, "thanos.Label")
 	set(l, "name", name)
 	set(l, "value", value)
 	return l
 }
 
-func refMatcher(t *testing.T, typ int32, name, value string) *dynamicpb.Message {
+func refMatcher(t testing.TB, typ int32, name, value string) *dynamicpb.Message {
 	m := thanosMsg(t, "thanos.LabelMatcher")
 	set(m, "type", protoreflect.EnumNumber(typ))
 	set(m, "name", name)
@@ -35,7 +35,7 @@ func refMatcher(t *testing.T, typ int32, name, value string) *dynamicpb.Message 
 	return m
 }
 
-func marshalRef(t *testing.T, m proto.Message) []byte {
+func marshalRef(t testing.TB, m proto.Message) []byte {
 	t.Helper()
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
@@ -370,7 +370,7 @@ func refSeriesRequest(m protoreflect.Message) storeapi.SeriesRequest {
 // to the reference: whatever bytes the reference accepts, ours accept and
 // read the same way.
 func FuzzSeriesRequest(f *testing.F) {
-	t := &testing.T{}
+	t := testing.TB(f)
 	ref := thanosMsg(t, "thanos.SeriesRequest")
 	set(ref, "min_time", int64(-1))
 	set(ref, "max_time", int64(99))
@@ -378,8 +378,7 @@ func FuzzSeriesRequest(f *testing.F) {
 	add(ref, "aggregates", protoreflect.EnumNumber(3))
 	add(ref, "without_replica_labels", "r")
 	set(ref, "limit", int64(5))
-	seed, _ := proto.Marshal(ref)
-	f.Add(seed)
+	f.Add(marshalRef(t, ref))
 	f.Add([]byte{})
 	f.Add([]byte{0x2a, 0x02, 0x01, 0x02, 0x28, 0x05})
 	f.Fuzz(func(t *testing.T, data []byte) {
