@@ -52,6 +52,8 @@ type runner struct {
 	cold atomic.Int64
 	warm chan struct{}
 
+	pace *pace
+
 	acked, dropped, abandoned, retries atomic.Int64
 	winSamples, winRequests, winBytes  atomic.Int64
 
@@ -61,6 +63,7 @@ type runner struct {
 }
 
 type worker struct {
+	id     int
 	chunks []int
 	tmpls  []*template
 	lat    []time.Duration
@@ -107,12 +110,22 @@ func (r *runner) run(ctx context.Context) (Report, error) {
 	for c := 0; c < r.chunks; c++ {
 		w := workers[c%n]
 		if w == nil {
-			w = &worker{}
+			w = &worker{id: c % n}
 			workers[c%n] = w
 		}
 		w.chunks = append(w.chunks, c)
 	}
 	r.cold.Store(int64(n))
+	r.pace = newPace(n)
+	defer r.pace.close()
+	go func() {
+		select {
+		case <-r.stop:
+		case <-ctx.Done():
+		case <-r.pace.closed:
+		}
+		r.pace.quit()
+	}()
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		w.tmpls = make([]*template, len(w.chunks))
@@ -174,10 +187,14 @@ func (r *runner) work(ctx context.Context, w *worker) {
 		})
 	}
 	defer warmed()
+	defer r.pace.exit(w.id)
 	per := int64(r.cfg.SamplesPerSeries)
 	for round := 0; r.cfg.Rounds == 0 || round < r.cfg.Rounds; round++ {
 		if round == r.cfg.WarmupRounds {
 			warmed()
+		}
+		if !r.pace.wait(round) {
+			return
 		}
 		k0 := int64(round) * per
 		// Never send a sample from the future: wait for the clock.
@@ -203,8 +220,74 @@ func (r *runner) work(ctx context.Context, w *worker) {
 			t.patch(k0, r.startMs, r.intervalMs)
 			r.send(ctx, w, t, k0)
 		}
+		r.pace.finish(w.id, round)
 	}
 }
+
+// maxLead is how many rounds a sender may run ahead of the slowest one.
+const maxLead = 2
+
+// pace keeps the senders within maxLead rounds of each other. Sample time
+// is shared, as it is between a Prometheus' shards: a receiver refuses
+// samples far older than its newest (a TSDB takes them at most half a
+// block behind), which a sender left behind would otherwise send when time
+// runs faster than the clock.
+type pace struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	done     []int  // rounds each sender has completed
+	gone     []bool // sender has returned
+	quitting bool
+	closed   chan struct{}
+}
+
+func newPace(n int) *pace {
+	p := &pace{done: make([]int, n), gone: make([]bool, n), closed: make(chan struct{})}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+// wait blocks until round may start; false when the run is ending.
+func (p *pace) wait(round int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !p.quitting && !p.allowed(round) {
+		p.cond.Wait()
+	}
+	return !p.quitting
+}
+
+func (p *pace) allowed(round int) bool {
+	for i, d := range p.done {
+		if !p.gone[i] && d < round-maxLead {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *pace) finish(w, round int) {
+	p.mu.Lock()
+	p.done[w] = round + 1
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *pace) exit(w int) {
+	p.mu.Lock()
+	p.gone[w] = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *pace) quit() {
+	p.mu.Lock()
+	p.quitting = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *pace) close() { close(p.closed) }
 
 func (r *runner) stopped(ctx context.Context) bool {
 	select {

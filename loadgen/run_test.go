@@ -26,16 +26,22 @@ type receiver struct {
 	// fail, when set, answers a request with a status instead of storing
 	// it; the request number counts from 1.
 	fail func(n int64) int
+	// delay, when set, holds a request before answering, by its first
+	// series.
+	delay func(first string) time.Duration
 
 	requests atomic.Int64
 	mu       sync.Mutex
 	samples  map[string]map[int64]float64 // series -> ts -> value
 	lastTs   map[string]int64
 	problems []string
+	// maxTs is the newest sample received; samples more than maxBehind
+	// older are a problem (a TSDB would refuse them).
+	maxTs, maxBehind int64
 }
 
 func newReceiver(t *testing.T) (*receiver, string) {
-	r := &receiver{t: t, samples: map[string]map[int64]float64{}, lastTs: map[string]int64{}}
+	r := &receiver{t: t, samples: map[string]map[int64]float64{}, lastTs: map[string]int64{}, maxBehind: 1 << 62}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return r, srv.URL + "/api/v1/receive"
@@ -81,6 +87,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	limits := remotewrite.DefaultLimits()
 	limits.MaxFutureSkew = 0
 	var s remotewrite.Series
+	if r.delay != nil && rq.NumSeries() > 0 && rq.Series(0, &s) == nil {
+		time.Sleep(r.delay(remotewrite.FormatLabels(s.Labels, 1<<20)))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := 0; i < rq.NumSeries(); i++ {
@@ -97,6 +106,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.samples[key] = map[int64]float64{}
 		}
 		for _, smp := range s.Samples {
+			if smp.Timestamp < r.maxTs-r.maxBehind {
+				r.problems = append(r.problems, fmt.Sprintf("%s: sample at %d, %d ms behind the newest", key, smp.Timestamp, r.maxTs-smp.Timestamp))
+			}
+			r.maxTs = max(r.maxTs, smp.Timestamp)
 			if smp.Timestamp <= r.lastTs[key] {
 				r.problems = append(r.problems, fmt.Sprintf("%s: sample at %d after %d", key, smp.Timestamp, r.lastTs[key]))
 			}
@@ -379,5 +392,34 @@ func TestValidate(t *testing.T) {
 	cfg.URL = "http://127.0.0.1:1/api/v1/receive"
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("defaults refused: %v", err)
+	}
+}
+
+// TestRunKeepsSendersTogether slows down one sender's requests and checks
+// that the others wait for it: no sample arrives more than maxLead rounds
+// behind the newest, as a TSDB's appendable window requires when sample
+// time runs faster than the clock.
+func TestRunKeepsSendersTogether(t *testing.T) {
+	rcv, url := newReceiver(t)
+	slow := formatID(SeriesID{Slot: 0})
+	rcv.delay = func(first string) time.Duration {
+		if first == slow {
+			return 5 * time.Millisecond
+		}
+		return 0
+	}
+	cfg := testConfig(url)
+	rcv.maxBehind = maxLead * cfg.Interval.Milliseconds()
+	cfg.Series = 400
+	cfg.SamplesPerRequest = 50
+	cfg.Concurrency = 4
+	cfg.Rounds = 12
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.check()
+	if rep.AckedSamples != 400*12 {
+		t.Errorf("acknowledged %d samples, want %d", rep.AckedSamples, 400*12)
 	}
 }

@@ -66,6 +66,7 @@ func run(args []string) error {
 	fs.IntVar(&o.load.SamplesPerRequest, "samples-per-request", o.load.SamplesPerRequest, "samples per request")
 	fs.IntVar(&o.load.Concurrency, "concurrency", o.load.Concurrency, "concurrent senders")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile the measured processes over the measured window")
+	revision := fs.String("revision", "", "revision the binary was built from, for the results (default: the work tree's, from git)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +99,9 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	machine := bench.DescribeMachine(".")
+	if *revision != "" {
+		machine.Revision = *revision
+	}
 	machine.Started = time.Now().UTC().Format(time.RFC3339)
 	fmt.Printf("strata-bench: %s, %d cores; load average %.2f\n", machine.CPU, machine.Cores, machine.LoadBefore)
 
