@@ -139,7 +139,10 @@ func (b *BlockBuilder) Run(ctx context.Context) error {
 func (b *BlockBuilder) maintain(ctx context.Context) {
 	now := time.Now()
 	for _, t := range b.openTenants() {
-		if err := t.cut(); err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the flush does the rest
+		}
+		if err := t.cut(ctx); err != nil {
 			b.logger.Error("cut blocks", "tenant", t.id, "err", err)
 		}
 		if _, err := t.sync(ctx); err != nil {

@@ -49,6 +49,8 @@ func newTestBlockBuilder(t *testing.T, bkt objstore.Bucket, reg prometheus.Regis
 	if err := b.Open(); err != nil {
 		t.Fatal(err)
 	}
+	// Close the TSDBs before their directories are removed.
+	t.Cleanup(func() { _ = b.shutdown() })
 	return b
 }
 

@@ -70,6 +70,10 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	t.ship = ship
 
 	opts := tsdb.DefaultOptions()
+	// Chunk files are preallocated whole when a block is written; 64 MiB
+	// instead of Prometheus' 512 MiB keeps cutting blocks possible on a
+	// nearly full disk (readers do not mind more, smaller files).
+	opts.MaxBlockChunkSegmentSize = 64 << 20
 	opts.MinBlockDuration = t.blockRange
 	opts.MaxBlockDuration = t.blockRange
 	// Retention is ours: blocks go once uploaded and old (see
@@ -127,19 +131,23 @@ func (t *tenantDB) blocksToDelete(blocks []*tsdb.Block, retention int64) map[uli
 	return del
 }
 
-// cut persists every block range the head has finished: the head keeps
-// half a block of slack past a range's end, as Prometheus does, so that
-// late samples still land before the range is cut.
-func (t *tenantDB) cut() error {
+// cut persists every block range the head had finished when it was
+// called: the head keeps half a block of slack past a range's end, as
+// Prometheus does, so that late samples still land before the range is
+// cut. Ranges finished meanwhile wait for the next call, so that a head
+// filling faster than blocks are written cannot keep cut (and shutdown,
+// which waits for it) busy forever; ctx ends it between blocks.
+func (t *tenantDB) cut(ctx context.Context) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
 		return nil
 	}
 	head := t.db.Head()
-	for {
-		mint, maxt := head.MinTime(), head.MaxTime()
-		if mint == math.MaxInt64 || maxt-mint <= t.blockRange*3/2 {
+	limit := head.MaxTime() - t.blockRange*3/2
+	for ctx.Err() == nil {
+		mint := head.MinTime()
+		if mint == math.MaxInt64 || mint >= limit {
 			break
 		}
 		start := alignDown(mint, t.blockRange)
@@ -151,7 +159,7 @@ func (t *tenantDB) cut() error {
 			break
 		}
 	}
-	if err := t.db.CompactOOOHead(context.Background()); err != nil {
+	if err := t.db.CompactOOOHead(ctx); err != nil {
 		return fmt.Errorf("tenant %s: cut out-of-order head: %w", t.id, err)
 	}
 	return nil

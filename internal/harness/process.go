@@ -167,6 +167,12 @@ func (p *Process) Stop() error {
 	return p.stop(syscall.SIGTERM, StopTimeout)
 }
 
+// StopWithin is Stop with a grace period of its own, for processes whose
+// clean exit takes long (a block builder flushing and uploading).
+func (p *Process) StopWithin(grace time.Duration) error {
+	return p.stop(syscall.SIGTERM, grace)
+}
+
 // Kill kills the process (SIGKILL) and waits for it, as a crash would end
 // it.
 func (p *Process) Kill() error {

@@ -60,15 +60,21 @@ func StartRouter(t testing.TB, blockBuilders []*Component, rf int, env ...string
 	for i, b := range blockBuilders {
 		addrs[i] = b.Addr
 	}
-	c := &Component{Addr: FreeAddr(t)}
-	all := []string{
-		"STRATA_HTTP_LISTEN=" + c.Addr,
+	return StartRouterEnv(t, append([]string{
 		"STRATA_ENDPOINTS=" + strings.Join(addrs, ","),
 		fmt.Sprintf("STRATA_REPLICATION_FACTOR=%d", rf),
 		"STRATA_ENDPOINT_BACKOFF=100ms",
 		"STRATA_ENDPOINT_MAX_BACKOFF=1s",
-	}
-	c.Process = StartProcess(t, Tool(t, "strata"), []string{"router"}, append(all, env...))
+	}, env...)...)
+}
+
+// StartRouterEnv runs `strata router` on a free port with the given
+// settings (which must name its block builders), and waits until it is
+// ready.
+func StartRouterEnv(t testing.TB, env ...string) *Component {
+	t.Helper()
+	c := &Component{Addr: FreeAddr(t)}
+	c.Process = StartProcess(t, Tool(t, "strata"), []string{"router"}, append([]string{"STRATA_HTTP_LISTEN=" + c.Addr}, env...))
 	c.WaitReady(componentStartTimeout)
 	return c
 }

@@ -1,0 +1,317 @@
+package chaos
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/loadgen"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// TestKillNineOneBlockBuilder: kill -9 one of three block builders under
+// load, restart it after a while. The sender sees no failed write after
+// its retries, nothing acknowledged is missing, and the restarted node
+// replays its WAL within a stated memory bound.
+func TestKillNineOneBlockBuilder(t *testing.T) {
+	c := startCluster(t, 3)
+	r := c.startRouter(c.bbs)
+	l := startLoad(t, r.URL())
+	progress(t, l, 20000, "writes before the kill")
+
+	victim := c.bbs[1]
+	_, before, err := loadgen.ProcessMemory(victim.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.Kill(); err == nil {
+		t.Fatal("block builder exited cleanly on SIGKILL")
+	}
+	progress(t, l, 20000, "writes with one block builder dead")
+	time.Sleep(seconds(3))
+	victim.Start()
+	victim.WaitReady(2 * time.Minute)
+	// The bound: replaying the WAL may not take more than twice the memory
+	// the block builder had before it was killed, plus 64 MiB of slack for
+	// the runtime.
+	peak, _, err := loadgen.ProcessMemory(victim.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := 2*before + 64<<20
+	t.Logf("WAL replay: peak RSS %d MiB, RSS before the kill %d MiB, bound %d MiB", peak>>20, before>>20, bound>>20)
+	if peak > bound {
+		t.Fatalf("WAL replay peaked at %d MiB, over the bound of %d MiB", peak>>20, bound>>20)
+	}
+	// The router brings the restarted block builder back by itself.
+	waitFor(t, 30*time.Second, "the restarted block builder to take writes", func() bool {
+		return metric(t, victim.Addr, "strata_blockbuilder_appended_total") > 0
+	})
+	progress(t, l, 20000, "writes after the restart")
+	noFailures(t, l.finish(t))
+	c.flushAndCheck(t, l.ledger)
+}
+
+// TestRollingRestart: SIGTERM each block builder in turn, waiting for it
+// to come back. One replica down at a time leaves a quorum, so no write
+// fails and none conflicts.
+func TestRollingRestart(t *testing.T) {
+	c := startCluster(t, 3)
+	r := c.startRouter(c.bbs)
+	l := startLoad(t, r.URL())
+	for _, b := range c.bbs {
+		progress(t, l, 10000, "writes before the restart of "+b.Addr)
+		if err := b.StopWithin(flushGrace); err != nil {
+			t.Fatalf("block builder %s did not stop cleanly: %v", b.Addr, err)
+		}
+		progress(t, l, 5000, "writes while "+b.Addr+" is down")
+		b.Start()
+		b.WaitReady(2 * time.Minute)
+		time.Sleep(seconds(1))
+	}
+	progress(t, l, 10000, "writes after the rolling restart")
+	rep := l.finish(t)
+	noFailures(t, rep)
+	for code, n := range rep.Errors {
+		if strings.HasPrefix(code, "5") || code == "409" {
+			t.Errorf("%d answers %s during the rolling restart: %s", n, code, rep.ErrorExamples[code])
+		}
+	}
+	c.flushAndCheck(t, l.ledger)
+}
+
+// TestHashringGrowsAndShrinks: the hashring file goes from 3 to 4 block
+// builders and back while load runs; the router reloads it without a
+// restart and nothing is lost.
+func TestHashringGrowsAndShrinks(t *testing.T) {
+	c := startCluster(t, 3)
+	r := c.startRouter(c.bbs)
+	l := startLoad(t, r.URL())
+	progress(t, l, 20000, "writes on three block builders")
+
+	fourth := c.addBlockBuilder()
+	hits := func() float64 { return metric(t, fourth.Addr, "strata_blockbuilder_appended_total") }
+	c.writeRing(c.bbs)
+	waitFor(t, 60*time.Second, "the fourth block builder to get writes", func() bool { return hits() > 0 })
+	progress(t, l, 20000, "writes on four block builders")
+
+	c.writeRing(c.bbs[:3])
+	time.Sleep(seconds(1))
+	stopped := hits()
+	progress(t, l, 20000, "writes on three block builders again")
+	if after := hits(); after != stopped {
+		t.Errorf("the removed block builder still gets writes: %v then %v samples", stopped, after)
+	}
+	if got := metric(t, r.Addr, "strata_hashring_config_reloads_total"); got < 3 {
+		t.Errorf("router reloaded its hashring %v times, want 3 (start, grow, shrink)", got)
+	}
+	noFailures(t, l.finish(t))
+	c.flushAndCheck(t, l.ledger)
+}
+
+// TestS3Outage: the S3 server stops while load runs. Blocks queue on
+// disk and the backlog metric shows them; when S3 is back everything is
+// uploaded, nothing twice, nothing left partial.
+func TestS3Outage(t *testing.T) {
+	c := startCluster(t, 3)
+	r := c.startRouter(c.bbs)
+	l := startLoad(t, r.URL())
+	progress(t, l, 10000, "writes before the outage")
+
+	c.s3.Stop()
+	waitFor(t, 2*time.Minute, "blocks to queue on disk", func() bool {
+		return metric(t, c.bbs[0].Addr, "strata_shipper_pending_blocks") >= 2
+	})
+	time.Sleep(seconds(10))
+	if age := metric(t, c.bbs[0].Addr, "strata_shipper_oldest_pending_block_age_seconds"); age <= 0 {
+		t.Errorf("oldest pending block age %v during the outage", age)
+	}
+	c.s3.Start()
+	waitFor(t, 2*time.Minute, "the backlog to drain", func() bool {
+		for _, b := range c.bbs {
+			if metric(t, b.Addr, "strata_shipper_pending_blocks") > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	noFailures(t, l.finish(t))
+	c.flushAndCheck(t, l.ledger)
+	checkNoPartialBlocks(t, c.s3)
+}
+
+// checkNoPartialBlocks: every block directory in the bucket has its
+// meta.json: an upload cut short by the outage was completed later.
+func checkNoPartialBlocks(t *testing.T, s3 *harness.S3) {
+	t.Helper()
+	root := filepath.Join(s3.Dir, s3.Bucket)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := ulid.Parse(e.Name()); err != nil || !e.IsDir() {
+			continue // the S3 server's own files
+		}
+		if _, err := os.Stat(filepath.Join(root, e.Name(), "meta.json")); err != nil {
+			t.Errorf("block %s has no meta.json: a partial upload was left behind", e.Name())
+		}
+	}
+}
+
+// TestDiskFull: a block builder whose disk fills up answers writes with a
+// retryable error that says why; once space is back it takes writes again
+// and nothing it acknowledged before is lost or corrupted.
+func TestDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small file system to fill (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	s3 := harness.StartS3(t)
+	b := harness.StartBlockBuilder(t, "disk-0", s3.Env(), append(bbEnv, "STRATA_DATA_DIR="+filepath.Join(dir, "data"))...)
+	c := &cluster{t: t, s3: s3, bbs: []*harness.Component{b}}
+
+	l := startLoad(t, b.URL())
+	progress(t, l, 5000, "writes before the disk fills")
+	// Fill what is left.
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	var example string
+	waitFor(t, 2*time.Minute, "writes to fail with the disk full", func() bool {
+		code, msg := post(t, b.URL())
+		example = fmt.Sprintf("%d %s", code, msg)
+		return code == http.StatusServiceUnavailable
+	})
+	t.Logf("answer with the disk full: %s", example)
+	if !strings.Contains(example, "no space") {
+		t.Errorf("the answer does not say the disk is full: %s", example)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	progress(t, l, 5000, "writes after space is back")
+	rep := l.finish(t)
+	if rep.DroppedSamples > 0 {
+		t.Fatalf("%d samples dropped with a 4xx: a full disk must be retryable; errors %v", rep.DroppedSamples, rep.ErrorExamples)
+	}
+	c.flushAndCheck(t, l.ledger)
+}
+
+// post sends one small write and returns the status and message.
+func post(t *testing.T, url string) (int, string) {
+	t.Helper()
+	body := snappy.Encode(nil, loadgen.Encode(remotewrite.V1, 0, 10, 1, 0, time.Now().UnixMilli(), 1000))
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("THANOS-TENANT", "chaos")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(msg)
+}
+
+// TestTwoRoutersOneDies: two routers behind one address (a round-robin
+// TCP balancer, as a Service gives), one killed mid-load: the other keeps
+// serving and the sender loses nothing.
+func TestTwoRoutersOneDies(t *testing.T) {
+	c := startCluster(t, 3)
+	r1 := c.startRouter(c.bbs)
+	r2 := c.startRouter(c.bbs)
+	lb := startBalancer(t, r1.Addr, r2.Addr)
+	l := startLoad(t, "http://"+lb+"/api/v1/receive")
+	progress(t, l, 20000, "writes through both routers")
+	if err := r1.Kill(); err == nil {
+		t.Fatal("router exited cleanly on SIGKILL")
+	}
+	progress(t, l, 20000, "writes through the surviving router")
+	noFailures(t, l.finish(t))
+	c.flushAndCheck(t, l.ledger)
+}
+
+// startBalancer is a round-robin TCP balancer that skips backends it
+// cannot connect to, like a Service whose endpoints are being updated.
+func startBalancer(t *testing.T, backends ...string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var next atomic.Uint64
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				for i := 0; i < len(backends); i++ {
+					be := backends[int(next.Add(1))%len(backends)]
+					up, err := net.DialTimeout("tcp", be, time.Second)
+					if err != nil {
+						continue
+					}
+					defer up.Close()
+					var wg sync.WaitGroup
+					wg.Add(2)
+					go func() { defer wg.Done(); io.Copy(up, conn); up.(*net.TCPConn).CloseWrite() }()
+					go func() { defer wg.Done(); io.Copy(conn, up); conn.(*net.TCPConn).CloseWrite() }()
+					wg.Wait()
+					return
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// metric reads a metric from a component's /metrics, summed over series.
+func metric(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
