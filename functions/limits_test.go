@@ -1,0 +1,142 @@
+package functions
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+func TestParseLimits(t *testing.T) {
+	base := remotewrite.DefaultLimits()
+	set, err := ParseLimits([]byte(`
+default:
+  ingestion_rate: 1000
+  max_label_value_length: 2048
+tenants:
+  team-a:
+    ingestion_rate: 5000
+    ingestion_burst: 10000
+  team-b:
+    max_series_per_request: 10
+`), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := set.forTenant("other"); d.IngestionRate != 1000 || d.MaxLabelValueLength != 2048 || d.MaxSeriesPerRequest != base.MaxSeriesPerRequest {
+		t.Fatalf("default tenant limits %+v", d)
+	}
+	if a := set.forTenant("team-a"); a.IngestionRate != 5000 || a.IngestionBurst != 10000 || a.MaxLabelValueLength != 2048 {
+		t.Fatalf("team-a limits %+v: a tenant's overrides go on top of the file's default", a)
+	}
+	if b := set.forTenant("team-b"); b.MaxSeriesPerRequest != 10 || b.IngestionRate != 1000 {
+		t.Fatalf("team-b limits %+v", b)
+	}
+
+	for _, c := range []struct{ yaml, says string }{
+		{"default:\n  max_label_lenght: 10\n", "max_label_lenght"},
+		{"tenants:\n  team-a:\n    ingestion_rate: -1\n", "must not be negative"},
+		{"tenants:\n  ../x:\n    ingestion_rate: 1\n", "tenant"},
+		{"default:\n  max_series_per_request: 0\n", "must be positive"},
+		{"defaults: {}\n", "defaults"},
+		{"default: [1, 2]\n", "default"},
+	} {
+		if _, err := ParseLimits([]byte(c.yaml), base); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%q: error %v, want one saying %q", c.yaml, err, c.says)
+		}
+	}
+	if _, err := ParseLimits(nil, base); err != nil {
+		t.Fatalf("an empty file: %v", err)
+	}
+}
+
+// TestLimitsReload: a changed file applies without a restart; a broken one
+// keeps the previous limits and shows in the metric.
+func TestLimitsReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "limits.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tenants:\n  a:\n    ingestion_rate: 10\n")
+	cfg := DefaultConfig()
+	cfg.LimitsFile = path
+	l, err := newLimits(&cfg, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.forTenant("a").IngestionRate; got != 10 {
+		t.Fatalf("rate %v", got)
+	}
+	write("tenants:\n  a:\n    ingestion_rate: 20\n")
+	l.reload()
+	if got := l.forTenant("a").IngestionRate; got != 20 {
+		t.Fatalf("after reload: rate %v, want 20", got)
+	}
+	write("tenants:\n  a:\n    ingestion_rate: nope\n")
+	l.reload()
+	if got := l.forTenant("a").IngestionRate; got != 20 {
+		t.Fatalf("after a broken file: rate %v, want the previous 20", got)
+	}
+	if v := gaugeValue(l.reloadOK); v != 0 {
+		t.Fatalf("last reload successful = %v after a broken file", v)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	l, err := newLimits(&cfg, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &TenantLimits{Limits: cfg.Limits, IngestionRate: 100, IngestionBurst: 150}
+	now := time.Now()
+	if !l.allow("a", tl, 150, now) {
+		t.Fatal("the burst was refused")
+	}
+	if l.allow("a", tl, 10, now) {
+		t.Fatal("over the rate was allowed")
+	}
+	if !l.allow("a", tl, 10, now.Add(200*time.Millisecond)) {
+		t.Fatal("the rate did not refill")
+	}
+	if !l.allow("b", tl, 150, now) {
+		t.Fatal("tenants share a rate")
+	}
+	l.sweep(now.Add(time.Hour))
+	if len(l.limiters) != 0 {
+		t.Fatalf("%d idle limiters kept", len(l.limiters))
+	}
+}
+
+func FuzzParseLimits(f *testing.F) {
+	for _, s := range []string{
+		"default:\n  ingestion_rate: 1000\n",
+		"tenants:\n  a:\n    max_series_per_request: 5\n",
+		"default: {max_future_skew: 5m}\ntenants: {b: {ingestion_burst: 3}}\n",
+		"",
+		"- 1\n- 2\n",
+	} {
+		f.Add([]byte(s))
+	}
+	base := remotewrite.DefaultLimits()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := ParseLimits(data, base)
+		if err != nil {
+			return
+		}
+		// Whatever loads must be usable limits.
+		for name := range set.tenants {
+			if err := set.forTenant(name).validate(); err != nil {
+				t.Fatalf("loaded invalid limits for %q: %v", name, err)
+			}
+		}
+		if err := set.forTenant("anyone").validate(); err != nil {
+			t.Fatalf("loaded invalid default limits: %v", err)
+		}
+	})
+}
