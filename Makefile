@@ -22,7 +22,7 @@ export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test test-unit bench tools fuzz clean chromium
+.PHONY: all build run test test-unit bench tools fuzz clean test-thanos chromium
 
 all: build
 
@@ -43,6 +43,29 @@ $(VERSITYGW):
 $(PROMETHEUS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+# Thanos, for the test that runs a real, unmodified Thanos Query against
+# block builders' StoreAPI (`make test-thanos`). Not in `make tools`: a
+# cold build is long on two cores. Thanos' go.mod has replace directives,
+# which `go install pkg@version` refuses, so the module is downloaded and
+# built as a main module, with the newer Go it asks for (fetched by the go
+# command through GOTOOLCHAIN) and the build tags of Thanos' own release
+# builds: slicelabels, without which its zero-copy labels are corrupt.
+THANOS_VERSION   := v0.42.5
+THANOS_TOOLCHAIN := go1.27.3
+THANOS           := $(TOOLS_DIR)/thanos-$(THANOS_VERSION)/thanos
+
+$(THANOS):
+	mkdir -p $(dir $@)
+	set -e; src=$$(mktemp -d); cd $$src; \
+	GOFLAGS=-mod=mod $(GO) mod download github.com/thanos-io/thanos@$(THANOS_VERSION); \
+	cp -r "$$($(GO) env GOMODCACHE)/github.com/thanos-io/thanos@$(THANOS_VERSION)/." .; chmod -R u+w .; \
+	GOTOOLCHAIN=$(THANOS_TOOLCHAIN) GOFLAGS=-mod=mod $(GO) build -tags netgo,slicelabels \
+	  -ldflags '-X github.com/prometheus/common/version.Version=$(patsubst v%,%,$(THANOS_VERSION))' -o $@ ./cmd/thanos; \
+	cd /; rm -rf $$src
+
+test-thanos: $(THANOS)
+	STRATA_TEST_THANOS=$(THANOS) STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -run '^TestThanos' -v ./blockbuilder/storeapi/
 
 # Debian's chromium, for the web UI tests; not a Go module, so apt installs
 # it (the package lists are refreshed only when the first try fails).
