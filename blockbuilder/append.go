@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -21,8 +22,9 @@ type appendState struct {
 	req       remotewrite.Request
 	series    remotewrite.Series
 	builder   labels.ScratchBuilder
+	key       []byte
 	exemplars []exemplar.Exemplar
-	family    map[string]metadata.Metadata
+	family    map[string]*metadata.Metadata
 }
 
 // appendResult is what one write stored and what it refused, by series.
@@ -87,14 +89,31 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
 			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, limits.MaxSamplesPerRequest)
 		}
-		if err := limits.CheckSeries(req.Version, s, nowMs); err != nil {
-			res.reject(i, err, len(s.Samples), len(s.Histograms))
+		// A series seen before skips building and checking its labels.
+		st.key = keyOf(st.key, s.Labels)
+		h := xxhash.Sum64(st.key)
+		e, known := t.cache.get(h, st.key, s.Labels)
+		var invalid error
+		if known {
+			invalid = limits.CheckSamples(req.Version, s, nowMs)
+		} else {
+			invalid = limits.CheckSeries(req.Version, s, nowMs)
+		}
+		if invalid != nil {
+			res.reject(i, invalid, len(s.Samples), len(s.Histograms))
 			continue
 		}
-		ls := remotewrite.BuildLabels(&st.builder, s.Labels)
-		opts := storage.AOptions{Metadata: st.metadataOf(req.Version, s, ls)}
-		if err := t.appendSeries(exApp, st, i, ls, opts, &res); err != nil {
-			return res, err
+		if !known {
+			e.lset = remotewrite.BuildLabels(&st.builder, s.Labels)
+		}
+		before := e
+		e.meta = st.metadataOf(req.Version, s, e.lset, e.meta)
+		var fatal error
+		if e.ref, fatal = t.appendSeries(exApp, st, i, e, &res); fatal != nil {
+			return res, fatal
+		}
+		if e.ref != 0 && (e.ref != before.ref || !known || metaChanged(e.meta, before.meta)) {
+			t.cache.put(h, e)
 		}
 	}
 	if err := app.Commit(); err != nil {
@@ -106,12 +125,17 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 	return res, nil
 }
 
-// appendSeries appends one validated series. Only errors that make the
-// whole write fail are returned.
-func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState, i int, ls labels.Labels, opts storage.AOptions, res *appendResult) error {
+// appendSeries appends one validated series and returns its reference in
+// the head (0 if nothing was appended). Only errors that make the whole
+// write fail are returned.
+func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState, i int, e cachedSeries, res *appendResult) (storage.SeriesRef, error) {
 	s := &st.series
+	ls, ref := e.lset, e.ref
+	var opts storage.AOptions
+	if e.meta != nil {
+		opts.Metadata = *e.meta
+	}
 	var (
-		ref                storage.SeriesRef
 		badSamples, badHst int
 		firstErr           error
 	)
@@ -128,7 +152,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 		r, err := app.Append(ref, ls, smp.StartTimestamp, smp.Timestamp, smp.Value, nil, nil, opts)
 		if err != nil && !errors.Is(err, (*storage.AppendPartialError)(nil)) {
 			if err := note(err); err != nil {
-				return err
+				return 0, err
 			}
 			badSamples++
 			continue
@@ -150,7 +174,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 		if errors.Is(err, remotewrite.ErrInvalid) {
 			firstErr = cmpOr(firstErr, err)
 		} else if err := note(err); err != nil {
-			return err
+			return 0, err
 		}
 		badHst++
 	}
@@ -160,7 +184,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 	if len(s.Exemplars) > 0 {
 		res.written.Exemplars += t.appendExemplars(app, st, ref, ls, res)
 	}
-	return nil
+	return ref, nil
 }
 
 // appendExemplars appends a series' exemplars. Like Prometheus, refused
@@ -226,7 +250,7 @@ func cmpOr(a, b error) error {
 // loadFamilies indexes 1.0 metadata (sent per metric family) by family.
 func (st *appendState) loadFamilies() {
 	if st.family == nil {
-		st.family = map[string]metadata.Metadata{}
+		st.family = map[string]*metadata.Metadata{}
 	}
 	clear(st.family)
 	for i := 0; i < st.req.NumMetadata(); i++ {
@@ -234,7 +258,8 @@ func (st *appendState) loadFamilies() {
 		if err != nil || len(m.MetricFamilyName) == 0 {
 			continue
 		}
-		st.family[string(m.MetricFamilyName)] = m.ToMetadata()
+		md := m.ToMetadata()
+		st.family[string(m.MetricFamilyName)] = &md
 	}
 }
 
@@ -243,16 +268,22 @@ func (st *appendState) loadFamilies() {
 var familySuffixes = []string{"_bucket", "_count", "_sum", "_total", "_created", "_info"}
 
 // metadataOf finds the metadata of a series: its own in 2.0, its metric
-// family's in 1.0.
-func (st *appendState) metadataOf(v remotewrite.Version, s *remotewrite.Series, ls labels.Labels) metadata.Metadata {
+// family's in 1.0 (nil when there is none). last is what the series had
+// before; it is returned as it is when unchanged, so that steady traffic
+// copies no strings.
+func (st *appendState) metadataOf(v remotewrite.Version, s *remotewrite.Series, ls labels.Labels, last *metadata.Metadata) *metadata.Metadata {
 	if v == remotewrite.V2 {
 		if s.Metadata.IsEmpty() {
-			return metadata.Metadata{}
+			return nil
 		}
-		return s.Metadata.ToMetadata()
+		if sameMetadata(last, s.Metadata) {
+			return last
+		}
+		m := s.Metadata.ToMetadata()
+		return &m
 	}
 	if len(st.family) == 0 {
-		return metadata.Metadata{}
+		return nil
 	}
 	name := ls.Get(labels.MetricName)
 	if m, ok := st.family[name]; ok {
@@ -265,5 +296,5 @@ func (st *appendState) metadataOf(v remotewrite.Version, s *remotewrite.Series, 
 			}
 		}
 	}
-	return metadata.Metadata{}
+	return nil
 }

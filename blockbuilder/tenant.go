@@ -27,6 +27,7 @@ type tenantDB struct {
 	db     *tsdb.DB
 	ship   *shipper.Shipper
 	reg    *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
+	cache  *seriesCache
 	logger *slog.Logger
 
 	blockRange int64 // ms
@@ -50,6 +51,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		reg:        prometheus.NewRegistry(),
 		logger:     logger.With("tenant", id),
 		blockRange: cfg.BlockDuration.Milliseconds(),
+		cache:      newSeriesCache(),
 	}
 	// The shipper reads its ledger from the TSDB's directory: make it first.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -145,6 +147,12 @@ func (t *tenantDB) cut(ctx context.Context) error {
 	}
 	head := t.db.Head()
 	limit := head.MaxTime() - t.blockRange*3/2
+	// Cutting garbage-collects series from the head: forget them here too.
+	defer func(before int64) {
+		if head.MinTime() != before {
+			t.cache.reset()
+		}
+	}(head.MinTime())
 	for ctx.Err() == nil {
 		mint := head.MinTime()
 		if mint == math.MaxInt64 || mint >= limit {
@@ -168,6 +176,7 @@ func (t *tenantDB) cut(ctx context.Context) error {
 // flushHead cuts the whole head, the unfinished block too, into blocks
 // aligned to the block range. Callers hold t.mu exclusively.
 func (t *tenantDB) flushHead() error {
+	defer t.cache.reset()
 	head := t.db.Head()
 	mint, maxt := head.MinTime(), head.MaxTime()
 	if mint != math.MaxInt64 {

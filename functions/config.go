@@ -29,6 +29,10 @@ type Config struct {
 	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
 	// ForwardTimeout bounds each request to a block builder.
 	ForwardTimeout time.Duration `env:"FORWARD_TIMEOUT" envDefault:"5s"`
+	// ForwardMaxInflight bounds the writes in flight to one block builder;
+	// past it, the block builder is skipped for the write (as if it had
+	// failed) until it catches up.
+	ForwardMaxInflight int `env:"FORWARD_MAX_INFLIGHT" envDefault:"32"`
 	// EndpointBackoff is the first pause after a block builder fails; it
 	// doubles on each failure up to EndpointMaxBackoff. Meanwhile writes do
 	// not wait for it and a probe checks it in the background.
@@ -63,6 +67,7 @@ func DefaultConfig() Config {
 		TenantHeader:           "THANOS-TENANT",
 		DefaultTenant:          "default-tenant",
 		ForwardTimeout:         5 * time.Second,
+		ForwardMaxInflight:     32,
 		EndpointBackoff:        500 * time.Millisecond,
 		EndpointMaxBackoff:     10 * time.Second,
 		LimitsReloadInterval:   10 * time.Second,
@@ -83,6 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
 	case c.ForwardTimeout <= 0:
 		return fmt.Errorf("STRATA_FORWARD_TIMEOUT must be positive")
+	case c.ForwardMaxInflight < 1:
+		return fmt.Errorf("STRATA_FORWARD_MAX_INFLIGHT must be at least 1")
 	case c.EndpointBackoff <= 0 || c.EndpointMaxBackoff < c.EndpointBackoff:
 		return fmt.Errorf("STRATA_ENDPOINT_BACKOFF must be positive and at most STRATA_ENDPOINT_MAX_BACKOFF")
 	case c.HashringReloadInterval <= 0 || c.LimitsReloadInterval <= 0:

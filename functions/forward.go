@@ -32,6 +32,8 @@ type endpoint struct {
 	downUntil atomic.Int64
 	failures  atomic.Int32
 	probing   atomic.Bool
+	// inflight counts writes sent and not answered yet.
+	inflight atomic.Int32
 }
 
 func (e *endpoint) down(now time.Time) bool { return e.downUntil.Load() > now.UnixNano() }
@@ -142,6 +144,17 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		e.metrics.forwardErrors.WithLabelValues(ep.addr, "backoff").Inc()
 		return res
 	}
+	// A block builder slower than its peers gets no more than this many
+	// writes at a time: the answer does not wait for it once a quorum has
+	// the data, so without a bound its backlog (and the router's memory)
+	// would grow until its writes time out.
+	if n := ep.inflight.Add(1); n > int32(e.cfg.ForwardMaxInflight) {
+		ep.inflight.Add(-1)
+		res.err = fmt.Errorf("block builder %s has %d writes in flight already", ep.addr, n-1)
+		e.metrics.forwardErrors.WithLabelValues(ep.addr, "overloaded").Inc()
+		return res
+	}
+	defer ep.inflight.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ForwardTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.writeURL, bytes.NewReader(body))

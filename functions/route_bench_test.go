@@ -88,7 +88,7 @@ func BenchmarkPartBody(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					for _, e := range st.touched {
-						r.bufs.Put(r.partBody(st, e, true))
+						r.compressed.Put(r.partBody(st, e))
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/sample")

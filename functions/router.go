@@ -33,8 +33,10 @@ type Router struct {
 	eps     *endpoints
 	logger  *slog.Logger
 	metrics *metrics
-	bufs    *remotewrite.BufferPool
-	states  sync.Pool
+	// compressed and raw recycle request bodies: kept apart so that each
+	// pool's buffers have the size its use needs.
+	compressed, raw *remotewrite.BufferPool
+	states          sync.Pool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,7 +52,13 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg, logger: logger, bufs: remotewrite.NewBufferPool(4 * cfg.Limits.MaxDecodedBytes)}
+	r := &Router{
+		cfg: cfg, logger: logger,
+		// Buffers past these sizes (bodies far larger than Prometheus
+		// sends) are dropped after use rather than kept.
+		compressed: remotewrite.NewBufferPool(4 << 20),
+		raw:        remotewrite.NewBufferPool(16 << 20),
+	}
 	opts := cfg.shardOptions()
 	if cfg.HashringsFile != "" {
 		w, err := shard.NewWatcher(cfg.HashringsFile, opts, logger, reg)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratametrics/strata/remotewrite"
@@ -53,14 +53,14 @@ func (st *writeState) reset(numEndpoints int) {
 func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	st := r.states.Get().(*writeState)
-	st.compressed, st.raw = r.bufs.Get(), r.bufs.Get()
+	st.compressed, st.raw = r.compressed.Get(), r.raw.Get()
 	tenant, out := r.write(req, st)
 	r.respond(w, out)
 	r.metrics.observe(tenant, out, time.Since(start))
 	// The buffers may still be read by parts being sent in the background
 	// after the answer was decided; those parts hold their own copies.
-	r.bufs.Put(st.compressed)
-	r.bufs.Put(st.raw)
+	r.compressed.Put(st.compressed)
+	r.raw.Put(st.raw)
 	st.compressed, st.raw = nil, nil
 	r.states.Put(st)
 }
@@ -129,6 +129,7 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 	req, s := &st.req, &st.series
 	nowMs := time.Now().UnixMilli()
 	total := 0
+	everyone := hr.ReplicationFactor() == len(hr.Endpoints())
 	for i := 0; i < req.NumSeries(); i++ {
 		st.info = append(st.info, seriesInfo{})
 		info := &st.info[i]
@@ -144,11 +145,16 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 		if total += len(s.Samples) + len(s.Histograms); total > tl.MaxSamplesPerRequest {
 			return total, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, tl.MaxSamplesPerRequest)
 		}
-		st.hasher.Reset(tenant)
-		for _, l := range s.Labels {
-			st.hasher.Add(l.Name, l.Value)
+		if everyone {
+			// Every endpoint owns every series: no hash can change that.
+			st.owners = append(st.owners[:0], hr.Endpoints()...)
+		} else {
+			st.hasher.Reset(tenant)
+			for _, l := range s.Labels {
+				st.hasher.Add(l.Name, l.Value)
+			}
+			st.owners = hr.Owners(st.hasher.Sum64(), st.owners[:0])
 		}
-		st.owners = hr.Owners(st.hasher.Sum64(), st.owners[:0])
 		info.routed = true
 		for _, e := range st.owners {
 			if len(st.epSeries[e]) == 0 {
@@ -174,14 +180,23 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	ctx = context.WithoutCancel(ctx)
 	whole := len(st.rejected) == 0
 	results := make(chan forwardResult, n)
-	var wg sync.WaitGroup
+	// Endpoints that get every series share one copy of the sender's body.
+	var shared *sharedBody
 	for _, e := range st.touched {
-		body := r.partBody(st, e, whole)
-		wg.Add(1)
-		go func(e int, body *remotewrite.Buffer) {
-			defer wg.Done()
-			res := r.eps.send(ctx, eps[e], e, v, tenant, body.B)
-			r.bufs.Put(body)
+		body := &sharedBody{pool: r.compressed}
+		if whole && len(st.epSeries[e]) == st.req.NumSeries() {
+			if shared == nil {
+				shared = &sharedBody{pool: r.compressed, buf: r.compressed.Get()}
+				shared.buf.B = append(shared.buf.B, st.compressed.B...)
+			}
+			body = shared
+		} else {
+			body.buf = r.partBody(st, e)
+		}
+		body.refs.Add(1)
+		go func(e int, body *sharedBody) {
+			res := r.eps.send(ctx, eps[e], e, v, tenant, body.buf.B)
+			body.release()
 			results <- res
 		}(e, body)
 	}
@@ -216,18 +231,27 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	return out
 }
 
-// partBody is the compressed request for endpoint e: the sender's own
-// body when e gets every series of it, else a new request made of the
-// bytes of e's series.
-func (r *Router) partBody(st *writeState, e int, whole bool) *remotewrite.Buffer {
-	out := r.bufs.Get()
-	series := st.epSeries[e]
-	if whole && len(series) == st.req.NumSeries() {
-		out.B = append(out.B, st.compressed.B...)
-		return out
+// sharedBody is a compressed body sent to one or more endpoints, returned
+// to its pool by the last sender.
+type sharedBody struct {
+	pool *remotewrite.BufferPool
+	buf  *remotewrite.Buffer
+	refs atomic.Int32
+}
+
+func (b *sharedBody) release() {
+	if b.refs.Add(-1) == 0 {
+		b.pool.Put(b.buf)
 	}
-	raw := r.bufs.Get()
-	defer r.bufs.Put(raw)
+}
+
+// partBody is a new compressed request for endpoint e made of the bytes of
+// the series it owns.
+func (r *Router) partBody(st *writeState, e int) *remotewrite.Buffer {
+	out := r.compressed.Get()
+	series := st.epSeries[e]
+	raw := r.raw.Get()
+	defer r.raw.Put(raw)
 	req := &st.req
 	size := req.PreambleBytes() + req.MetadataBytes()
 	for _, i := range series {

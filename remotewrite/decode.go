@@ -133,13 +133,17 @@ var metricTypes = [...]model.MetricType{
 	model.MetricTypeInfo, model.MetricTypeStateset,
 }
 
+// ToType is the metric type md names.
+func (md Metadata) ToType() model.MetricType {
+	if int(md.Type) < len(metricTypes) {
+		return metricTypes[md.Type]
+	}
+	return model.MetricTypeUnknown
+}
+
 // ToMetadata converts the metadata of a 2.0 series. The strings are copied.
 func (md Metadata) ToMetadata() metadata.Metadata {
-	t := model.MetricTypeUnknown
-	if int(md.Type) < len(metricTypes) {
-		t = metricTypes[md.Type]
-	}
-	return metadata.Metadata{Type: t, Help: string(md.Help), Unit: string(md.Unit)}
+	return metadata.Metadata{Type: md.ToType(), Help: string(md.Help), Unit: string(md.Unit)}
 }
 
 // IsEmpty tells whether no metadata was sent.

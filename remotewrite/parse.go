@@ -1,8 +1,10 @@
 package remotewrite
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // Label is a name/value pair pointing into the request body (for 2.0, into
@@ -40,6 +42,10 @@ type Series struct {
 	// Exemplars are left encoded; see DecodeExemplar.
 	Exemplars [][]byte
 	Metadata  Metadata
+	// LabelsUTF8 is set when decoding proved every label name and value
+	// valid UTF-8 on the way (all ASCII, or symbols checked once per
+	// request), so that validation need not check them one by one.
+	LabelsUTF8 bool
 }
 
 // Reset empties s, keeping its memory.
@@ -49,6 +55,7 @@ func (s *Series) Reset() {
 	s.Histograms = s.Histograms[:0]
 	s.Exemplars = s.Exemplars[:0]
 	s.Metadata = Metadata{}
+	s.LabelsUTF8 = false
 }
 
 // span locates a top-level field in the body: start is the field's tag,
@@ -69,6 +76,8 @@ type Request struct {
 	symbols      [][]byte
 	symbolFields []span
 	refs         []uint32
+	// symbolsUTF8: every symbol is valid UTF-8, checked once at Parse.
+	symbolsUTF8 bool
 }
 
 // Body is the encoded (uncompressed) request.
@@ -147,6 +156,15 @@ func (r *Request) Parse(v Version, body []byte) error {
 			return fmt.Errorf("%w: the symbols table must start with the empty string", ErrInvalid)
 		}
 	}
+	// Symbols are shared by many series: checking each once here saves
+	// checking label strings series by series.
+	r.symbolsUTF8 = true
+	for _, sf := range r.symbolFields {
+		if !utf8.Valid(body[sf.start:sf.end]) {
+			r.symbolsUTF8 = false
+			break
+		}
+	}
 	return nil
 }
 
@@ -168,7 +186,62 @@ func (r *Request) Series(i int, s *Series) error {
 }
 
 func (r *Request) decodeV1(b []byte, s *Series) error {
+	// The common shapes are decoded inline: a label (field 1) holding a
+	// name (field 1) and a value (field 2), each shorter than 128 bytes,
+	// and a sample (field 2) holding a value then a timestamp. Labels
+	// usually come first and together; the bytes of such a run are
+	// checked for ASCII (so valid UTF-8) in one pass at the end.
+	ascii := true
+	runStart, runEnd := -1, -1
 	for i := 0; i < len(b); {
+		if b[i] == 0x0a && i+1 < len(b) && b[i+1] < 0x80 {
+			p := i + 2
+			end := p + int(b[i+1])
+			if end > len(b) {
+				return errTruncated
+			}
+			m := b[p:end]
+			if len(m) >= 4 && m[0] == 0x0a && m[1] < 0x80 {
+				n := 2 + int(m[1])
+				if n+2 <= len(m) && m[n] == 0x12 && m[n+1] < 0x80 && n+2+int(m[n+1]) == len(m) {
+					s.Labels = append(s.Labels, Label{Name: m[2:n], Value: m[n+2:]})
+					switch {
+					case runEnd == i:
+						runEnd = end
+					case runStart < 0:
+						runStart, runEnd = i, end
+					default:
+						// A second run: check the first now.
+						ascii = ascii && isASCII(b[runStart:runEnd])
+						runStart, runEnd = i, end
+					}
+					i = end
+					continue
+				}
+			}
+			l, err := decodeLabelV1(m)
+			if err != nil {
+				return fmt.Errorf("label %d: %w", len(s.Labels), err)
+			}
+			s.Labels = append(s.Labels, l)
+			ascii = false
+			i = end
+			continue
+		}
+		if b[i] == 0x12 && i+12 < len(b) && b[i+2] == 0x09 && b[i+11] == 0x10 {
+			// A sample: 0x12 len 0x09 <8-byte value> 0x10 <timestamp>.
+			n := int(b[i+1])
+			end := i + 2 + n
+			if n >= 11 && n < 0x80 && end <= len(b) {
+				v := binary.LittleEndian.Uint64(b[i+3:])
+				ts, next, err := uvarint(b[:end], i+12)
+				if err == nil && next == end {
+					s.Samples = append(s.Samples, Sample{Value: math.Float64frombits(v), Timestamp: int64(ts)})
+					i = end
+					continue
+				}
+			}
+		}
 		field, wt, next, err := tag(b, i)
 		if err != nil {
 			return err
@@ -195,6 +268,7 @@ func (r *Request) decodeV1(b []byte, s *Series) error {
 				return fmt.Errorf("label %d: %w", len(s.Labels), err)
 			}
 			s.Labels = append(s.Labels, l)
+			ascii = false
 		case 2:
 			smp, err := decodeSample(m)
 			if err != nil {
@@ -212,7 +286,27 @@ func (r *Request) decodeV1(b []byte, s *Series) error {
 		}
 		i = end
 	}
+	if ascii && runStart >= 0 {
+		ascii = isASCII(b[runStart:runEnd])
+	}
+	s.LabelsUTF8 = ascii
 	return nil
+}
+
+// isASCII tells whether every byte is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeLabelV1(b []byte) (Label, error) {
@@ -395,6 +489,7 @@ func (r *Request) decodeV2(b []byte, s *Series) error {
 		}
 		s.Labels = append(s.Labels, Label{Name: r.symbols[n], Value: r.symbols[v]})
 	}
+	s.LabelsUTF8 = r.symbolsUTF8
 	return nil
 }
 

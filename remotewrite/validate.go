@@ -70,12 +70,20 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-// CheckSeries applies the rules every series must follow: labels sorted
-// and unique, names and values non-empty valid UTF-8 within the length
-// limits, a metric name, samples or histograms as the version requires, no
-// timestamp beyond nowMs plus the allowed skew. The error wraps ErrInvalid
-// or ErrTooLarge and names the series.
+// CheckSeries applies the rules every series must follow: CheckLabels and
+// CheckSamples. The error wraps ErrInvalid or ErrTooLarge and names the
+// series.
 func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
+	if err := l.CheckLabels(s); err != nil {
+		return err
+	}
+	return l.CheckSamples(v, s, nowMs)
+}
+
+// CheckLabels checks the labels: sorted and unique, names and values
+// non-empty valid UTF-8 within the length limits, a metric name. A caller
+// that has seen the very same labels pass may skip it.
+func (l *Limits) CheckLabels(s *Series) error {
 	if len(s.Labels) == 0 {
 		return fmt.Errorf("%w: series without labels", ErrInvalid)
 	}
@@ -93,9 +101,9 @@ func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
 			return fmt.Errorf("%w: series %s has a label name of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(lb.Name), l.MaxLabelNameLength)
 		case len(lb.Value) > l.MaxLabelValueLength:
 			return fmt.Errorf("%w: series %s has label %q with a value of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), clip(lb.Name, 64), len(lb.Value), l.MaxLabelValueLength)
-		case !utf8.Valid(lb.Name):
+		case !s.LabelsUTF8 && !utf8.Valid(lb.Name):
 			return fmt.Errorf("%w: series %s has a label name that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200))
-		case !utf8.Valid(lb.Value):
+		case !s.LabelsUTF8 && !utf8.Valid(lb.Value):
 			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
 		if i > 0 {
@@ -113,6 +121,13 @@ func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
 	if !hasName {
 		return fmt.Errorf("%w: series %s has no metric name (__name__ label)", ErrInvalid, FormatLabels(s.Labels, 200))
 	}
+	return nil
+}
+
+// CheckSamples checks what the version requires of samples and histograms
+// (2.0: one kind, at least one) and that no timestamp is beyond nowMs plus
+// the allowed skew.
+func (l *Limits) CheckSamples(v Version, s *Series, nowMs int64) error {
 	if v == V2 {
 		if len(s.Samples) == 0 && len(s.Histograms) == 0 {
 			return fmt.Errorf("%w: series %s has neither samples nor histograms", ErrInvalid, FormatLabels(s.Labels, 200))

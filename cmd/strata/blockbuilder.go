@@ -38,7 +38,7 @@ func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err := loadEnv(&limits); err != nil {
 		return err
 	}
-	l, err := listen(cfg.HTTPListen, "STRATA_HTTP_LISTEN")
+	l, err := listenTLS(cfg.HTTPListen, "STRATA_HTTP_LISTEN", cfg.TLS)
 	if err != nil {
 		return err
 	}
