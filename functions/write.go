@@ -181,17 +181,21 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	whole := len(st.rejected) == 0
 	results := make(chan forwardResult, n)
 	// Endpoints that get every series share one copy of the sender's body.
+	// This loop holds a reference to it until every sender has taken
+	// theirs, so that a fast first sender cannot recycle it under the
+	// others.
 	var shared *sharedBody
 	for _, e := range st.touched {
-		body := &sharedBody{pool: r.compressed}
+		var body *sharedBody
 		if whole && len(st.epSeries[e]) == st.req.NumSeries() {
 			if shared == nil {
 				shared = &sharedBody{pool: r.compressed, buf: r.compressed.Get()}
 				shared.buf.B = append(shared.buf.B, st.compressed.B...)
+				shared.refs.Add(1)
 			}
 			body = shared
 		} else {
-			body.buf = r.partBody(st, e)
+			body = &sharedBody{pool: r.compressed, buf: r.partBody(st, e)}
 		}
 		body.refs.Add(1)
 		go func(e int, body *sharedBody) {
@@ -199,6 +203,9 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 			body.release()
 			results <- res
 		}(e, body)
+	}
+	if shared != nil {
+		shared.release()
 	}
 	out := make([]forwardResult, 0, n)
 	pending := 0
