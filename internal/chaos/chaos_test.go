@@ -179,11 +179,9 @@ func startLoad(t *testing.T, url string) *load {
 	cfg.Tenant = "chaos"
 	cfg.Series = 1000
 	cfg.SamplesPerRequest = 500
-	// One sender: its samples reach the cluster in time order, as a
-	// Prometheus reading its WAL sends them. Several senders running ahead
-	// of the clock drift apart by minutes, and the laggard's samples fall
-	// before blocks already cut (out of bounds), which no receiver takes.
-	cfg.Concurrency = 1
+	// Four senders, kept within two rounds of each other by the load
+	// generator, as Prometheus' shards follow one WAL.
+	cfg.Concurrency = 4
 	cfg.Duration = 0
 	cfg.Rounds = math.MaxInt32
 	// Sample time runs ahead of the clock, from an hour ago, at one
