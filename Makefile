@@ -12,17 +12,41 @@ PROMETHEUS_VERSION := v0.316.0
 VERSITYGW  := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
 PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
+# The chart tests install into a real kube-apiserver with etcd, built from
+# tools/kube (a module of its own, which pins the versions), and use helm.
+HELM_VERSION := v3.22.0
+KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" && $$2 ~ /^v/ { print $$2; exit }' tools/kube/go.mod)
+ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" && $$2 ~ /^v/ { print $$2; exit }' tools/kube/go.mod)
+KUBE_MAJOR   := $(patsubst v%,%,$(word 1,$(subst ., ,$(KUBE_VERSION))))
+KUBE_MINOR   := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+
+HELM           := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
+KUBE_APISERVER := $(TOOLS_DIR)/kube-$(KUBE_VERSION)/kube-apiserver
+KUBECTL        := $(TOOLS_DIR)/kube-$(KUBE_VERSION)/kubectl
+ETCD           := $(TOOLS_DIR)/etcd-$(ETCD_VERSION)/etcd
+
+# Without these, helm assumes Kubernetes 1.20 and kubectl reports v0.0.0,
+# which fails the kubeVersion checks of charts and of kubectl itself.
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach p,helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules,-X $(p).k8sVersionMajor=$(KUBE_MAJOR) -X $(p).k8sVersionMinor=$(KUBE_MINOR))
+KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=$(KUBE_VERSION) -X $(p).gitMajor=$(KUBE_MAJOR) -X $(p).gitMinor=$(KUBE_MINOR) -X $(p).gitTreeState=clean)
+
 # The integration tests find the binaries they start through these.
 export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
 export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
 export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
 # The bucket web UI tests load its pages in a real headless Chromium.
 export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
+export STRATA_TEST_HELM           := $(HELM)
+export STRATA_TEST_KUBE_APISERVER := $(KUBE_APISERVER)
+export STRATA_TEST_KUBECTL        := $(KUBECTL)
+export STRATA_TEST_ETCD           := $(ETCD)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test test-unit bench tools fuzz clean test-thanos chromium
+.PHONY: all build run test test-unit bench tools fuzz clean test-thanos chromium image
 
 all: build
 
@@ -34,7 +58,7 @@ bin/strata: $(GO_SOURCES)
 run: build
 	./bin/strata dev
 
-tools: $(VERSITYGW) $(PROMETHEUS)
+tools: $(VERSITYGW) $(PROMETHEUS) $(HELM) $(KUBE_APISERVER) $(KUBECTL) $(ETCD)
 
 $(VERSITYGW):
 	mkdir -p $(dir $@)
@@ -66,6 +90,29 @@ $(THANOS):
 
 test-thanos: $(THANOS)
 	STRATA_TEST_THANOS=$(THANOS) STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -run '^TestThanos' -v ./blockbuilder/storeapi/
+
+$(HELM):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# A cold build of these takes several minutes on two cores.
+$(KUBE_APISERVER) $(KUBECTL):
+	mkdir -p $(dir $@)
+	cd tools/kube && CGO_ENABLED=0 $(GO) build -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(ETCD):
+	mkdir -p $(dir $@)
+	cd tools/kube && CGO_ENABLED=0 $(GO) build -o $@ go.etcd.io/etcd/server/v3
+
+# The container image the Helm chart runs by default. Not part of `make
+# test`: this machine may have no Docker engine.
+# Its default name is the chart's default image (tag: the chart's appVersion).
+IMAGE_TAG ?= $(shell awk '$$1 == "appVersion:" { gsub(/"/, "", $$2); print $$2 }' helm/strata/Chart.yaml)
+IMAGE     ?= stratametrics/strata:$(IMAGE_TAG)
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: docker is not installed; install Docker (or build the Dockerfile with another OCI builder)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: docker is installed but no Docker engine answers (docker info failed); start the Docker daemon" >&2; exit 1; }
+	docker build --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE) .
 
 # Debian's chromium, for the web UI tests; not a Go module, so apt installs
 # it (the package lists are refreshed only when the first try fails).

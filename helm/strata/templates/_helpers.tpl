@@ -1,0 +1,200 @@
+{{/* Names, labels and the settings several templates share. */}}
+
+{{- define "strata.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every resource: <release>-strata, or the release name alone
+when it already contains the chart name. Kept to 40 characters so that
+"<prefix>-blockbuilder-<ordinal>" and the pod's controller-revision-hash
+label stay within Kubernetes' 63.
+*/}}
+{{- define "strata.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "strata.router.fullname" -}}
+{{ include "strata.fullname" . }}-router
+{{- end }}
+
+{{- define "strata.blockbuilder.fullname" -}}
+{{ include "strata.fullname" . }}-blockbuilder
+{{- end }}
+
+{{/* The headless service that gives each block builder a stable DNS name. */}}
+{{- define "strata.blockbuilder.headless" -}}
+{{ include "strata.fullname" . }}-blockbuilder-headless
+{{- end }}
+
+{{- define "strata.hashrings.name" -}}
+{{ include "strata.fullname" . }}-hashrings
+{{- end }}
+
+{{- define "strata.limits.name" -}}
+{{ include "strata.fullname" . }}-limits
+{{- end }}
+
+{{- define "strata.objstore.secretName" -}}
+{{ include "strata.fullname" . }}-objstore
+{{- end }}
+
+{{- define "strata.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "strata.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "strata.image" -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "strata.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "strata.selectorLabels" . }}
+app.kubernetes.io/version: {{ default .Chart.AppVersion .Values.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels that select the release's pods; never change them (selectors are immutable). */}}
+{{- define "strata.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "strata.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "strata.router.selectorLabels" -}}
+{{ include "strata.selectorLabels" . }}
+app.kubernetes.io/component: router
+{{- end }}
+
+{{- define "strata.blockbuilder.selectorLabels" -}}
+{{ include "strata.selectorLabels" . }}
+app.kubernetes.io/component: blockbuilder
+{{- end }}
+
+{{/* The container port both components serve remote-write, metrics and health on. */}}
+{{- define "strata.httpPort" -}}19291{{- end }}
+{{/* The block builders' Thanos StoreAPI port. */}}
+{{- define "strata.grpcPort" -}}10901{{- end }}
+
+{{/* Write quorum of the replication factor: a majority. */}}
+{{- define "strata.quorum" -}}
+{{ add (div (int .Values.replicationFactor) 2) 1 }}
+{{- end }}
+
+{{/*
+The block builders' addresses, as the routers reach them: the stable DNS
+name Kubernetes gives each StatefulSet pod through the headless service,
+<pod>.<service>.<namespace>.svc.<cluster domain>.
+*/}}
+{{- define "strata.blockbuilder.endpoints" -}}
+{{- $pod := include "strata.blockbuilder.fullname" . }}
+{{- $svc := include "strata.blockbuilder.headless" . }}
+{{- $list := list }}
+{{- range $i := until (int .Values.blockbuilder.replicas) }}
+{{- $list = append $list (printf "%s-%d.%s.%s.svc.%s:%s" $pod $i $svc $.Release.Namespace $.Values.clusterDomain (include "strata.httpPort" $)) }}
+{{- end }}
+{{- toJson $list }}
+{{- end }}
+
+{{/* The hashrings.json the routers read. */}}
+{{- define "strata.hashrings.json" -}}
+{{- if .Values.hashrings.custom }}
+{{- .Values.hashrings.custom }}
+{{- else }}
+{{- $ring := dict "hashring" .Values.hashrings.name "algorithm" .Values.hashrings.algorithm "endpoints" (include "strata.blockbuilder.endpoints" . | fromJsonArray) }}
+{{- list $ring | toPrettyJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment variables both components read. Values are quoted: Kubernetes
+takes strings only.
+*/}}
+{{- define "strata.commonEnv" -}}
+- name: STRATA_HTTP_LISTEN
+  value: ":{{ include "strata.httpPort" . }}"
+- name: STRATA_TENANT_HEADER
+  value: {{ .Values.tenantHeader | quote }}
+- name: STRATA_DEFAULT_TENANT
+  value: {{ .Values.defaultTenant | quote }}
+- name: STRATA_LOG_LEVEL
+  value: {{ .Values.log.level | quote }}
+- name: STRATA_LOG_FORMAT
+  value: {{ .Values.log.format | quote }}
+{{- range $k, $v := .Values.limits.defaults }}
+- name: STRATA_LIMIT_{{ upper $k }}
+  value: {{ $v | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks of values that the schema cannot express. They fail the render with
+a message naming the value to fix.
+*/}}
+{{- define "strata.validate" -}}
+{{- $v := .Values }}
+{{- $buckets := 0 }}
+{{- if $v.objstore.s3.bucket }}{{ $buckets = add1 $buckets }}{{ end }}
+{{- if $v.objstore.config }}{{ $buckets = add1 $buckets }}{{ end }}
+{{- if $v.objstore.existingConfigSecret }}{{ $buckets = add1 $buckets }}{{ end }}
+{{- if ne (int $buckets) 1 }}
+{{- fail "objstore: set exactly one of objstore.s3.bucket, objstore.config and objstore.existingConfigSecret" }}
+{{- end }}
+{{- if not $v.objstore.s3.bucket }}
+{{- if or $v.objstore.s3.endpoint $v.objstore.s3.accessKey $v.objstore.s3.secretKey $v.objstore.s3.existingSecret $v.objstore.s3.insecure $v.objstore.s3.pathStyle }}
+{{- fail "objstore.s3: settings are given but objstore.s3.bucket is empty" }}
+{{- end }}
+{{- end }}
+{{- if ne (empty $v.objstore.s3.accessKey) (empty $v.objstore.s3.secretKey) }}
+{{- fail "objstore.s3: set accessKey and secretKey together (or neither, for the AWS credential chain)" }}
+{{- end }}
+{{- if and $v.objstore.s3.existingSecret (or $v.objstore.s3.accessKey $v.objstore.s3.secretKey) }}
+{{- fail "objstore.s3: set either existingSecret or accessKey/secretKey, not both" }}
+{{- end }}
+{{- if not $v.hashrings.custom }}
+{{- if gt (int $v.replicationFactor) (int $v.blockbuilder.replicas) }}
+{{- fail (printf "replicationFactor (%d) is more than blockbuilder.replicas (%d): every series needs that many block builders" (int $v.replicationFactor) (int $v.blockbuilder.replicas)) }}
+{{- end }}
+{{- else }}
+{{- /* fromJsonArray does not fail on bad JSON: it returns the error as the only element. */}}
+{{- $rings := fromJsonArray $v.hashrings.custom }}
+{{- if not $rings }}
+{{- fail "hashrings.custom must be a hashrings.json: a JSON array of hashrings, [{\"endpoints\": [...]}, ...]" }}
+{{- end }}
+{{- range $rings }}
+{{- if not (kindIs "map" .) }}
+{{- fail (printf "hashrings.custom must be a hashrings.json, a JSON array of hashring objects: %v" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $k, $_ := $v.blockbuilder.externalLabels }}
+{{- if or (eq $k $v.blockbuilder.replicaLabel) (eq $k $v.blockbuilder.tenantLabel) }}
+{{- fail (printf "blockbuilder.externalLabels: %q is set by the block builder itself (replicaLabel or tenantLabel)" $k) }}
+{{- end }}
+{{- end }}
+{{- if eq $v.blockbuilder.replicaLabel $v.blockbuilder.tenantLabel }}
+{{- fail "blockbuilder.replicaLabel and blockbuilder.tenantLabel must differ" }}
+{{- end }}
+{{- end }}
+
+{{/* A map of labels as STRATA_EXTERNAL_LABELS wants it: k=v,k=v, sorted by name. */}}
+{{- define "strata.externalLabels" -}}
+{{- $pairs := list }}
+{{- range $k, $v := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
