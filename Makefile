@@ -46,7 +46,7 @@ export STRATA_TEST_ETCD           := $(ETCD)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test test-unit bench tools fuzz clean test-thanos chromium image
+.PHONY: all build run test test-unit bench tools fuzz clean chaos test-thanos chromium image
 
 all: build
 
@@ -154,6 +154,12 @@ BENCH_FLAGS     ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 
 .PHONY: bench-micro
+
+# The reliability tests for longer: each fault (outage, downtime) lasts
+# CHAOS_SCALE times as long as in `make test`.
+CHAOS_SCALE ?= 20
+chaos: build tools
+	STRATA_TEST_REQUIRE_TOOLS=1 STRATA_CHAOS_SCALE=$(CHAOS_SCALE) $(GO) test -count=1 -v -timeout 3h ./internal/chaos/
 
 bench: build
 	$(GO) run ./bench/cmd/strata-bench -bin $(CURDIR)/bin/strata -out bench/results \
