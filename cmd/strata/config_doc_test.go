@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/functions"
 )
 
@@ -31,7 +32,7 @@ func envVars(t reflect.Type, prefix string, out map[string]bool) {
 // configs are every configuration struct a strata command reads.
 func configs() map[string]bool {
 	vars := map[string]bool{}
-	for _, v := range []any{functions.Config{}, blockbuilder.Config{}, blockbuilder.QueryLimits{}, devConfig{}, logConfig{}} {
+	for _, v := range []any{functions.Config{}, blockbuilder.Config{}, blockbuilder.QueryLimits{}, browse.Config{}, webConfig{}, devConfig{}, logConfig{}} {
 		envVars(reflect.TypeOf(v), "STRATA_", vars)
 	}
 	return vars
