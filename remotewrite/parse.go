@@ -270,19 +270,15 @@ func (r *Request) decodeV1(b []byte, s *Series) error {
 			s.Labels = append(s.Labels, l)
 			ascii = false
 		case 2:
-			smp, err := decodeSample(m)
-			if err != nil {
-				return fmt.Errorf("sample %d: %w", len(s.Samples), err)
+			if err := s.addSample(m); err != nil {
+				return err
 			}
-			s.Samples = append(s.Samples, smp)
 		case 3:
 			s.Exemplars = append(s.Exemplars, m)
 		case 4:
-			h, err := decodeHistogramHeader(m)
-			if err != nil {
-				return fmt.Errorf("histogram %d: %w", len(s.Histograms), err)
+			if err := s.addHistogram(m); err != nil {
+				return err
 			}
-			s.Histograms = append(s.Histograms, h)
 		}
 		i = end
 	}
@@ -307,6 +303,24 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return true
+}
+
+func (s *Series) addSample(m []byte) error {
+	smp, err := decodeSample(m)
+	if err != nil {
+		return fmt.Errorf("sample %d: %w", len(s.Samples), err)
+	}
+	s.Samples = append(s.Samples, smp)
+	return nil
+}
+
+func (s *Series) addHistogram(m []byte) error {
+	h, err := decodeHistogramHeader(m)
+	if err != nil {
+		return fmt.Errorf("histogram %d: %w", len(s.Histograms), err)
+	}
+	s.Histograms = append(s.Histograms, h)
+	return nil
 }
 
 func decodeLabelV1(b []byte) (Label, error) {
@@ -459,17 +473,13 @@ func (r *Request) decodeV2(b []byte, s *Series) error {
 		m := b[p:end]
 		switch field {
 		case 2:
-			smp, err := decodeSample(m)
-			if err != nil {
-				return fmt.Errorf("sample %d: %w", len(s.Samples), err)
+			if err := s.addSample(m); err != nil {
+				return err
 			}
-			s.Samples = append(s.Samples, smp)
 		case 3:
-			h, err := decodeHistogramHeader(m)
-			if err != nil {
-				return fmt.Errorf("histogram %d: %w", len(s.Histograms), err)
+			if err := s.addHistogram(m); err != nil {
+				return err
 			}
-			s.Histograms = append(s.Histograms, h)
 		case 4:
 			s.Exemplars = append(s.Exemplars, m)
 		case 5:

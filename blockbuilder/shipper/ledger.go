@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/stratametrics/strata/internal/fsutil"
 )
 
 // LedgerFilename is the ledger in the TSDB directory. Its format is that of
@@ -60,43 +62,8 @@ func writeLedger(dir string, uploaded map[ulid.ULID]struct{}) error {
 	if err != nil {
 		return fmt.Errorf("encode ledger: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, LedgerFilename), append(b, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, LedgerFilename), append(b, '\n')); err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces name with data: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(name string, data []byte) (err error) {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/internal/fsutil"
 )
 
 const (
@@ -196,7 +198,7 @@ func (m *Meta) Write(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, MetaFilename), b); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, MetaFilename), b); err != nil {
 		return fmt.Errorf("write meta.json of block %s: %w", m.ULID, err)
 	}
 	return nil
@@ -222,40 +224,4 @@ func ReadMetaFromBucket(ctx context.Context, bkt objstore.BucketReader, id ulid.
 		return nil, fmt.Errorf("read %s: meta.json names block %s", name, m.ULID)
 	}
 	return m, nil
-}
-
-// writeFileAtomic replaces name with data so that a crash at any point
-// leaves the old content or the new, complete one.
-func writeFileAtomic(name string, data []byte) (err error) {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	// The rename is only durable once the directory entry is.
-	d, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
