@@ -40,10 +40,8 @@ func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 // serveWrite does the work of one write; respond turns its outcome into
 // the answer.
 func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error) {
-	b.gate.RLock()
-	defer b.gate.RUnlock()
 	if !b.Ready() {
-		return "", appendResult{}, fmt.Errorf("%w: block builder is starting or shutting down", remotewrite.ErrUnavailable)
+		return "", appendResult{}, errNotReady
 	}
 	version, err := remotewrite.Negotiate(r.Header)
 	if err != nil {
@@ -77,9 +75,18 @@ func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error)
 	if n := st.req.NumSeries(); n > limits.MaxSeriesPerRequest {
 		return tenant, appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, limits.MaxSeriesPerRequest)
 	}
+	// Only appending holds the gate: a slow client's body, read above,
+	// cannot hold up a shutdown.
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	if !b.Ready() {
+		return tenant, appendResult{}, errNotReady
+	}
 	res, err := b.write(r.Context(), tenant, st, time.Now().UnixMilli())
 	return tenant, res, err
 }
+
+var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", remotewrite.ErrUnavailable)
 
 // respond answers a write: 204 with the written counts, or the status of
 // the error, or of the worst rejection. Forwarded requests get the

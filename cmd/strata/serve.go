@@ -94,8 +94,11 @@ func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Durat
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// A request body that trickles in for longer is refused: remote-write
+		// bodies are a few hundred kilobytes at most.
+		ReadTimeout:    2 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
