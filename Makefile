@@ -12,6 +12,11 @@ PROMETHEUS_VERSION := v0.316.0
 VERSITYGW  := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
 PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
+# The AWS Lambda Runtime Interface Emulator runs the router's Lambda
+# bootstrap locally for its test, as Lambda's provided runtimes would.
+AWS_LAMBDA_RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+AWS_LAMBDA_RIE         := $(TOOLS_DIR)/aws-lambda-rie-$(AWS_LAMBDA_RIE_VERSION)/aws-lambda-rie
+
 # The chart tests install into a real kube-apiserver with etcd, built from
 # tools/kube (a module of its own, which pins the versions), and use helm.
 HELM_VERSION := v3.22.0
@@ -36,6 +41,7 @@ KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/v
 export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
 export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
 export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
+export STRATA_TEST_AWS_LAMBDA_RIE := $(AWS_LAMBDA_RIE)
 # The bucket web UI tests load its pages in a real headless Chromium.
 export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
 export STRATA_TEST_HELM           := $(HELM)
@@ -67,6 +73,33 @@ $(VERSITYGW):
 $(PROMETHEUS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+tools: $(AWS_LAMBDA_RIE)
+
+$(AWS_LAMBDA_RIE):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(AWS_LAMBDA_RIE_VERSION)
+
+# `make lambda` builds the router as an AWS Lambda function for the
+# provided.al2023 runtime: bin/lambda/strata-lambda-{amd64,arm64}.zip, each
+# with the `bootstrap` of cmd/strata-lambda at its root. LAMBDA_FILES adds
+# files next to it (name=path ..., e.g. LAMBDA_FILES=hashrings.json=deploy/hashrings.json,
+# then STRATA_HASHRINGS_FILE=hashrings.json in the function's environment).
+LAMBDA_ARCHS ?= amd64 arm64
+LAMBDA_FILES ?=
+
+# The zips are written anew each time (the same inputs give the same
+# bytes), so that a change of LAMBDA_FILES alone is never missed.
+.PHONY: lambda
+lambda: $(foreach a,$(LAMBDA_ARCHS),bin/lambda/$(a)/bootstrap)
+	set -e; for a in $(LAMBDA_ARCHS); do \
+	  $(GO) run ./cmd/strata-lambda/lambdazip -o bin/lambda/strata-lambda-$$a.zip bootstrap=bin/lambda/$$a/bootstrap $(LAMBDA_FILES); \
+	done
+
+# lambda.norpc leaves out the RPC mode only the retired go1.x runtime used.
+# The bootstraps stay beside the zips (for aws-lambda-rie, or an image).
+bin/lambda/%/bootstrap: $(GO_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $@ ./cmd/strata-lambda
 
 # Thanos, for the test that runs a real, unmodified Thanos Query against
 # block builders' StoreAPI (`make test-thanos`). Not in `make tools`: a
