@@ -16,13 +16,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 	"github.com/caarlos0/env/v11"
 
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/functions/lambda"
+	"github.com/stratametrics/strata/internal/logging"
 )
 
 func main() {
@@ -39,7 +39,7 @@ func main() {
 
 // setup reads the configuration and builds the router and its adapter.
 func setup(stderr io.Writer) (*slog.Logger, *lambda.Adapter, error) {
-	logger, err := newLogger(stderr)
+	logger, err := logging.FromEnv(stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,28 +65,4 @@ func setup(stderr io.Writer) (*slog.Logger, *lambda.Adapter, error) {
 	// does in a long-running router.
 	go func() { _ = r.Run(context.Background()) }()
 	return logger, lambda.New(r.Handler()), nil
-}
-
-// newLogger honours STRATA_LOG_LEVEL and STRATA_LOG_FORMAT as every strata
-// component does; the output goes to the function's log.
-func newLogger(w io.Writer) (*slog.Logger, error) {
-	var c struct {
-		Level  string `env:"LOG_LEVEL" envDefault:"info"`
-		Format string `env:"LOG_FORMAT" envDefault:"logfmt"`
-	}
-	if err := env.ParseWithOptions(&c, env.Options{Prefix: "STRATA_"}); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, fmt.Errorf("STRATA_LOG_LEVEL: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch strings.ToLower(c.Format) {
-	case "logfmt", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("STRATA_LOG_FORMAT must be logfmt or json, got %q", c.Format)
 }

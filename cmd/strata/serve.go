@@ -10,13 +10,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stratametrics/strata/internal/logging"
 )
 
 // loadEnv fills cfg from STRATA_* environment variables over the defaults
@@ -29,29 +30,9 @@ func loadEnv(cfg any) error {
 }
 
 // logConfig is shared by every component.
-type logConfig struct {
-	Level  string `env:"LOG_LEVEL" envDefault:"info"`
-	Format string `env:"LOG_FORMAT" envDefault:"logfmt"`
-}
+type logConfig = logging.Config
 
-func newLogger(w io.Writer) (*slog.Logger, error) {
-	var c logConfig
-	if err := loadEnv(&c); err != nil {
-		return nil, err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, fmt.Errorf("STRATA_LOG_LEVEL: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch strings.ToLower(c.Format) {
-	case "logfmt", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("STRATA_LOG_FORMAT must be logfmt or json, got %q", c.Format)
-}
+func newLogger(w io.Writer) (*slog.Logger, error) { return logging.FromEnv(w) }
 
 // newRegistry returns a registry with the Go and process collectors.
 func newRegistry() *prometheus.Registry {
