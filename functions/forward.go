@@ -165,7 +165,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	h := req.Header
 	h.Set("Content-Type", v.ContentType())
 	h.Set("Content-Encoding", "snappy")
-	h.Set(remotewrite.HeaderVersion, map[remotewrite.Version]string{remotewrite.V1: "0.1.0", remotewrite.V2: "2.0.0"}[v])
+	h.Set(remotewrite.HeaderVersion, v.HeaderValue())
 	h.Set(remotewrite.HeaderForwarded, "1")
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "strata-router")

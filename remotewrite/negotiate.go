@@ -41,6 +41,14 @@ func (v Version) String() string {
 	return fmt.Sprintf("unknown(%d)", uint8(v))
 }
 
+// HeaderValue is the X-Prometheus-Remote-Write-Version senders of v send.
+func (v Version) HeaderValue() string {
+	if v == V2 {
+		return "2.0.0"
+	}
+	return "0.1.0"
+}
+
 // ContentType is the Content-Type header value for requests of version v.
 func (v Version) ContentType() string {
 	if v == V2 {
