@@ -36,7 +36,7 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 			st.applyRejections(series, res.rejected)
 		case res.status != 0 && !remotewrite.Retryable(res.status):
 			// Refused whole without a list: every series of the part.
-			kind := kindOfStatus(res.status)
+			kind := remotewrite.KindOfStatus(res.status)
 			for _, i := range series {
 				st.info[i].reject(kind, res.err.Error(), st.info[i].samples, st.info[i].histograms)
 			}
@@ -120,16 +120,6 @@ func (info *seriesInfo) reject(kind, reason string, samples, histograms int32) {
 	}
 	info.rejSamples = max(info.rejSamples, samples)
 	info.rejHistograms = max(info.rejHistograms, histograms)
-}
-
-func kindOfStatus(status int) string {
-	switch status {
-	case http.StatusConflict:
-		return remotewrite.KindConflict
-	case http.StatusRequestEntityTooLarge:
-		return remotewrite.KindLimit
-	}
-	return remotewrite.KindInvalid
 }
 
 // describe names the series of a rejection for the sender's log. Reasons

@@ -30,8 +30,11 @@ type Rejection struct {
 }
 
 // KindOf classifies a per-series error.
-func KindOf(err error) string {
-	switch HTTPStatus(err) {
+func KindOf(err error) string { return KindOfStatus(HTTPStatus(err)) }
+
+// KindOfStatus classifies a non-retryable 4xx answer.
+func KindOfStatus(status int) string {
+	switch status {
 	case http.StatusConflict:
 		return KindConflict
 	case http.StatusRequestEntityTooLarge:
