@@ -3,7 +3,6 @@ package functions
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
