@@ -2,6 +2,7 @@ package helm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,6 +32,8 @@ var valueSets = []struct{ name, file string }{
 	{"existing-secret", "testdata/values-existing-secret.yaml"},
 	{"own-hashrings", "testdata/values-own-hashrings.yaml"},
 	{"servicemonitor", "testdata/values-servicemonitor.yaml"},
+	{"tls", "testdata/values-tls.yaml"},
+	{"mtls", "testdata/values-mtls.yaml"},
 	// The kind walkthrough's values (examples/kind/README.md).
 	{"kind", "../examples/kind/values-strata.yaml"},
 }
@@ -169,6 +172,24 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"custom hashrings not an array of objects", `hashrings: {custom: "[1, 2]"}`, []string{"hashrings.custom must be a hashrings.json"}},
 		{"external label the block builder sets", `blockbuilder: {externalLabels: {tenant_id: x}}`, []string{`"tenant_id" is set by the block builder itself`}},
 		{"autoscaling without a target", `router: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: null}}`, []string{"set targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage"}},
+
+		{"typo under tls", `tls: {router: {enable: true}}`, []string{"/tls/router", "'enable'"}},
+		{"typo under tls.forward", `tls: {forward: {servername: x}}`, []string{"/tls/forward", "'servername'"}},
+		{"typo under auth", `auth: {bearerTokens: {secret: x}}`, []string{"/auth/bearerTokens", "'secret'"}},
+		{"tls flag as a string", `tls: {router: {enabled: "yes"}}`, []string{"/tls/router/enabled", "want boolean"}},
+		{"empty token key", `auth: {forwardToken: {key: ""}}`, []string{"/auth/forwardToken/key", "minLength"}},
+		{"token key that is no file name", `auth: {bearerTokens: {key: "a/b"}}`, []string{"/auth/bearerTokens/key", "does not match pattern"}},
+		{"secret name that is no Secret name", `tls: {router: {enabled: true, existingSecret: My_Certs}}`, []string{"/tls/router/existingSecret", "does not match pattern"}},
+
+		{"router TLS without a Secret", `tls: {router: {enabled: true}}`, []string{"tls.router.enabled needs tls.router.existingSecret"}},
+		{"block builder TLS without a Secret", `tls: {blockbuilder: {enabled: true}}`, []string{"tls.blockbuilder.enabled needs tls.blockbuilder.existingSecret"}},
+		{"a Secret but TLS off", `tls: {router: {existingSecret: certs}}`, []string{"tls.router: settings are given but tls.router.enabled is false"}},
+		{"client CA without TLS", `tls: {blockbuilder: {clientCA: {enabled: true}}}`, []string{"tls.blockbuilder: settings are given but tls.blockbuilder.enabled is false"}},
+		{"client CA Secret but client CA off", `tls: {router: {enabled: true, existingSecret: certs, clientCA: {existingSecret: ca}}}`, []string{"tls.router.clientCA.existingSecret is set but tls.router.clientCA.enabled is false"}},
+		{"forward settings without block builder TLS", `tls: {forward: {serverName: bb.internal}}`, []string{"tls.forward is the routers' HTTPS towards the block builders: set tls.blockbuilder.enabled"}},
+		{"block builder client CA without the routers' certificate", `tls: {blockbuilder: {enabled: true, existingSecret: certs, clientCA: {enabled: true}}}`, []string{"the routers must present a client certificate to the block builders; set tls.forward.clientCertSecret"}},
+		{"ServiceMonitor without a client certificate for mutual TLS", `{tls: {router: {enabled: true, existingSecret: certs, clientCA: {enabled: true}}}, serviceMonitor: {enabled: true}}`, []string{"tls.router.clientCA.enabled: the ServiceMonitor's Prometheus must present a client certificate; set serviceMonitor.clientCertSecret"}},
+		{"ServiceMonitor client certificate nothing asks for", `serviceMonitor: {enabled: true, clientCertSecret: prometheus-client}`, []string{"serviceMonitor.clientCertSecret is only used"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := writeValues(t, tc.values)
@@ -198,6 +219,8 @@ func TestRender(t *testing.T) {
 			checkRouter(t, m, values)
 			checkBlockBuilders(t, m, values)
 			checkHashrings(t, m, values)
+			checkSecurity(t, m, values)
+			checkServiceMonitorTLS(t, m, values, "monitoring")
 		})
 	}
 }
@@ -222,8 +245,21 @@ type values struct {
 		} `json:"persistence"`
 	} `json:"blockbuilder"`
 	ServiceMonitor struct {
-		Enabled bool `json:"enabled"`
+		Enabled          bool   `json:"enabled"`
+		ClientCertSecret string `json:"clientCertSecret"`
 	} `json:"serviceMonitor"`
+	TLS struct {
+		Router       listenerTLS `json:"router"`
+		Blockbuilder listenerTLS `json:"blockbuilder"`
+		Forward      struct {
+			ServerName       string `json:"serverName"`
+			ClientCertSecret string `json:"clientCertSecret"`
+		} `json:"forward"`
+	} `json:"tls"`
+	Auth struct {
+		BearerTokens secretKey `json:"bearerTokens"`
+		ForwardToken secretKey `json:"forwardToken"`
+	} `json:"auth"`
 }
 
 // The chart's defaults for the fields of values that sets may leave out.
@@ -300,40 +336,44 @@ func checkSelectors(t *testing.T, m manifest) {
 			t.Errorf("%s selects %v, want only the workload of its name", o, got)
 		}
 	}
+	// Each service is scraped by exactly one endpoint of the
+	// ServiceMonitor: the services its selector picks, less those an
+	// endpoint's relabelings drop.
 	for _, o := range m.ofKind("ServiceMonitor") {
-		var sm struct {
-			Spec struct {
-				Selector  labelSelector `yaml:"selector"`
-				Endpoints []struct {
-					Port string `yaml:"port"`
-					Path string `yaml:"path"`
-				} `yaml:"endpoints"`
-			} `yaml:"spec"`
-		}
+		var sm serviceMonitor
 		o.decode(t, &sm)
-		var got []string
+		scrapedBy := map[string][]int{}
 		for _, so := range m.ofKind("Service") {
 			var s service
 			so.decode(t, &s)
 			if !sm.Spec.Selector.matches(s.Metadata.Labels) {
 				continue
 			}
-			got = append(got, so.Metadata.Name)
-			for _, ep := range sm.Spec.Endpoints {
+			scrapedBy[so.Metadata.Name] = nil
+			for i, ep := range sm.Spec.Endpoints {
+				if !keptBy(t, ep.Relabelings, s) {
+					continue
+				}
+				scrapedBy[so.Metadata.Name] = append(scrapedBy[so.Metadata.Name], i)
 				found := false
 				for _, p := range s.Spec.Ports {
 					found = found || p.Name == ep.Port
 				}
 				if !found {
-					t.Errorf("%s scrapes port %q, which %s does not have", o, ep.Port, so)
+					t.Errorf("%s endpoint %d scrapes port %q, which %s does not have", o, i, ep.Port, so)
 				}
 				if ep.Path != "/metrics" {
 					t.Errorf("%s scrapes %q, want /metrics", o, ep.Path)
 				}
 			}
 		}
-		if len(got) != 2 {
-			t.Errorf("%s selects services %v, want the router's and the block builders'", o, got)
+		if len(scrapedBy) != 2 {
+			t.Errorf("%s selects services %v, want the router's and the block builders'", o, sortedKeys(scrapedBy))
+		}
+		for svc, eps := range scrapedBy {
+			if len(eps) != 1 {
+				t.Errorf("%s scrapes Service/%s with endpoints %v, want exactly one", o, svc, eps)
+			}
 		}
 	}
 	for _, o := range m.ofKind("HorizontalPodAutoscaler") {
@@ -360,7 +400,7 @@ func checkRouter(t *testing.T, m manifest, v values) {
 	if !reflect.DeepEqual(c.Args, []string{"router"}) || c.Command != nil {
 		t.Errorf("router container runs command %q args %q, want the image's entrypoint with [router]", c.Command, c.Args)
 	}
-	checkProbes(t, "router", c)
+	checkProbes(t, "router", c, v.TLS.Router)
 	if got, _ := c.env("STRATA_REPLICATION_FACTOR"); got != strconv.Itoa(v.rf()) {
 		t.Errorf("router STRATA_REPLICATION_FACTOR = %q, want %d", got, v.rf())
 	}
@@ -404,7 +444,7 @@ func checkBlockBuilders(t *testing.T, m manifest, v values) {
 	if !reflect.DeepEqual(c.Args, []string{"blockbuilder"}) || c.Command != nil {
 		t.Errorf("block builder container runs command %q args %q, want the image's entrypoint with [blockbuilder]", c.Command, c.Args)
 	}
-	checkProbes(t, "blockbuilder", c)
+	checkProbes(t, "blockbuilder", c, v.TLS.Blockbuilder)
 	if s.Spec.PodManagementPolicy != "Parallel" {
 		t.Errorf("podManagementPolicy = %q, want Parallel", s.Spec.PodManagementPolicy)
 	}
@@ -532,16 +572,33 @@ func onlyContainer(t *testing.T, w workload) *container {
 }
 
 // checkProbes: readiness on /-/ready and liveness on /-/healthy, on the
-// container's http port (TestWiring asks the binaries for these paths).
-func checkProbes(t *testing.T, what string, c *container) {
+// container's http port (TestWiring asks the binaries for these paths),
+// over HTTPS when the listener serves TLS. Under mutual TLS the kubelet
+// cannot present a client certificate, so both are TCP checks of the port
+// (TestWiringTLS shows that an HTTPS probe would fail there).
+func checkProbes(t *testing.T, what string, c *container, tl listenerTLS) {
 	t.Helper()
 	for _, p := range []struct {
 		name  string
 		probe *probe
 		path  string
 	}{{"readiness", c.ReadinessProbe, "/-/ready"}, {"liveness", c.LivenessProbe, "/-/healthy"}} {
-		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.Value != "http" {
-			t.Errorf("%s %s probe: want GET %s on port http, got %+v", what, p.name, p.path, p.probe)
+		switch {
+		case p.probe == nil:
+			t.Errorf("%s has no %s probe", what, p.name)
+		case tl.Enabled && tl.ClientCA.Enabled:
+			if p.probe.HTTPGet != nil || p.probe.TCPSocket == nil || p.probe.TCPSocket.Port.Value != "http" {
+				t.Errorf("%s %s probe under mutual TLS: want a TCP check of port http, got %+v", what, p.name, p.probe)
+			}
+		default:
+			scheme := "HTTP"
+			if tl.Enabled {
+				scheme = "HTTPS"
+			}
+			g := p.probe.HTTPGet
+			if g == nil || g.Path != p.path || g.Port.Value != "http" || cmp.Or(g.Scheme, "HTTP") != scheme {
+				t.Errorf("%s %s probe: want GET %s on port http over %s, got %+v", what, p.name, p.path, scheme, p.probe)
+			}
 		}
 	}
 }
@@ -569,21 +626,26 @@ func mountOf(t *testing.T, w workload, c *container, path string) (volumeMount, 
 
 // Scaling the block builders changes the hashrings ConfigMap and nothing
 // of the routers' pod template: the routers reload the file, a changed
-// template would restart them all instead.
+// template would restart them all instead. With TLS too: the name the
+// routers verify does not depend on the block builder count.
 func TestScalingDoesNotRestartRouters(t *testing.T) {
 	h := newHelm(t)
-	three, _ := render(t, h, "strata", "monitoring", []string{valueSets[0].file})
-	five, _ := render(t, h, "strata", "monitoring", []string{valueSets[0].file}, "--set", "blockbuilder.replicas=5")
-	before, after := three.find(t, "Deployment", "-router"), five.find(t, "Deployment", "-router")
-	if before.text != after.text {
-		t.Errorf("the router Deployment changes with blockbuilder.replicas:\n%s\nvs\n%s", before.text, after.text)
-	}
-	var a, b configMap
-	three.find(t, "ConfigMap", "-hashrings").decode(t, &a)
-	five.find(t, "ConfigMap", "-hashrings").decode(t, &b)
-	cfgs, err := shard.ParseConfig([]byte(b.Data["hashrings.json"]))
-	if err != nil || len(cfgs[0].Endpoints) != 5 || a.Data["hashrings.json"] == b.Data["hashrings.json"] {
-		t.Errorf("the hashrings do not follow blockbuilder.replicas=5: %v\n%s", err, b.Data["hashrings.json"])
+	for _, file := range []string{valueSets[0].file, "testdata/values-tls.yaml"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			three, _ := render(t, h, "strata", "monitoring", []string{file}, "--set", "blockbuilder.replicas=3")
+			five, _ := render(t, h, "strata", "monitoring", []string{file}, "--set", "blockbuilder.replicas=5")
+			before, after := three.find(t, "Deployment", "-router"), five.find(t, "Deployment", "-router")
+			if before.text != after.text {
+				t.Errorf("the router Deployment changes with blockbuilder.replicas:\n%s\nvs\n%s", before.text, after.text)
+			}
+			var a, b configMap
+			three.find(t, "ConfigMap", "-hashrings").decode(t, &a)
+			five.find(t, "ConfigMap", "-hashrings").decode(t, &b)
+			cfgs, err := shard.ParseConfig([]byte(b.Data["hashrings.json"]))
+			if err != nil || len(cfgs[0].Endpoints) != 5 || a.Data["hashrings.json"] == b.Data["hashrings.json"] {
+				t.Errorf("the hashrings do not follow blockbuilder.replicas=5: %v\n%s", err, b.Data["hashrings.json"])
+			}
+		})
 	}
 }
 

@@ -3,7 +3,8 @@
 // each into a real kube-apiserver (with etcd) started on loopback, and run
 // the real strata binaries with exactly the arguments, environment and
 // files the rendered manifests give them, writing through them into a real
-// S3 server.
+// S3 server; for TLS and bearer tokens, with certificates and tokens in
+// Secrets laid out as cert-manager and the kubelet lay them out.
 //
 // The one thing to know before changing the chart: the wiring test reads
 // the rendered Deployment and StatefulSet, so a renamed STRATA_* variable,

@@ -175,17 +175,39 @@ func TestInstall(t *testing.T) {
 	kubectl.must(t, "", "apply", "--validate=strict", "-f", "testdata/servicemonitor-crd.yaml")
 	kubectl.must(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/servicemonitors.monitoring.coreos.com")
 
-	// Secrets the users of these sets made themselves.
-	userSecrets := map[string][]string{
-		"existing-secret": {"my-s3-credentials", "--from-literal=AWS_ACCESS_KEY_ID=a", "--from-literal=AWS_SECRET_ACCESS_KEY=b"},
-		"servicemonitor":  {"strata-objstore", "--from-literal=bucket.yaml=type: FILESYSTEM"},
+	// Secrets the users of these sets made themselves: kubectl create
+	// secret arguments. Certificates are Secrets of type kubernetes.io/tls
+	// with ca.crt, as cert-manager writes them.
+	ca := newCertAuthority(t)
+	tlsSecret := func(name string) []string {
+		dir := t.TempDir()
+		var args []string
+		for key, data := range ca.issue(t, "strata.test") {
+			writeFile(t, filepath.Join(dir, key), data)
+			args = append(args, "--from-file="+key+"="+filepath.Join(dir, key))
+		}
+		return append([]string{name, "--type=kubernetes.io/tls"}, args...)
+	}
+	userSecrets := map[string][][]string{
+		"existing-secret": {{"my-s3-credentials", "--from-literal=AWS_ACCESS_KEY_ID=a", "--from-literal=AWS_SECRET_ACCESS_KEY=b"}},
+		"servicemonitor":  {{"strata-objstore", "--from-literal=bucket.yaml=type: FILESYSTEM"}},
+		"tls": {
+			tlsSecret("strata-router-tls"), tlsSecret("strata-blockbuilder-tls"), tlsSecret("strata-router-client"), tlsSecret("strata-scraper"),
+			{"strata-tokens", "--from-literal=tokens=s3cr3t-a team-a"},
+			{"strata-forward-token", "--from-literal=token=s3cr3t-forward"},
+		},
+		"mtls": {
+			tlsSecret("strata-router-tls"), tlsSecret("strata-blockbuilder-tls"), tlsSecret("prometheus-client"),
+			{"company-ca", "--from-file=bundle.pem=" + ca.certFile(t)},
+			{"remote-write-tokens", "--from-literal=tokens.txt=s3cr3t-a team-a"},
+		},
 	}
 
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
 			ns := "set-" + vs.name
 			kubectl.must(t, "", "create", "namespace", ns)
-			if s, ok := userSecrets[vs.name]; ok {
+			for _, s := range userSecrets[vs.name] {
 				kubectl.must(t, "", append([]string{"create", "secret", "generic", "--namespace", ns}, s...)...)
 			}
 			if vs.name == "kind" {
@@ -210,8 +232,17 @@ func TestInstall(t *testing.T) {
         headers:
           %s: team-a
 `, ns, header)
-			if !strings.Contains(notes, snippet) {
-				t.Errorf("the install notes lack\n%s\nin:\n%s", snippet, notes)
+			want := []string{snippet}
+			if secure, ok := secureNotes[vs.name]; ok {
+				want = nil
+				for _, w := range secure {
+					want = append(want, fmt.Sprintf(w, ns))
+				}
+			}
+			for _, w := range want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("the install notes lack\n%s\nin:\n%s", w, notes)
+				}
 			}
 			// Everything the chart renders is now stored.
 			got := kubectl.must(t, text, "get", "--namespace", ns, "-f", "-", "-o", "name")
@@ -255,6 +286,16 @@ func TestInstall(t *testing.T) {
 				}
 			})
 		}
+		t.Run("misspelt ServiceMonitor tlsConfig field", func(t *testing.T) {
+			sm, _ := render(t, h, "strata", ns, []string{"testdata/values-tls.yaml"})
+			obj := sm.find(t, "ServiceMonitor", "strata")
+			kubectl.must(t, "---\n"+obj.text, "apply", "--dry-run=server", "--validate=strict", "--namespace", ns, "-f", "-")
+			broken := strings.Replace(obj.text, "serverName:", "servername:", 1)
+			_, err := kubectl.run("---\n"+broken, "apply", "--dry-run=server", "--validate=strict", "--namespace", ns, "-f", "-")
+			if err == nil || !strings.Contains(err.Error(), `unknown field "spec.endpoints[0].tlsConfig.servername"`) {
+				t.Fatalf("want the CRD's schema to refuse spec.endpoints[0].tlsConfig.servername, got %v", err)
+			}
+		})
 		t.Run("misspelt ServiceMonitor field", func(t *testing.T) {
 			sm, _ := render(t, h, "strata", ns, []string{"testdata/values-servicemonitor.yaml"})
 			obj := sm.find(t, "ServiceMonitor", "strata")
@@ -321,4 +362,66 @@ func getJSON[T any](t *testing.T, kubectl *cli, ns, ref string) T {
 		t.Fatalf("kubectl get %s: %v", ref, err)
 	}
 	return v
+}
+
+// secureNotes are parts of the install notes of the sets with TLS or
+// tokens, for namespace %[1]s: the remote-write snippet with https, the
+// token and the CA (and client certificate) as kube-prometheus-stack
+// takes them, the Secrets it names, and the names the certificates must
+// carry (TestBlockBuilderCertificateName shows that the block builders'
+// covers the hashring).
+var secureNotes = map[string][]string{
+	"tls": {`prometheus:
+  prometheusSpec:
+    remoteWrite:
+      - url: https://strata-router.%[1]s.svc.cluster.local:19291/api/v1/receive
+        headers:
+          THANOS-TENANT: team-a
+        authorization:
+          credentials:
+            name: strata-remote-write-token
+            key: token
+        tlsConfig:
+          ca:
+            secret:
+              name: strata-router-ca
+              key: ca.crt
+
+The snippet names Secrets for you to create in Prometheus' namespace:
+  strata-remote-write-token   token: one of the tokens in key tokens of Secret strata-tokens
+  strata-router-ca            ca.crt: the CA of the routers' certificate, key ca.crt of Secret strata-router-tls
+`, `
+TLS certificates must be valid for the names their clients verify:
+  routers (Secret strata-router-tls): strata-router.%[1]s.svc.cluster.local
+  block builders (Secret strata-blockbuilder-tls): *.strata-blockbuilder-headless.%[1]s.svc.cluster.local
+`},
+	"mtls": {`      - url: https://strata-router.%[1]s.svc.cluster.local:19291/api/v1/receive
+        headers:
+          THANOS-TENANT: team-a
+        authorization:
+          credentials:
+            name: strata-remote-write-token
+            key: token
+        tlsConfig:
+          ca:
+            secret:
+              name: strata-router-ca
+              key: ca.crt
+          cert:
+            secret:
+              name: strata-remote-write-client
+              key: tls.crt
+          keySecret:
+            name: strata-remote-write-client
+            key: tls.key
+
+The snippet names Secrets for you to create in Prometheus' namespace:
+  strata-remote-write-token   token: one of the tokens in key tokens.txt of Secret remote-write-tokens
+  strata-router-ca            ca.crt: the CA of the routers' certificate, key bundle.pem of Secret company-ca
+  strata-remote-write-client  tls.crt, tls.key: a client certificate signed by the routers' client CA
+`, `
+TLS certificates must be valid for the names their clients verify:
+  routers (Secret strata-router-tls): strata-router.%[1]s.svc.cluster.local
+  block builders (Secret strata-blockbuilder-tls): strata-blockbuilder.internal
+`},
 }

@@ -216,11 +216,18 @@ func (c *container) env(name string) (string, bool) {
 }
 
 type probe struct {
-	HTTPGet *struct {
-		Path string `yaml:"path"`
-		// Port is a name or a number.
+	HTTPGet   *httpGetAction `yaml:"httpGet"`
+	TCPSocket *struct {
 		Port yaml.Node `yaml:"port"`
-	} `yaml:"httpGet"`
+	} `yaml:"tcpSocket"`
+}
+
+type httpGetAction struct {
+	Path string `yaml:"path"`
+	// Port is a name or a number.
+	Port yaml.Node `yaml:"port"`
+	// Scheme is HTTP (also when empty) or HTTPS.
+	Scheme string `yaml:"scheme"`
 }
 
 type envVar struct {
@@ -308,6 +315,39 @@ func (s *secret) files() (map[string][]byte, error) {
 		out[k] = []byte(v)
 	}
 	return out, nil
+}
+
+// serviceMonitor is the part of a monitoring.coreos.com/v1 ServiceMonitor
+// the tests read.
+type serviceMonitor struct {
+	Spec struct {
+		Selector  labelSelector `yaml:"selector"`
+		Endpoints []struct {
+			Port        string          `yaml:"port"`
+			Path        string          `yaml:"path"`
+			Scheme      string          `yaml:"scheme"`
+			Relabelings []relabelConfig `yaml:"relabelings"`
+			TLSConfig   *struct {
+				ServerName string `yaml:"serverName"`
+				CA         struct {
+					Secret *keyRef `yaml:"secret"`
+				} `yaml:"ca"`
+				Cert struct {
+					Secret *keyRef `yaml:"secret"`
+				} `yaml:"cert"`
+				KeySecret          *keyRef `yaml:"keySecret"`
+				InsecureSkipVerify bool    `yaml:"insecureSkipVerify"`
+			} `yaml:"tlsConfig"`
+		} `yaml:"endpoints"`
+	} `yaml:"spec"`
+}
+
+// relabelConfig is one of Prometheus' relabeling rules.
+type relabelConfig struct {
+	SourceLabels []string `yaml:"sourceLabels"`
+	Separator    string   `yaml:"separator"`
+	Regex        string   `yaml:"regex"`
+	Action       string   `yaml:"action"`
 }
 
 type pdb struct {

@@ -6,16 +6,21 @@ package helm
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +45,8 @@ type pod struct {
 	// addrs maps a container port's name to the loopback address it is
 	// served on instead.
 	addrs map[string]string
+	// specs maps a volume name to its source in the pod template.
+	specs map[string]*volume
 	c     *container
 	proc  *harness.Process
 }
@@ -53,6 +60,9 @@ type kubelet struct {
 	// transform rewrites a ConfigMap's files before they are written (the
 	// hashrings' DNS names to loopback addresses).
 	transform map[string]func(key string, data []byte) []byte
+	// secrets are the Secrets the user made: the release refers to them
+	// but does not hold them.
+	secrets map[string]map[string][]byte
 }
 
 // preparePod builds the process of pod name of workload w: volumes,
@@ -61,7 +71,7 @@ func (k *kubelet) preparePod(w workload, name string) *pod {
 	t := k.t
 	t.Helper()
 	c := onlyContainer(t, w)
-	p := &pod{name: name, volumes: map[string]string{}, addrs: map[string]string{}, c: c}
+	p := &pod{name: name, volumes: map[string]string{}, addrs: map[string]string{}, specs: map[string]*volume{}, c: c}
 	root := t.TempDir()
 
 	claims := map[string]bool{}
@@ -80,6 +90,7 @@ func (k *kubelet) preparePod(w workload, name string) *pod {
 				vol = &w.Spec.Template.Spec.Volumes[i]
 			}
 		}
+		p.specs[vm.Name] = vol
 		switch {
 		case vol == nil && claims[vm.Name], vol != nil && vol.EmptyDir != nil:
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -101,7 +112,7 @@ func (k *kubelet) preparePod(w workload, name string) *pod {
 			}
 			writeAtomicDir(t, dir, files)
 		case vol != nil && vol.Secret != nil:
-			writeAtomicDir(t, dir, k.secretFiles(vol.Secret.SecretName))
+			writeAtomicDir(t, dir, k.project(name, vol, k.secretFiles(vol.Secret.SecretName)))
 		default:
 			t.Fatalf("%s: volume %s has a source this test does not lay out: %+v", name, vm.Name, vol)
 		}
@@ -181,7 +192,10 @@ func (k *kubelet) secretFiles(name string) map[string][]byte {
 	k.t.Helper()
 	o := k.m.byName("Secret", name)
 	if o == nil {
-		k.t.Fatalf("the release has no Secret %s", name)
+		if files, ok := k.secrets[name]; ok {
+			return files
+		}
+		k.t.Fatalf("the release has no Secret %s, and the user made none", name)
 	}
 	var s secret
 	o.decode(k.t, &s)
@@ -190,6 +204,93 @@ func (k *kubelet) secretFiles(name string) map[string][]byte {
 		k.t.Fatal(err)
 	}
 	return files
+}
+
+// project returns the files of a Secret volume: every key of the Secret,
+// or only the items the volume projects, under their paths. A projected
+// key the Secret lacks keeps a pod from starting, so it fails the test.
+func (k *kubelet) project(podName string, vol *volume, files map[string][]byte) map[string][]byte {
+	k.t.Helper()
+	if len(vol.Secret.Items) == 0 {
+		return files
+	}
+	out := map[string][]byte{}
+	for _, it := range vol.Secret.Items {
+		data, ok := files[it.Key]
+		if !ok {
+			k.t.Fatalf("%s: volume %s: Secret %s has no key %q (keys: %v)", podName, vol.Name, vol.Secret.SecretName, it.Key, sortedKeys(files))
+		}
+		out[it.Path] = data
+	}
+	return out
+}
+
+// renewSecret plays the kubelet's part when the user's Secret name changes
+// (cert-manager renewing a certificate): the new files are swapped into
+// every volume of p that mounts it.
+func (k *kubelet) renewSecret(p *pod, name string, files map[string][]byte) {
+	k.t.Helper()
+	k.secrets[name] = files
+	renewed := 0
+	for vname, vol := range p.specs {
+		if vol != nil && vol.Secret != nil && vol.Secret.SecretName == name {
+			writeAtomicDir(k.t, p.volumes[vname], k.project(p.name, vol, files))
+			renewed++
+		}
+	}
+	if renewed == 0 {
+		k.t.Fatalf("%s mounts no Secret %s", p.name, name)
+	}
+}
+
+// probe runs a container probe as the kubelet does: an HTTP GET that
+// passes on 200-399, over HTTPS without verifying the certificate (the
+// kubelet does not, and presents none), or a TCP connection.
+func (p *pod) probe(pr *probe) error {
+	switch {
+	case pr == nil:
+		return errors.New("no probe")
+	case pr.TCPSocket != nil:
+		addr := p.addrs[pr.TCPSocket.Port.Value]
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	case pr.HTTPGet != nil:
+		scheme := strings.ToLower(cmp.Or(pr.HTTPGet.Scheme, "HTTP"))
+		client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		resp, err := client.Get(scheme + "://" + p.addrs[pr.HTTPGet.Port.Value] + pr.HTTPGet.Path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Errorf("GET %s: %s", pr.HTTPGet.Path, resp.Status)
+		}
+		return nil
+	}
+	return fmt.Errorf("a probe this test does not run: %+v", pr)
+}
+
+// waitFor polls check until it passes, failing the test if p's process
+// exits first or a minute passes.
+func waitFor(t *testing.T, p *pod, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if p.proc.Signal(syscall.Signal(0)) == os.ErrProcessDone {
+			t.Fatalf("%s exited before %s; last: %v\n%s", p.name, what, err, p.proc.Logs())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: waited a minute for %s; last: %v", p.name, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // writeAtomicDir lays out files as the kubelet does a ConfigMap or Secret
@@ -308,21 +409,7 @@ objstore:
 	for i, a := range podAddresses(sts, wiringNamespace, "cluster.local") {
 		dns[a] = bbs[i].addrs["http"]
 	}
-	toLoopback := func(key string, data []byte) []byte {
-		cfgs, err := shard.ParseConfig(data)
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		for _, c := range cfgs {
-			for _, ep := range c.Endpoints {
-				if dns[ep.Address] == "" {
-					t.Fatalf("hashrings.json names %s, which is no block builder pod's DNS name (%v)", ep.Address, sortedKeys(dns))
-				}
-				data = bytes.ReplaceAll(data, []byte(ep.Address), []byte(dns[ep.Address]))
-			}
-		}
-		return data
-	}
+	toLoopback := loopbackHashrings(t, dns)
 
 	var deploy workload
 	before.find(t, "Deployment", "-router").decode(t, &deploy)
@@ -419,6 +506,29 @@ objstore:
 	}
 }
 
+// loopbackHashrings returns a transform of the hashrings ConfigMap that
+// replaces each block builder's DNS name by the loopback address its
+// process listens on (dns); a name that is no block builder pod's fails
+// the test.
+func loopbackHashrings(t *testing.T, dns map[string]string) func(key string, data []byte) []byte {
+	return func(key string, data []byte) []byte {
+		t.Helper()
+		cfgs, err := shard.ParseConfig(data)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		for _, c := range cfgs {
+			for _, ep := range c.Endpoints {
+				if dns[ep.Address] == "" {
+					t.Fatalf("hashrings.json names %s, which is no block builder pod's DNS name (%v)", ep.Address, sortedKeys(dns))
+				}
+				data = bytes.ReplaceAll(data, []byte(ep.Address), []byte(dns[ep.Address]))
+			}
+		}
+		return data
+	}
+}
+
 // volumeOf is the name of the volume of w that mounts ConfigMap name.
 func volumeOf(t *testing.T, w workload, configMapName string) string {
 	t.Helper()
@@ -435,6 +545,21 @@ func volumeOf(t *testing.T, w workload, configMapName string) string {
 // each (series named by batch), for tenant ("" for none), and returns the
 // number of samples sent.
 func pushSeries(t *testing.T, url, tenantHeader, tenant, batch string, n, samples int, from int64) int {
+	t.Helper()
+	hdr := http.Header{}
+	if tenant != "" {
+		hdr.Set(tenantHeader, tenant)
+	}
+	if code, body := remoteWrite(t, http.DefaultClient, url, hdr, batch, n, samples, from); code != http.StatusNoContent {
+		t.Fatalf("remote-write for tenant %q: %d: %s", tenant, code, body)
+	}
+	return n * samples
+}
+
+// remoteWrite sends one remote-write 1.0 request of n series with samples
+// each (series named by batch) through client, with the headers hdr
+// besides remote-write's own, and returns the answer's status and body.
+func remoteWrite(t *testing.T, client *http.Client, url string, hdr http.Header, batch string, n, samples int, from int64) (int, string) {
 	t.Helper()
 	var req prompb.WriteRequest
 	for i := 0; i < n; i++ {
@@ -456,22 +581,19 @@ func pushSeries(t *testing.T, url, tenantHeader, tenant, batch string, n, sample
 	if err != nil {
 		t.Fatal(err)
 	}
+	for k, v := range hdr {
+		hreq.Header[k] = v
+	}
 	hreq.Header.Set("Content-Type", "application/x-protobuf")
 	hreq.Header.Set("Content-Encoding", "snappy")
 	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	if tenant != "" {
-		hreq.Header.Set(tenantHeader, tenant)
-	}
-	resp, err := http.DefaultClient.Do(hreq)
+	resp, err := client.Do(hreq)
 	if err != nil {
-		t.Fatalf("remote-write: %v", err)
+		t.Fatalf("remote-write to %s: %v", url, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("remote-write for tenant %q: %s: %s", tenant, resp.Status, body)
-	}
-	return n * samples
+	return resp.StatusCode, string(body)
 }
 
 // waitMetric polls a /metrics page until it has the line want.

@@ -36,6 +36,20 @@ label stay within Kubernetes' 63.
 {{ include "strata.fullname" . }}-blockbuilder-headless
 {{- end }}
 
+{{/* The name senders write to, and the routers' certificate must carry. */}}
+{{- define "strata.router.dnsName" -}}
+{{ include "strata.router.fullname" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
+{{- end }}
+
+{{/*
+The one DNS name that covers every block builder's address in the
+generated hashring, whatever blockbuilder.replicas is: a wildcard over the
+headless service.
+*/}}
+{{- define "strata.blockbuilder.dnsWildcard" -}}
+*.{{ include "strata.blockbuilder.headless" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
+{{- end }}
+
 {{- define "strata.hashrings.name" -}}
 {{ include "strata.fullname" . }}-hashrings
 {{- end }}
@@ -188,6 +202,36 @@ a message naming the value to fix.
 {{- if eq $v.blockbuilder.replicaLabel $v.blockbuilder.tenantLabel }}
 {{- fail "blockbuilder.replicaLabel and blockbuilder.tenantLabel must differ" }}
 {{- end }}
+{{- include "strata.validateSecurity" . }}
+{{- end }}
+
+{{/* The checks of tls, auth and the ServiceMonitor's client certificate. */}}
+{{- define "strata.validateSecurity" -}}
+{{- $v := .Values }}
+{{- range $name := list "router" "blockbuilder" }}
+{{- $t := index $v.tls $name }}
+{{- if and $t.enabled (not $t.existingSecret) }}
+{{- fail (printf "tls.%s.enabled needs tls.%s.existingSecret: a Secret with tls.crt and tls.key (as cert-manager writes them)" $name $name) }}
+{{- end }}
+{{- if and (not $t.enabled) (or $t.existingSecret $t.ca.existingSecret $t.clientCA.enabled $t.clientCA.existingSecret) }}
+{{- fail (printf "tls.%s: settings are given but tls.%s.enabled is false" $name $name) }}
+{{- end }}
+{{- if and $t.clientCA.existingSecret (not $t.clientCA.enabled) }}
+{{- fail (printf "tls.%s.clientCA.existingSecret is set but tls.%s.clientCA.enabled is false" $name $name) }}
+{{- end }}
+{{- if and $t.clientCA.enabled $v.serviceMonitor.enabled (not $v.serviceMonitor.clientCertSecret) }}
+{{- fail (printf "tls.%s.clientCA.enabled: the ServiceMonitor's Prometheus must present a client certificate; set serviceMonitor.clientCertSecret" $name) }}
+{{- end }}
+{{- end }}
+{{- if and (not $v.tls.blockbuilder.enabled) (or $v.tls.forward.serverName $v.tls.forward.clientCertSecret) }}
+{{- fail "tls.forward is the routers' HTTPS towards the block builders: set tls.blockbuilder.enabled too" }}
+{{- end }}
+{{- if and $v.tls.blockbuilder.clientCA.enabled (not $v.tls.forward.clientCertSecret) }}
+{{- fail "tls.blockbuilder.clientCA.enabled: the routers must present a client certificate to the block builders; set tls.forward.clientCertSecret" }}
+{{- end }}
+{{- if and $v.serviceMonitor.clientCertSecret (not (and $v.serviceMonitor.enabled (or $v.tls.router.clientCA.enabled $v.tls.blockbuilder.clientCA.enabled))) }}
+{{- fail "serviceMonitor.clientCertSecret is only used by an enabled ServiceMonitor scraping a listener with tls.router.clientCA or tls.blockbuilder.clientCA" }}
+{{- end }}
 {{- end }}
 
 {{/* A map of labels as STRATA_EXTERNAL_LABELS wants it: k=v,k=v, sorted by name. */}}
@@ -197,4 +241,118 @@ a message naming the value to fix.
 {{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
 {{- end }}
 {{- join "," $pairs }}
+{{- end }}
+
+{{/*
+Where the chart mounts the Secrets of tls and auth. Each is a directory
+(never subPath): the kubelet renews a Secret volume by swapping a symlink,
+and Strata re-reads the files when they change.
+*/}}
+{{- define "strata.path.tls" -}}/etc/strata/tls/server{{- end }}
+{{- define "strata.path.clientCA" -}}/etc/strata/tls/client-ca{{- end }}
+{{- define "strata.path.forwardCA" -}}/etc/strata/tls/forward-ca{{- end }}
+{{- define "strata.path.forwardClient" -}}/etc/strata/tls/forward-client{{- end }}
+{{- define "strata.path.tokens" -}}/etc/strata/auth/tokens{{- end }}
+{{- define "strata.path.forwardToken" -}}/etc/strata/auth/forward-token{{- end }}
+
+{{/* The Secret and key of the CA that verifies a listener (tls.router or tls.blockbuilder). */}}
+{{- define "strata.tls.caSecret" -}}
+{{ default .existingSecret .ca.existingSecret }}
+{{- end }}
+
+{{/*
+A Secret volume that projects only keys (a list): a pod gets the files it
+reads, never the rest of the Secret (another component's private key, a
+CA's key). Argument: (dict "name" <volume> "secret" <name> "keys" <list>).
+*/}}
+{{- define "strata.secretVolume" -}}
+- name: {{ .name }}
+  secret:
+    secretName: {{ .secret }}
+    items:
+      {{- range .keys }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
+{{- end }}
+
+{{/* The listener's TLS, given tls.router or tls.blockbuilder: environment. */}}
+{{- define "strata.tls.env" -}}
+{{- if .enabled }}
+- name: STRATA_TLS_CERT_FILE
+  value: {{ include "strata.path.tls" . }}/tls.crt
+- name: STRATA_TLS_KEY_FILE
+  value: {{ include "strata.path.tls" . }}/tls.key
+{{- if .clientCA.enabled }}
+- name: STRATA_TLS_CLIENT_CA_FILE
+  value: {{ include "strata.path.clientCA" . }}/{{ .clientCA.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The listener's TLS: volume mounts. */}}
+{{- define "strata.tls.volumeMounts" -}}
+{{- if .enabled }}
+- name: tls-server
+  mountPath: {{ include "strata.path.tls" . }}
+  readOnly: true
+{{- if .clientCA.enabled }}
+- name: tls-client-ca
+  mountPath: {{ include "strata.path.clientCA" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The listener's TLS: volumes. */}}
+{{- define "strata.tls.volumes" -}}
+{{- if .enabled }}
+{{ include "strata.secretVolume" (dict "name" "tls-server" "secret" .existingSecret "keys" (list "tls.crt" "tls.key")) }}
+{{- if .clientCA.enabled }}
+{{ include "strata.secretVolume" (dict "name" "tls-client-ca" "secret" (default .existingSecret .clientCA.existingSecret) "keys" (list .clientCA.key)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Readiness and liveness probes of a component's http port, given its TLS
+values. The kubelet does not verify a probe's certificate, so HTTPS
+probes work with any; but it cannot present a client certificate, so
+under mutual TLS every HTTP probe would fail the handshake and the pod
+would never be ready. There it checks that the port takes connections.
+*/}}
+{{- define "strata.probes" -}}
+{{- if and .enabled .clientCA.enabled }}
+# Mutual TLS: the kubelet cannot present a client certificate, so it
+# checks that the port takes connections.
+readinessProbe:
+  tcpSocket:
+    port: http
+  periodSeconds: 5
+  failureThreshold: 3
+livenessProbe:
+  tcpSocket:
+    port: http
+  periodSeconds: 10
+  failureThreshold: 6
+{{- else }}
+readinessProbe:
+  httpGet:
+    path: /-/ready
+    port: http
+    {{- if .enabled }}
+    scheme: HTTPS
+    {{- end }}
+  periodSeconds: 5
+  failureThreshold: 3
+livenessProbe:
+  httpGet:
+    path: /-/healthy
+    port: http
+    {{- if .enabled }}
+    scheme: HTTPS
+    {{- end }}
+  periodSeconds: 10
+  failureThreshold: 6
+{{- end }}
 {{- end }}
