@@ -33,6 +33,7 @@ const (
 	modeServe int32 = iota
 	modeFail        // answers 500
 	modeHang        // holds the request until the test ends
+	modeAuth        // answers 401, as with a missing forward token
 )
 
 // testBlockBuilder is a real block builder served over real HTTP, with a
@@ -92,6 +93,9 @@ func startCluster(t *testing.T, n, rf int, tweak func(*functions.Config)) *clust
 			switch tb.mode.Load() {
 			case modeFail:
 				http.Error(w, "injected failure", http.StatusInternalServerError)
+				return
+			case modeAuth:
+				http.Error(w, "unauthorized: a bearer token is required", http.StatusUnauthorized)
 				return
 			case modeHang:
 				select {

@@ -198,7 +198,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	} else {
 		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, bytes.TrimSpace(answer))
 	}
-	if remotewrite.Retryable(resp.StatusCode) {
+	if !remotewrite.RefusesData(resp.StatusCode) {
 		e.metrics.forwardErrors.WithLabelValues(ep.addr, fmt.Sprint(resp.StatusCode)).Inc()
 		if resp.StatusCode != http.StatusTooManyRequests {
 			e.markDown(ep)

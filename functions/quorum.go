@@ -31,9 +31,9 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 			for _, i := range series {
 				st.info[i].ok++
 			}
-		case len(res.rejected) > 0 && !remotewrite.Retryable(res.status):
+		case len(res.rejected) > 0 && remotewrite.RefusesData(res.status):
 			st.applyRejections(series, res.rejected)
-		case res.status != 0 && !remotewrite.Retryable(res.status):
+		case remotewrite.RefusesData(res.status):
 			// Refused whole without a list: every series of the part.
 			kind := remotewrite.KindOfStatus(res.status)
 			for _, i := range series {

@@ -214,6 +214,20 @@ func TestHangingBlockBuilderCostsNoLatency(t *testing.T) {
 	}
 }
 
+// TestBlockBuilderAuthFailureIsRetryable: block builders refusing the
+// router's credentials is the router's misconfiguration, not bad data; the
+// sender must be told to retry (503), never to drop the data (4xx).
+func TestBlockBuilderAuthFailureIsRetryable(t *testing.T) {
+	c := startCluster(t, 3, 3, nil)
+	for _, b := range c.bbs {
+		b.mode.Store(modeAuth)
+	}
+	resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("auth", 5, time.Now().UnixMilli())), v1Headers("a"))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("block builders answering 401: the sender got %d %s, want 503", resp.StatusCode, body)
+	}
+}
+
 // TestRF2NeedsBoth documents the RF=2 choice: quorum is 2 of 2.
 func TestRF2NeedsBoth(t *testing.T) {
 	if q := functions.Quorum(2); q != 2 {

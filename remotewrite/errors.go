@@ -62,3 +62,13 @@ func HTTPStatus(err error) int {
 func Retryable(status int) bool {
 	return status == http.StatusTooManyRequests || status >= 500
 }
+
+// RefusesData tells whether a receiver's status refuses the data itself
+// (400 invalid, 409 conflict, 413 too large), which no retry changes. Any
+// other failure between two Strata components (401 or 403 from a
+// misconfigured token or certificate, 404, 415, 429, 5xx) is a fault of
+// the path, not of the data: the router must not turn it into a 4xx that
+// makes the sender drop the data.
+func RefusesData(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusConflict || status == http.StatusRequestEntityTooLarge
+}
