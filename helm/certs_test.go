@@ -1,58 +1,29 @@
 // Certificates as a cluster's cert-manager would give the chart: Secrets
-// with tls.crt, tls.key and ca.crt, for several names at once. (The
-// harness' CA issues one name per certificate; the block builders'
-// certificate here needs the wildcard the chart documents and the
-// loopback address the test's pods stand on.)
+// with tls.crt, tls.key and ca.crt, for several names at once.
 
 package helm
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // certAuthority is a throw-away CA.
+// certAuthority issues the certificates of the chart's TLS tests in the
+// shape of the Secrets cert-manager writes.
 type certAuthority struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	pem    []byte
-	serial int64
+	*harness.CA
+	pem []byte
 }
 
 func newCertAuthority(t testing.TB) *certAuthority {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "strata chart test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &certAuthority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), serial: 1}
+	ca := harness.NewCA(t)
+	return &certAuthority{CA: ca, pem: ca.CertPEM}
 }
 
 // issue makes a certificate for names (DNS names, wildcards or IPs), good
@@ -60,39 +31,8 @@ func newCertAuthority(t testing.TB) *certAuthority {
 // and ca.crt.
 func (ca *certAuthority) issue(t testing.TB, names ...string) map[string][]byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string][]byte{
-		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		"ca.crt":  ca.pem,
-	}
+	cert, key := ca.IssuePEM(t, names...)
+	return map[string][]byte{"tls.crt": cert, "tls.key": key, "ca.crt": ca.pem}
 }
 
 // certFile writes the CA certificate to a file and returns its path.

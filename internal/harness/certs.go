@@ -19,8 +19,9 @@ import (
 type CA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
-	// CertFile is the CA certificate in PEM.
+	// CertFile is the CA certificate in PEM; CertPEM its content.
 	CertFile string
+	CertPEM  []byte
 	dir      string
 	serial   int64
 }
@@ -48,14 +49,35 @@ func NewCA(t testing.TB) *CA {
 	cert, _ := x509.ParseCertificate(der)
 	ca := &CA{cert: cert, key: key, dir: t.TempDir(), serial: 1}
 	ca.CertFile = filepath.Join(ca.dir, "ca.pem")
-	writePEM(t, ca.CertFile, "CERTIFICATE", der)
+	ca.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(ca.CertFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return ca
 }
 
-// Issue makes a certificate for name (a DNS name or an IP, used both as
-// server and client identity) and writes it and its key to files.
-func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
+// Issue makes a certificate for names (DNS names, wildcards or IPs; the
+// first is also the common name), good for servers and clients, and writes
+// it and its key to files.
+func (ca *CA) Issue(t testing.TB, names ...string) (certFile, keyFile string) {
 	t.Helper()
+	certPEM, keyPEM := ca.IssuePEM(t, names...)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for f, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
+
+// IssuePEM is Issue returning the certificate and key in PEM.
+func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	if len(names) == 0 {
+		t.Fatal("a certificate needs at least one name")
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -63,16 +85,18 @@ func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
 	ca.serial++
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
-		Subject:      pkix.Name{CommonName: name},
+		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	if ip := net.ParseIP(name); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{name}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -82,16 +106,6 @@ func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
