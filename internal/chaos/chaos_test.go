@@ -9,11 +9,13 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -165,15 +167,16 @@ func (c *cluster) writeRing(bbs []*harness.Component) {
 
 // load runs the load generator against url until stop is closed.
 type load struct {
-	ledger *ledger
-	stop   context.CancelFunc
-	done   chan struct{}
-	report loadgen.Report
-	err    error
+	ledger  *ledger
+	answers *answers
+	stop    context.CancelFunc
+	done    chan struct{}
+	report  loadgen.Report
+	err     error
 }
 
 func startLoad(t *testing.T, url string) *load {
-	l := &load{ledger: newLedger(), done: make(chan struct{})}
+	l := &load{ledger: newLedger(), answers: &answers{byStatus: map[int]string{}}, done: make(chan struct{})}
 	cfg := loadgen.DefaultConfig()
 	cfg.URL = url
 	cfg.Tenant = "chaos"
@@ -192,6 +195,10 @@ func startLoad(t *testing.T, url string) *load {
 	cfg.Timeout = 10 * time.Second
 	cfg.MaxBackoff = time.Second
 	cfg.Acked = l.ledger.ack
+	cfg.Client = &http.Client{Timeout: cfg.Timeout, Transport: &answerWatch{
+		next: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, DisableCompression: true},
+		log:  l.answers,
+	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
 	go func() {
@@ -201,6 +208,45 @@ func startLoad(t *testing.T, url string) *load {
 	t.Cleanup(func() { cancel(); <-l.done })
 	waitFor(t, 30*time.Second, "load to start", func() bool { return l.ledger.count() > 0 })
 	return l
+}
+
+// answers keeps the first error answer of each status the load got, so a
+// test can wait for the load itself to meet a fault.
+type answers struct {
+	mu       sync.Mutex
+	byStatus map[int]string
+}
+
+func (a *answers) first(status int) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	msg, ok := a.byStatus[status]
+	return msg, ok
+}
+
+// answerWatch is the load's transport: it records error answers into log.
+type answerWatch struct {
+	next http.RoundTripper
+	log  *answers
+}
+
+func (w *answerWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := w.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	w.log.mu.Lock()
+	if _, ok := w.log.byStatus[resp.StatusCode]; !ok {
+		w.log.byStatus[resp.StatusCode] = strings.TrimSpace(string(body))
+	}
+	w.log.mu.Unlock()
+	return resp, nil
 }
 
 // finish stops the load and returns its report.
