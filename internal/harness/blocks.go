@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -46,6 +47,55 @@ func (s Samples) TenantCount(tenant string) int {
 	return n
 }
 
+// Histograms holds every native histogram sample of a bucket the way
+// Samples holds floats: tenant -> series -> timestamp -> histogram.
+type Histograms map[string]map[string]map[int64]Histogram
+
+// Histogram is one native histogram sample as a block holds it: H for an
+// integer histogram, FH for a float one; the other is nil.
+type Histogram struct {
+	H  *histogram.Histogram
+	FH *histogram.FloatHistogram
+}
+
+// Equal tells whether h and o are the same histogram of the same kind.
+// Counter reset hints are not compared: the chunk encoding sets its own.
+func (h Histogram) Equal(o Histogram) bool {
+	if (h.H == nil) != (o.H == nil) || (h.FH == nil) != (o.FH == nil) {
+		return false
+	}
+	if h.H != nil {
+		return h.H.Equals(o.H)
+	}
+	return h.FH == nil || h.FH.Equals(o.FH)
+}
+
+func (h Histogram) String() string {
+	switch {
+	case h.H != nil:
+		return "integer " + h.H.String()
+	case h.FH != nil:
+		return "float " + h.FH.String()
+	}
+	return "none"
+}
+
+// TenantCount is the number of distinct histogram samples of one tenant.
+func (h Histograms) TenantCount(tenant string) int {
+	n := 0
+	for _, ts := range h[tenant] {
+		n += len(ts)
+	}
+	return n
+}
+
+// BucketContents is what ReadBucket found in a bucket.
+type BucketContents struct {
+	Samples    Samples
+	Histograms Histograms
+	Blocks     []BlockInfo
+}
+
 // BlockInfo is a block found in a bucket with its replica and tenant.
 type BlockInfo struct {
 	Meta    *metadata.Meta
@@ -53,11 +103,19 @@ type BlockInfo struct {
 	Replica string
 }
 
-// BucketSamples downloads every complete block (one with a meta.json) of
-// bkt, opens it with the real TSDB block reader and returns all its
-// samples, grouped by the tenant label of its meta.json. A sample stored
-// twice in the blocks of one replica with different values fails the test.
+// BucketSamples is ReadBucket for tests that look at float samples only.
 func BucketSamples(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel string) (Samples, []BlockInfo) {
+	t.Helper()
+	c := ReadBucket(t, bkt, tenantLabel, replicaLabel)
+	return c.Samples, c.Blocks
+}
+
+// ReadBucket downloads every complete block (one with a meta.json) of bkt,
+// opens it with the real TSDB block reader and returns all its float and
+// native histogram samples, grouped by the tenant label of its meta.json.
+// A sample stored twice in the blocks of one replica with different values
+// fails the test.
+func ReadBucket(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel string) BucketContents {
 	t.Helper()
 	ctx := context.Background()
 	var ids []ulid.ULID
@@ -72,8 +130,7 @@ func BucketSamples(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel 
 		t.Fatalf("list bucket: %v", err)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
-	out := Samples{}
-	var infos []BlockInfo
+	out := BucketContents{Samples: Samples{}, Histograms: Histograms{}}
 	tmp := t.TempDir()
 	for _, id := range ids {
 		meta, err := metadata.ReadMetaFromBucket(ctx, bkt, id)
@@ -81,16 +138,16 @@ func BucketSamples(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel 
 			continue // partial upload: no meta.json yet
 		}
 		info := BlockInfo{Meta: meta, Tenant: meta.Thanos.Labels[tenantLabel], Replica: meta.Thanos.Labels[replicaLabel]}
-		infos = append(infos, info)
+		out.Blocks = append(out.Blocks, info)
 		dir := filepath.Join(tmp, id.String())
 		if err := downloadBlock(ctx, bkt, id.String(), dir); err != nil {
 			t.Fatalf("download block %s: %v", id, err)
 		}
-		if err := readBlock(dir, out, info.Tenant); err != nil {
+		if err := readBlock(dir, &out, info.Tenant); err != nil {
 			t.Fatalf("read block %s (tenant %s, replica %s): %v", id, info.Tenant, info.Replica, err)
 		}
 	}
-	return out, infos
+	return out
 }
 
 func downloadBlock(ctx context.Context, bkt objstore.Bucket, id, dir string) error {
@@ -103,8 +160,9 @@ func downloadBlock(ctx context.Context, bkt objstore.Bucket, id, dir string) err
 	}, objstore.WithRecursiveIter())
 }
 
-// readBlock adds every float sample of the block in dir to out[tenant].
-func readBlock(dir string, out Samples, tenant string) error {
+// readBlock adds every sample of the block in dir to out's maps for
+// tenant.
+func readBlock(dir string, out *BucketContents, tenant string) error {
 	b, err := tsdb.OpenBlock(nil, dir, nil, nil)
 	if err != nil {
 		return err
@@ -115,28 +173,51 @@ func readBlock(dir string, out Samples, tenant string) error {
 		return err
 	}
 	defer q.Close()
-	if out[tenant] == nil {
-		out[tenant] = map[string]map[int64]float64{}
+	if out.Samples[tenant] == nil {
+		out.Samples[tenant] = map[string]map[int64]float64{}
+	}
+	if out.Histograms[tenant] == nil {
+		out.Histograms[tenant] = map[string]map[int64]Histogram{}
 	}
 	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
 	for set.Next() {
 		s := set.At()
 		key := s.Labels().String()
-		m := out[tenant][key]
-		if m == nil {
-			m = map[int64]float64{}
-			out[tenant][key] = m
-		}
 		it := s.Iterator(nil)
 		for typ := it.Next(); typ != chunkenc.ValNone; typ = it.Next() {
-			if typ != chunkenc.ValFloat {
+			if typ == chunkenc.ValFloat {
+				ts, v := it.At()
+				m := out.Samples[tenant][key]
+				if m == nil {
+					m = map[int64]float64{}
+					out.Samples[tenant][key] = m
+				}
+				if old, ok := m[ts]; ok && old != v && !(math.IsNaN(old) && math.IsNaN(v)) {
+					return fmt.Errorf("series %s at %d: %v in one block, %v in another", key, ts, old, v)
+				}
+				m[ts] = v
 				continue
 			}
-			ts, v := it.At()
-			if old, ok := m[ts]; ok && old != v && !(math.IsNaN(old) && math.IsNaN(v)) {
-				return fmt.Errorf("series %s at %d: %v in one block, %v in another", key, ts, old, v)
+			// The iterator reuses what it is given: nil gets a copy.
+			var ts int64
+			var h Histogram
+			switch typ {
+			case chunkenc.ValHistogram:
+				ts, h.H = it.AtHistogram(nil)
+			case chunkenc.ValFloatHistogram:
+				ts, h.FH = it.AtFloatHistogram(nil)
+			default:
+				return fmt.Errorf("series %s: unknown sample type %v", key, typ)
 			}
-			m[ts] = v
+			m := out.Histograms[tenant][key]
+			if m == nil {
+				m = map[int64]Histogram{}
+				out.Histograms[tenant][key] = m
+			}
+			if old, ok := m[ts]; ok && !old.Equal(h) {
+				return fmt.Errorf("series %s at %d: %v in one block, %v in another", key, ts, old, h)
+			}
+			m[ts] = h
 		}
 		if err := it.Err(); err != nil {
 			return err
