@@ -31,8 +31,12 @@ type appendState struct {
 type appendResult struct {
 	written  remotewrite.Written
 	rejected []remotewrite.Rejection
-	// exemplarsDropped counts exemplars the TSDB refused; like Prometheus,
-	// they do not fail the write.
+	// dropped lists the written series that lost exemplars (a rejected
+	// series counts its own in its Rejection), for the router's
+	// exemplars written header. Nil unless something was dropped.
+	dropped []remotewrite.ExemplarDrop
+	// exemplarsDropped counts exemplars the TSDB refused or had no storage
+	// for; like Prometheus, they do not fail the write.
 	exemplarsDropped int
 }
 
@@ -83,7 +87,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		}
 		s := &st.series
 		if err := req.Series(i, s); err != nil {
-			res.reject(i, err, 0, 0)
+			res.reject(i, err, 0, 0, 0)
 			continue
 		}
 		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
@@ -100,7 +104,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 			invalid = limits.CheckSeries(req.Version, s, nowMs)
 		}
 		if invalid != nil {
-			res.reject(i, invalid, len(s.Samples), len(s.Histograms))
+			res.reject(i, invalid, len(s.Samples), len(s.Histograms), len(s.Exemplars))
 			continue
 		}
 		if !known {
@@ -178,19 +182,34 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 		}
 		badHst++
 	}
-	if firstErr != nil {
-		res.reject(i, firstErr, badSamples, badHst)
+	// Exemplars are appended even when some samples were refused: they
+	// belong to the series, not to one sample.
+	lost := 0
+	if n := len(s.Exemplars); n > 0 {
+		stored := t.appendExemplars(app, st, ref, ls, res)
+		res.written.Exemplars += stored
+		lost = n - stored
 	}
-	if len(s.Exemplars) > 0 {
-		res.written.Exemplars += t.appendExemplars(app, st, ref, ls, res)
+	switch {
+	case firstErr != nil:
+		res.reject(i, firstErr, badSamples, badHst, lost)
+	case lost > 0:
+		res.dropped = append(res.dropped, remotewrite.ExemplarDrop{Series: i, Exemplars: lost})
 	}
 	return ref, nil
 }
 
-// appendExemplars appends a series' exemplars. Like Prometheus, refused
-// exemplars (out of order, too long labels) are counted, not failed: they
-// are advisory and retrying would not fix them.
+// appendExemplars appends a series' exemplars and returns how many were
+// stored. Like Prometheus, refused exemplars (out of order, too long
+// labels) are counted, not failed: they are advisory and retrying would
+// not fix them.
 func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendState, ref storage.SeriesRef, ls labels.Labels, res *appendResult) int {
+	if !t.keepExemplars {
+		// The TSDB takes exemplars without error when its exemplar storage
+		// is off, and keeps none of them.
+		res.exemplarsDropped += len(st.series.Exemplars)
+		return 0
+	}
 	exs := st.exemplars[:0]
 	var b labels.ScratchBuilder
 	for _, raw := range st.series.Exemplars {
@@ -223,9 +242,11 @@ func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendSta
 	return 0
 }
 
-func (r *appendResult) reject(i int, err error, samples, histograms int) {
+// reject records a refused series with what of it was not stored.
+func (r *appendResult) reject(i int, err error, samples, histograms, exemplars int) {
 	r.rejected = append(r.rejected, remotewrite.Rejection{
-		Series: i, Kind: remotewrite.KindOf(classify(err)), Reason: err.Error(), Samples: samples, Histograms: histograms,
+		Series: i, Kind: remotewrite.KindOf(classify(err)), Reason: err.Error(),
+		Samples: samples, Histograms: histograms, Exemplars: exemplars,
 	})
 }
 

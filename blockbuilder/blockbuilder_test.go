@@ -405,3 +405,116 @@ func (f *failingBucket) Upload(ctx context.Context, name string, r io.Reader, op
 	}
 	return f.Bucket.Upload(ctx, name, r, opts...)
 }
+
+// TestExemplarDropsAreReported: exemplars the TSDB refuses do not fail a
+// write, but they are not counted as written, and a forwarded write names
+// the series that lost them so the router can count per series. A write
+// that stored everything stays a 204 without a body.
+func TestExemplarDropsAreReported(t *testing.T) {
+	now := time.Now().UnixMilli()
+	// Exemplar label sets are limited to 128 characters; the TSDB refuses
+	// longer ones whatever the series' history.
+	tooLong := strings.Repeat("t", 130)
+	withExemplars := func(ts int64, traces ...[]string) *prompb.WriteRequest {
+		req := minuteSeries(len(traces), ts, time.Second)
+		for i, ids := range traces {
+			for k, id := range ids {
+				req.Timeseries[i].Exemplars = append(req.Timeseries[i].Exemplars, prompb.Exemplar{
+					Labels: []prompb.Label{{Name: "trace_id", Value: id}}, Value: float64(k), Timestamp: ts - int64(len(ids)-k),
+				})
+			}
+		}
+		return req
+	}
+	answer := func(t *testing.T, w *httptest.ResponseRecorder) remotewrite.WriteResponse {
+		t.Helper()
+		var wr remotewrite.WriteResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
+			t.Fatalf("answer %d is not JSON: %v: %q", w.Code, err, w.Body)
+		}
+		return wr
+	}
+	written := func(t *testing.T, w *httptest.ResponseRecorder, samples, exemplars int) {
+		t.Helper()
+		got := remotewrite.WrittenFromHeaders(w.Header())
+		if got.Samples != samples || got.Exemplars != exemplars {
+			t.Fatalf("written headers %+v, want %d samples and %d exemplars", got, samples, exemplars)
+		}
+	}
+
+	t.Run("refused by the TSDB", func(t *testing.T) {
+		bkt, _ := filesystem.NewBucket(t.TempDir())
+		h := newTestBlockBuilder(t, bkt, nil, nil).Handler()
+
+		w := send(t, h, "a", withExemplars(now, []string{"a1", "a2"}, []string{"b1"}), true)
+		if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+			t.Fatalf("everything stored: got %d %q, want 204 without a body", w.Code, w.Body)
+		}
+		written(t, w, 2, 3)
+
+		// Series 1's second exemplar is too long; series 0's are fine.
+		req := withExemplars(now+1000, []string{"a3"}, []string{"b2", tooLong})
+		w = send(t, h, "a", req, true)
+		if w.Code != http.StatusOK {
+			t.Fatalf("forwarded write that lost an exemplar: got %d %q, want 200", w.Code, w.Body)
+		}
+		written(t, w, 2, 2)
+		wr := answer(t, w)
+		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (remotewrite.ExemplarDrop{Series: 1, Exemplars: 1}) {
+			t.Fatalf("dropped exemplars %+v, want series 1 lost 1", wr.DroppedExemplars)
+		}
+		if wr.Written.Exemplars != 2 || len(wr.Rejected) != 0 {
+			t.Fatalf("answer %+v, want 2 exemplars written and no rejection", wr)
+		}
+
+		// A plain sender gets a 204 whose header counts what was stored.
+		req = withExemplars(now+2000, []string{"a4", tooLong}, []string{"b3"})
+		w = send(t, h, "a", req, false)
+		if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+			t.Fatalf("plain write: got %d %q, want 204 without a body", w.Code, w.Body)
+		}
+		written(t, w, 2, 2)
+
+		// Series 0's sample goes back in time and is refused; its exemplar
+		// is newer than its last one and is stored. Series 1's exemplar is
+		// older than its last one and is dropped.
+		req = withExemplars(now+3000, []string{"a5"}, []string{"b4"})
+		req.Timeseries[0].Samples[0].Timestamp = now - 60000
+		req.Timeseries[1].Exemplars[0].Timestamp = now - 60000
+		w = send(t, h, "a", req, true)
+		if w.Code != http.StatusConflict {
+			t.Fatalf("out-of-order sample: got %d %q, want 409", w.Code, w.Body)
+		}
+		written(t, w, 1, 1)
+		wr = answer(t, w)
+		if len(wr.Rejected) != 1 || wr.Rejected[0].Series != 0 || wr.Rejected[0].Samples != 1 || wr.Rejected[0].Exemplars != 0 {
+			t.Fatalf("rejections %+v, want series 0 refused 1 sample and keeping its exemplar", wr.Rejected)
+		}
+		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (remotewrite.ExemplarDrop{Series: 1, Exemplars: 1}) {
+			t.Fatalf("dropped exemplars %+v, want series 1 lost 1", wr.DroppedExemplars)
+		}
+	})
+
+	t.Run("exemplar storage off", func(t *testing.T) {
+		bkt, _ := filesystem.NewBucket(t.TempDir())
+		reg := prometheus.NewRegistry()
+		h := newTestBlockBuilder(t, bkt, reg, func(c *Config) { c.MaxExemplars = 0 }).Handler()
+		w := send(t, h, "a", withExemplars(now, []string{"a1", "a2"}, nil), false)
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("plain write: got %d %q, want 204", w.Code, w.Body)
+		}
+		written(t, w, 2, 0)
+		w = send(t, h, "a", withExemplars(now+1000, []string{"a3"}, []string{"b1"}), true)
+		if w.Code != http.StatusOK {
+			t.Fatalf("forwarded write: got %d %q, want 200", w.Code, w.Body)
+		}
+		written(t, w, 2, 0)
+		want := []remotewrite.ExemplarDrop{{Series: 0, Exemplars: 1}, {Series: 1, Exemplars: 1}}
+		if got := answer(t, w).DroppedExemplars; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("dropped exemplars %+v, want %+v", got, want)
+		}
+		if n := gauge(t, reg, "strata_blockbuilder_exemplars_dropped_total"); n != 4 {
+			t.Fatalf("exemplars dropped metric %v, want 4", n)
+		}
+	})
+}

@@ -90,7 +90,9 @@ var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", r
 
 // respond answers a write: 204 with the written counts, or the status of
 // the error, or of the worst rejection. Forwarded requests get the
-// rejections as JSON for the router's per-series quorum.
+// rejections, and the series that lost exemplars, as JSON for the router's
+// per-series quorum and written counts; a forwarded write that stored
+// everything is a 204 like any other.
 func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, res appendResult, err error) int {
 	if err == nil {
 		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string {
@@ -103,18 +105,28 @@ func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, res append
 		w.Header().Set("Retry-After", "1")
 	}
 	if err == nil {
+		if forwarded && len(res.dropped) > 0 {
+			// A 204 has no body to say which series lost exemplars.
+			return answerJSON(w, http.StatusOK, remotewrite.WriteResponse{Written: res.written, DroppedExemplars: res.dropped})
+		}
 		w.WriteHeader(status)
 		return status
 	}
 	if forwarded {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(remotewrite.WriteResponse{Error: err.Error(), Written: res.written, Rejected: res.rejected})
-		return status
+		return answerJSON(w, status, remotewrite.WriteResponse{
+			Error: err.Error(), Written: res.written, Rejected: res.rejected, DroppedExemplars: res.dropped,
+		})
 	}
 	if errors.Is(err, errTenantClosed) {
 		status = http.StatusServiceUnavailable
 	}
 	http.Error(w, err.Error(), status)
+	return status
+}
+
+func answerJSON(w http.ResponseWriter, status int, wr remotewrite.WriteResponse) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(wr)
 	return status
 }

@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 		}, []string{"tenant", "kind"}),
 		exDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_blockbuilder_exemplars_dropped_total",
-			Help: "Exemplars the TSDB refused (out of order, too long); they do not fail writes.",
+			Help: "Exemplars not stored: refused by the TSDB (out of order, too long) or sent while exemplar storage is off; they do not fail writes.",
 		}, []string{"tenant"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:                        "strata_blockbuilder_write_duration_seconds",

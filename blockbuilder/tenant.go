@@ -31,6 +31,9 @@ type tenantDB struct {
 	logger *slog.Logger
 
 	blockRange int64 // ms
+	// keepExemplars is what the TSDB was told: false when exemplar storage
+	// is off (STRATA_MAX_EXEMPLARS=0).
+	keepExemplars bool
 
 	// lastWrite is the wall clock of the last write, unix ms.
 	lastWrite atomic.Int64
@@ -83,6 +86,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	opts.RetentionDuration = 0
 	opts.OutOfOrderTimeWindow = cfg.OutOfOrderWindow.Milliseconds()
 	opts.EnableExemplarStorage = cfg.MaxExemplars > 0
+	t.keepExemplars = opts.EnableExemplarStorage
 	opts.MaxExemplars = cfg.MaxExemplars
 	// Blocks are never merged here: the bucket's compactor does that, and
 	// overlapping blocks (out-of-order data) are its job too.

@@ -8,8 +8,9 @@ import (
 )
 
 // HeaderForwarded marks a request the router forwards to a block builder;
-// the block builder then answers with a WriteResponse in JSON so that the
-// router can apply the quorum rule series by series.
+// the block builder then answers with a WriteResponse in JSON, when it has
+// anything to say beyond its written headers, so that the router can apply
+// the quorum rule and count what was stored series by series.
 const HeaderForwarded = "X-Strata-Forwarded"
 
 // Rejection kinds, in the order of precedence for the answer's status.
@@ -20,13 +21,24 @@ const (
 )
 
 // Rejection says why one series (its index in the request) was not, or
-// not wholly, written.
+// not wholly, written. Samples, Histograms and Exemplars count what of the
+// series was not stored.
 type Rejection struct {
 	Series     int    `json:"series"`
 	Kind       string `json:"kind"`
 	Reason     string `json:"reason"`
 	Samples    int    `json:"samples,omitempty"`
 	Histograms int    `json:"histograms,omitempty"`
+	Exemplars  int    `json:"exemplars,omitempty"`
+}
+
+// ExemplarDrop counts the exemplars of a written series (its index in the
+// request) that were not stored. Exemplars are advisory: refusing them
+// does not fail the write, but the exemplars written header must not count
+// them.
+type ExemplarDrop struct {
+	Series    int `json:"series"`
+	Exemplars int `json:"exemplars"`
 }
 
 // KindOf classifies a per-series error.
@@ -72,11 +84,15 @@ func WrittenFromHeaders(h http.Header) Written {
 }
 
 // WriteResponse is the JSON a block builder answers a forwarded request
-// with when something was rejected.
+// with when something was rejected, or (with 200) when a written series
+// lost exemplars. A write that stored everything is a 204 without a body.
 type WriteResponse struct {
 	Error    string      `json:"error,omitempty"`
 	Written  Written     `json:"written"`
 	Rejected []Rejection `json:"rejected,omitempty"`
+	// DroppedExemplars lists the series written without some of their
+	// exemplars; series in Rejected count theirs in Rejection.Exemplars.
+	DroppedExemplars []ExemplarDrop `json:"dropped_exemplars,omitempty"`
 }
 
 // RejectionsError turns rejections into the error a sender is answered
