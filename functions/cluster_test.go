@@ -21,9 +21,10 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage/remote"
-	"github.com/thanos-io/objstore/providers/filesystem"
+	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/internal/harness"
 )
@@ -52,8 +53,17 @@ type cluster struct {
 	bbs       []*testBlockBuilder
 	router    *functions.Router
 	routerURL string
-	bucketDir string
-	release   chan struct{} // closed at cleanup: hung requests return
+	bucket    objstore.Bucket // where the block builders upload
+	release   chan struct{}   // closed at cleanup: hung requests return
+}
+
+// clusterOptions are what startClusterWith can change beyond n and rf.
+type clusterOptions struct {
+	router func(*functions.Config)
+	// blockBuilder adjusts the configuration of block builder i.
+	blockBuilder func(i int, cfg *blockbuilder.Config)
+	// s3 uploads to a real S3 server instead of a directory.
+	s3 bool
 }
 
 func quietLogger() *slog.Logger {
@@ -64,20 +74,41 @@ func quietLogger() *slog.Logger {
 // factor rf over them, all in this process and over loopback HTTP.
 func startCluster(t *testing.T, n, rf int, tweak func(*functions.Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bucketDir: t.TempDir(), release: make(chan struct{})}
+	return startClusterWith(t, n, rf, clusterOptions{router: tweak})
+}
+
+func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{t: t, release: make(chan struct{})}
+	var bucketCfg bucket.Config
+	if opts.s3 {
+		bucketCfg = harness.StartS3(t).BucketConfig()
+	} else {
+		bucketCfg.Dir = t.TempDir()
+	}
+	// Each block builder has a client of its own, as separate processes
+	// would.
+	openBucket := func() objstore.Bucket {
+		t.Helper()
+		bkt, err := bucketCfg.Open(context.Background(), quietLogger(), nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bkt
+	}
+	c.bucket = openBucket()
 	var addrs []string
 	for i := 0; i < n; i++ {
 		cfg := blockbuilder.DefaultConfig()
 		cfg.DataDir = t.TempDir()
 		cfg.ReplicaName = fmt.Sprintf("bb-%d", i)
-		cfg.Bucket.Dir = c.bucketDir
+		cfg.Bucket = bucketCfg
 		cfg.BlockDuration = time.Hour
 		cfg.LocalRetention = time.Hour
-		bkt, err := filesystem.NewBucket(c.bucketDir)
-		if err != nil {
-			t.Fatal(err)
+		if opts.blockBuilder != nil {
+			opts.blockBuilder(i, &cfg)
 		}
-		bb, err := blockbuilder.New(cfg, bkt, quietLogger(), nil)
+		bb, err := blockbuilder.New(cfg, openBucket(), quietLogger(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,8 +147,8 @@ func startCluster(t *testing.T, n, rf int, tweak func(*functions.Config)) *clust
 	cfg.Endpoints = addrs
 	cfg.ReplicationFactor = rf
 	cfg.ForwardTimeout = 2 * time.Second
-	if tweak != nil {
-		tweak(&cfg)
+	if opts.router != nil {
+		opts.router(&cfg)
 	}
 	r, err := functions.New(cfg, quietLogger(), nil)
 	if err != nil {
@@ -150,14 +181,10 @@ func (c *cluster) flush() {
 	}
 }
 
-// bucketSamples reads every sample back from the uploaded blocks.
+// bucketSamples reads every float sample back from the uploaded blocks.
 func (c *cluster) bucketSamples() (harness.Samples, []harness.BlockInfo) {
 	c.t.Helper()
-	bkt, err := filesystem.NewBucket(c.bucketDir)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return harness.BucketSamples(c.t, bkt, "tenant_id", "receive_replica")
+	return harness.BucketSamples(c.t, c.bucket, "tenant_id", "receive_replica")
 }
 
 // post sends a raw body with headers and returns the answer.

@@ -129,7 +129,9 @@ type forwardResult struct {
 	status   int // 0 when no answer came
 	written  remotewrite.Written
 	rejected []remotewrite.Rejection
-	err      error
+	// dropped lists the written series of the part that lost exemplars.
+	dropped []remotewrite.ExemplarDrop
+	err     error
 }
 
 // maxAnswer bounds how much of a block builder's answer is read.
@@ -186,6 +188,15 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	res.status = resp.StatusCode
 	res.written = remotewrite.WrittenFromHeaders(resp.Header)
 	if resp.StatusCode/100 == 2 {
+		// A 204, the common answer, stored all it was sent; any other
+		// success says in JSON which series lost exemplars.
+		if resp.StatusCode != http.StatusNoContent {
+			answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+			var wr remotewrite.WriteResponse
+			if json.Unmarshal(answer, &wr) == nil {
+				res.dropped = wr.DroppedExemplars
+			}
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		e.markUp(ep)
 		return res
@@ -194,6 +205,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	var wr remotewrite.WriteResponse
 	if json.Unmarshal(answer, &wr) == nil && wr.Error != "" {
 		res.rejected = wr.Rejected
+		res.dropped = wr.DroppedExemplars
 		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, wr.Error)
 	} else {
 		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, bytes.TrimSpace(answer))

@@ -21,6 +21,14 @@ import (
 // Rejections by a minority of replicas are not returned: the series is
 // stored, and a replica that missed writes while restarting would
 // otherwise make senders drop good batches.
+//
+// Exemplars are advisory: a replica may drop some and still write the
+// series. A stored series counts its exemplars less the most dropped by
+// a replica that wrote it; a refused one, less the most not stored by a
+// replica that answered for it. The exemplars written header so never
+// counts more than each of those replicas holds. What is dropped depends
+// on the series' history (older than its newest exemplar) or on the
+// exemplar itself (labels too long), so replicas mostly agree anyway.
 func (r *Router) decide(st *writeState, results []forwardResult, quorum int) outcome {
 	var failed []error
 	for k := range results {
@@ -31,13 +39,16 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 			for _, i := range series {
 				st.info[i].ok++
 			}
+			st.applyDrops(series, res.dropped)
 		case len(res.rejected) > 0 && remotewrite.RefusesData(res.status):
 			st.applyRejections(series, res.rejected)
+			st.applyDrops(series, res.dropped)
 		case remotewrite.RefusesData(res.status):
 			// Refused whole without a list: every series of the part.
 			kind := remotewrite.KindOfStatus(res.status)
 			for _, i := range series {
-				st.info[i].reject(kind, res.err.Error(), st.info[i].samples, st.info[i].histograms)
+				info := &st.info[i]
+				info.reject(kind, res.err.Error(), info.samples, info.histograms, info.exemplars)
 			}
 		default:
 			failed = append(failed, res.err)
@@ -60,13 +71,14 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 		case int(info.ok) >= quorum:
 			out.written.Samples += int(info.samples)
 			out.written.Histograms += int(info.histograms)
-			out.written.Exemplars += int(info.exemplars)
+			out.written.Exemplars += int(max(info.exemplars-info.exDropped, 0))
 			if info.rejected > 0 {
 				minority++
 			}
 		case int(info.ok+info.rejected) >= quorum:
 			out.written.Samples += int(max(info.samples-info.rejSamples, 0))
 			out.written.Histograms += int(max(info.histograms-info.rejHistograms, 0))
+			out.written.Exemplars += int(max(info.exemplars-max(info.exDropped, info.rejExemplars), 0))
 			rejected = append(rejected, remotewrite.Rejection{Series: i, Kind: info.rejKind, Reason: info.rejReason,
 				Samples: int(info.rejSamples), Histograms: int(info.rejHistograms)})
 		default:
@@ -102,23 +114,35 @@ func (st *writeState) applyRejections(series []int32, rs []remotewrite.Rejection
 	for j, i := range series {
 		info := &st.info[i]
 		if rj, ok := refused[j]; ok {
-			info.reject(rj.Kind, rj.Reason, int32(rj.Samples), int32(rj.Histograms))
+			info.reject(rj.Kind, rj.Reason, int32(rj.Samples), int32(rj.Histograms), int32(rj.Exemplars))
 			continue
 		}
 		info.ok++
 	}
 }
 
+// applyDrops records the exemplars a block builder did not store of the
+// series of its part it wrote.
+func (st *writeState) applyDrops(series []int32, drops []remotewrite.ExemplarDrop) {
+	for _, d := range drops {
+		if d.Series >= 0 && d.Series < len(series) {
+			info := &st.info[series[d.Series]]
+			info.exDropped = max(info.exDropped, int32(d.Exemplars))
+		}
+	}
+}
+
 // kindRank orders rejection kinds by which decides the answer.
 var kindRank = map[string]int{remotewrite.KindInvalid: 3, remotewrite.KindLimit: 2, remotewrite.KindConflict: 1}
 
-func (info *seriesInfo) reject(kind, reason string, samples, histograms int32) {
+func (info *seriesInfo) reject(kind, reason string, samples, histograms, exemplars int32) {
 	info.rejected++
 	if kindRank[kind] > kindRank[info.rejKind] {
 		info.rejKind, info.rejReason = kind, reason
 	}
 	info.rejSamples = max(info.rejSamples, samples)
 	info.rejHistograms = max(info.rejHistograms, histograms)
+	info.rejExemplars = max(info.rejExemplars, exemplars)
 }
 
 // describe names the series of a rejection for the sender's log. Reasons

@@ -17,8 +17,12 @@ type seriesInfo struct {
 	routed                         bool // false when the router refused the series
 	samples, histograms, exemplars int32
 	ok, rejected                   uint8 // replicas that wrote it / refused it by name
-	rejSamples, rejHistograms      int32
-	rejKind, rejReason             string
+	// exDropped is the most exemplars a replica that wrote the series
+	// did not store; the rej* fields are the most a replica that refused
+	// it did not store.
+	exDropped                               int32
+	rejSamples, rejHistograms, rejExemplars int32
+	rejKind, rejReason                      string
 }
 
 // writeState is the scratch space of one request, pooled.
