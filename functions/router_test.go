@@ -17,12 +17,17 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 
 	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // TestPrometheusClientBothVersions sends through Prometheus' own
-// remote-write client, 1.0 and 2.0, and finds every sample in the bucket.
+// remote-write client, 1.0 and 2.0, and finds every sample in the blocks
+// uploaded to a real S3 server. The 2.0 request has every kind of data
+// (float samples with start timestamps, integer and float native
+// histograms, exemplars, metadata), and the client, reading the written
+// headers, must confirm all of it.
 func TestPrometheusClientBothVersions(t *testing.T) {
-	c := startCluster(t, 3, 3, nil)
+	c := startClusterWith(t, 3, 3, clusterOptions{s3: true})
 	now := time.Now().UnixMilli()
 
 	v1 := promClient(t, c.routerURL, "team-v1", remoteapi.WriteV1MessageType)
@@ -32,36 +37,46 @@ func TestPrometheusClientBothVersions(t *testing.T) {
 	}
 	_ = stats
 
-	st := writev2.NewSymbolTable()
-	v2req := &writev2.Request{}
+	v2req := newV2Request()
 	for i := 0; i < 40; i++ {
-		v2req.Timeseries = append(v2req.Timeseries, writev2.TimeSeries{
-			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "v2_metric", "instance", fmt.Sprintf("h-%d", i)), nil),
-			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: now, StartTimestamp: now - 1000}},
-			Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER, HelpRef: st.Symbolize("A counter.")},
-		})
+		v2req.add(labels.FromStrings("__name__", "v2_metric", "instance", fmt.Sprintf("h-%d", i)), writev2.Metadata_METRIC_TYPE_COUNTER, "A counter.",
+			writev2.TimeSeries{Samples: []writev2.Sample{{Value: float64(i), Timestamp: now, StartTimestamp: now - 1000}}})
 	}
-	v2req.Symbols = st.Symbols()
+	v2req.mixed("v2_mixed", 5, now, 1)
 	v2 := promClient(t, c.routerURL, "team-v2", remoteapi.WriteV2MessageType)
-	stats, err = v2.Store(context.Background(), encodeV2(t, v2req), 0)
+	stats, err = v2.Store(context.Background(), v2req.encode(t), 0)
 	if err != nil {
 		t.Fatalf("2.0 write: %v", err)
 	}
-	if stats.Samples != 40 || !stats.Confirmed {
-		t.Fatalf("2.0 written stats %+v, want 40 samples confirmed", stats)
+	sent := v2req.sent
+	if !stats.Confirmed || stats.Samples != sent.Samples || stats.Histograms != sent.Histograms || stats.Exemplars != sent.Exemplars {
+		t.Fatalf("2.0 written stats %+v, want %+v confirmed", stats, sent)
 	}
 
 	c.flush()
-	got, blocks := c.bucketSamples()
-	if n := got.TenantCount("team-v1"); n != 50 {
+	got := harness.ReadBucket(t, c.bucket, "tenant_id", "receive_replica")
+	if n := got.Samples.TenantCount("team-v1"); n != 50 {
 		t.Fatalf("team-v1: %d samples in the bucket, want 50", n)
 	}
-	// The start timestamp is kept as a zero sample before each sample.
-	if n := got.TenantCount("team-v2"); n != 80 {
-		t.Fatalf("team-v2: %d samples in the bucket, want 40 samples and 40 start-timestamp zero samples", n)
+	// The start timestamp of the 40 counters is kept as a zero sample
+	// before each of their samples.
+	if n := got.Samples.TenantCount("team-v2"); n != sent.Samples+40 {
+		t.Fatalf("team-v2: %d samples in the bucket, want %d samples and 40 start-timestamp zero samples", n, sent.Samples)
+	}
+	wantHst := v2req.histograms(t)
+	gotHst := got.Histograms["team-v2"]
+	if n := got.Histograms.TenantCount("team-v2"); n != sent.Histograms || len(gotHst) != len(wantHst) {
+		t.Fatalf("team-v2: %d histogram samples of %d series in the bucket, want %d of %d", n, len(gotHst), sent.Histograms, len(wantHst))
+	}
+	for series, want := range wantHst {
+		for ts, h := range want {
+			if g, ok := gotHst[series][ts]; !ok || !g.Equal(h) {
+				t.Fatalf("%s at %d: the bucket holds %v (present %v), want %v", series, ts, g, ok, h)
+			}
+		}
 	}
 	replicas := map[string]bool{}
-	for _, b := range blocks {
+	for _, b := range got.Blocks {
 		replicas[b.Replica] = true
 	}
 	if len(replicas) != 3 {
