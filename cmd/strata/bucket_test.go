@@ -108,18 +108,27 @@ func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
 		}
 		req.Timeseries = append(req.Timeseries, ts)
 	}
+	remoteWrite(t, b.url, http.Header{"THANOS-TENANT": {tenant}}, req)
+}
+
+// remoteWrite sends req as remote-write 1.0 to url with the headers h,
+// failing the test unless it is accepted.
+func remoteWrite(t *testing.T, url string, h http.Header, req *prompb.WriteRequest) {
+	t.Helper()
 	raw, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hreq, err := http.NewRequest(http.MethodPost, b.url, bytes.NewReader(snappy.Encode(nil, raw)))
+	hreq, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range h {
+		hreq.Header[http.CanonicalHeaderKey(k)] = v
 	}
 	hreq.Header.Set("Content-Type", "application/x-protobuf")
 	hreq.Header.Set("Content-Encoding", "snappy")
 	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	hreq.Header.Set("THANOS-TENANT", tenant)
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +136,7 @@ func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("remote-write to %s for %s: %s: %s", b.url, tenant, resp.Status, body)
+		t.Fatalf("remote-write to %s with %v: %s: %s", url, h, resp.Status, body)
 	}
 }
 
