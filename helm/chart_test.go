@@ -94,11 +94,16 @@ func (c *cli) must(t testing.TB, stdin string, args ...string) string {
 	return out
 }
 
+// serviceMonitorAPI is the kind kube-prometheus-stack's CRD adds; the
+// chart makes a ServiceMonitor only in a cluster that has it.
+const serviceMonitorAPI = "monitoring.coreos.com/v1/ServiceMonitor"
+
 // render runs helm template for release in namespace with the value files
-// and extra arguments (--set ...), and parses the result.
+// and extra arguments (--set ...), as for a cluster with the ServiceMonitor
+// kind, and parses the result.
 func render(t testing.TB, h *cli, release, namespace string, valueFiles []string, extra ...string) (manifest, string) {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", namespace}
+	args := []string{"template", release, chartDir, "--namespace", namespace, "--api-versions", serviceMonitorAPI}
 	for _, f := range valueFiles {
 		args = append(args, "--values", f)
 	}
@@ -200,6 +205,41 @@ func TestBadValuesAreRefused(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// The ServiceMonitor is made only where the cluster has its kind: without
+// kube-prometheus-stack's CRD the API server would refuse the whole release
+// for it. Everything else renders the same either way. (TestInstall shows
+// both against a real API server.)
+func TestServiceMonitorNeedsItsKind(t *testing.T) {
+	h := newHelm(t)
+	for _, vs := range valueSets {
+		if !readValues(t, vs.file).ServiceMonitor.Enabled {
+			continue
+		}
+		t.Run(vs.name, func(t *testing.T) {
+			_, with := render(t, h, "strata", "monitoring", []string{vs.file})
+			without := h.must(t, "", "template", "strata", chartDir, "--namespace", "monitoring", "--values", vs.file)
+			if n := len(parseManifest(t, with).ofKind("ServiceMonitor")); n != 1 {
+				t.Errorf("with the ServiceMonitor kind: %d ServiceMonitors, want 1", n)
+			}
+			var rest manifest
+			for _, o := range parseManifest(t, with) {
+				if o.Kind != "ServiceMonitor" {
+					rest = append(rest, o)
+				}
+			}
+			got := parseManifest(t, without)
+			if fmt.Sprint(got) != fmt.Sprint(rest) {
+				t.Fatalf("without the ServiceMonitor kind the chart renders %v, want %v", got, rest)
+			}
+			for i, o := range got {
+				if o.text != rest[i].text {
+					t.Errorf("without the ServiceMonitor kind %s is\n%s\nwant\n%s", o, o.text, rest[i].text)
 				}
 			}
 		})

@@ -162,18 +162,58 @@ func randomHex(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// TestInstall installs every value set into one real API server, with
-// kubectl apply --dry-run=server (strict field validation) and with helm
-// install, proves that the check refuses broken manifests, and upgrades a
-// release to more block builders.
+// TestInstall installs the kind walkthrough's values into a real API
+// server that does not know the ServiceMonitor kind yet, then, with
+// kube-prometheus-stack's CRD, every value set, with kubectl apply
+// --dry-run=server (strict field validation) and with helm install; it
+// proves that the check refuses broken manifests, and upgrades a release
+// to more block builders.
 func TestInstall(t *testing.T) {
 	kubeconfig := startControlPlane(t)
 	h := newHelm(t).withKubeconfig(kubeconfig)
 	kubectl := (&cli{bin: harness.Tool(t, "kubectl"), env: h.env})
 
-	// kube-prometheus-stack's ServiceMonitor kind, for the set that makes one.
+	// Strata installed before kube-prometheus-stack, on a cluster without
+	// the Prometheus Operator's CRDs, with serviceMonitor.enabled (as the
+	// kind values have it): the install succeeds without the
+	// ServiceMonitor and says so, and an upgrade once the CRD is there
+	// adds it.
+	const early = "before-kube-prometheus-stack"
+	kindValues := "../examples/kind/values-strata.yaml"
+	t.Run("kind values without the ServiceMonitor kind", func(t *testing.T) {
+		kubectl.must(t, "", "create", "namespace", early)
+		kubectl.must(t, "", "apply", "--validate=strict", "--namespace", early, "-f", "../examples/kind/minio.yaml")
+		notes := h.must(t, "", "install", "strata", chartDir, "--namespace", early, "--values", kindValues)
+		if !strings.Contains(notes, "serviceMonitor.enabled is set, but this cluster has no ServiceMonitor\nkind") {
+			t.Errorf("the install notes do not say that the ServiceMonitor was left out:\n%s", notes)
+		}
+		stored := h.must(t, "", "get", "manifest", "strata", "--namespace", early)
+		m := parseManifest(t, stored)
+		if sm := m.ofKind("ServiceMonitor"); len(sm) != 0 {
+			t.Errorf("the release has %v on a cluster without the kind", sm)
+		}
+		if len(m.ofKind("StatefulSet")) != 1 || len(m.ofKind("Deployment")) != 1 {
+			t.Fatalf("the release lacks its router or block builders: %v", m)
+		}
+		got := kubectl.must(t, stored, "get", "--namespace", early, "-f", "-", "-o", "name")
+		if strings.Count(strings.TrimSpace(got), "\n")+1 != len(m) {
+			t.Errorf("the cluster holds\n%s\nwant the %d objects of the release", got, len(m))
+		}
+	})
+
+	// kube-prometheus-stack's ServiceMonitor kind, for the sets that make one.
 	kubectl.must(t, "", "apply", "--validate=strict", "-f", "testdata/servicemonitor-crd.yaml")
 	kubectl.must(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/servicemonitors.monitoring.coreos.com")
+
+	t.Run("upgrade adds the ServiceMonitor once the kind exists", func(t *testing.T) {
+		notes := h.must(t, "", "upgrade", "strata", chartDir, "--namespace", early, "--values", kindValues)
+		if strings.Contains(notes, "no ServiceMonitor") {
+			t.Errorf("the upgrade notes still say the ServiceMonitor is left out:\n%s", notes)
+		}
+		if got := kubectl.must(t, "", "get", "--namespace", early, "servicemonitor", "-o", "name"); strings.TrimSpace(got) != "servicemonitor.monitoring.coreos.com/strata" {
+			t.Errorf("ServiceMonitors after the upgrade: %q, want strata's", got)
+		}
+	})
 
 	// Secrets the users of these sets made themselves: kubectl create
 	// secret arguments. Certificates are Secrets of type kubernetes.io/tls
@@ -244,10 +284,14 @@ func TestInstall(t *testing.T) {
 					t.Errorf("the install notes lack\n%s\nin:\n%s", w, notes)
 				}
 			}
-			// Everything the chart renders is now stored.
+			// Everything the chart renders is now stored, the ServiceMonitor
+			// too where the values ask for one.
 			got := kubectl.must(t, text, "get", "--namespace", ns, "-f", "-", "-o", "name")
 			if want := len(parseManifest(t, text)); strings.Count(strings.TrimSpace(got), "\n")+1 != want {
 				t.Errorf("the cluster holds\n%s\nwant the %d objects rendered", got, want)
+			}
+			if readValues(t, vs.file).ServiceMonitor.Enabled && !strings.Contains(got, "servicemonitor.monitoring.coreos.com/strata\n") {
+				t.Errorf("the cluster holds no ServiceMonitor of the release:\n%s", got)
 			}
 		})
 	}

@@ -236,6 +236,11 @@ func downloadIndex(ctx context.Context, bkt objstore.BucketReader, name, dir str
 // series and its chunk references, one at a time: what a Store Gateway or
 // Compactor would trip over. It returns the number of series.
 func readIndexFully(ctx context.Context, bs byteSlice) (int, error) {
+	// The header first, for the message the header check gives (a file
+	// that is no index at all), rather than the reader's terser one.
+	if _, err := indexVersion(bs[:min(len(bs), indexHeaderLen)]); err != nil {
+		return 0, err
+	}
 	r, err := index.NewReader(bs, index.DecodePostingsRaw)
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)

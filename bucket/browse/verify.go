@@ -308,7 +308,13 @@ func (b *Browser) checkBlock(ctx context.Context, e Entry, opts VerifyOptions) b
 				Kind: KindUnreadableMeta, Severity: SeverityError, Block: id,
 				Found:   e.Err.Error(),
 				Meaning: "Readers cannot tell what the block holds: Store Gateway and Compactor skip it or stop on it, so its samples are missing from queries.",
-				Action:  fmt.Sprintf("Look at it with strata bucket inspect %s. If its files are intact, put back a correct meta.json (a block builder keeps an uploaded block for STRATA_LOCAL_RETENTION under STRATA_DATA_DIR/<tenant>/%s/); otherwise delete %s/.", id, id, id),
+				// The block builder's own copy of meta.json is no fix: it
+				// lacks the thanos section (external labels, files), which
+				// the shipper adds only to the uploaded one. The block
+				// builder makes that again when it uploads the block anew,
+				// which it does for a block missing from its ledger and
+				// from the bucket.
+				Action: fmt.Sprintf("Look at it with strata bucket inspect %s. If a block builder still has the block (it keeps uploaded blocks for STRATA_LOCAL_RETENTION, in STRATA_DATA_DIR/<tenant>/%s/), have it upload the block again: delete %s/ from the bucket, stop that block builder, delete STRATA_DATA_DIR/<tenant>/strata.shipper.json (its record of uploads; it checks the bucket again for every block it keeps) and start it. Do not copy the meta.json of its directory into the bucket: it lacks the block's external labels. Otherwise delete %s/.", id, id, id, id),
 			})
 			return c
 		}

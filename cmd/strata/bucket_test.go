@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/bucket/metadata"
 	"github.com/stratametrics/strata/internal/harness"
@@ -54,15 +58,27 @@ func newBucketFixture(t *testing.T) *bucketFixture {
 type testBlockBuilder struct {
 	bb  *blockbuilder.BlockBuilder
 	url string
+	// dataDir is its STRATA_DATA_DIR.
+	dataDir string
+	// stop stops it as SIGTERM would (a final flush); the test's end
+	// calls it too.
+	stop func()
 }
 
 // blockBuilder starts a block builder with replica name replica writing to
 // the fixture's bucket; it stops when the test ends.
 func (f *bucketFixture) blockBuilder(replica string) *testBlockBuilder {
+	f.t.Helper()
+	return f.blockBuilderIn(replica, f.t.TempDir())
+}
+
+// blockBuilderIn is blockBuilder on the data directory dataDir, for a
+// block builder that starts again where a stopped one left off.
+func (f *bucketFixture) blockBuilderIn(replica, dataDir string) *testBlockBuilder {
 	t := f.t
 	t.Helper()
 	cfg := blockbuilder.DefaultConfig()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.ReplicaName = replica
 	cfg.Bucket = f.s3.BucketConfig()
 	bkt, err := cfg.Bucket.Open(context.Background(), nil, nil, "blockbuilder-"+replica)
@@ -80,7 +96,7 @@ func (f *bucketFixture) blockBuilder(replica string) *testBlockBuilder {
 	done := make(chan error, 1)
 	go func() { done <- bb.Run(ctx) }()
 	srv := httptest.NewServer(bb.Handler())
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		srv.Close()
 		cancel()
 		if err := <-done; err != nil {
@@ -88,7 +104,8 @@ func (f *bucketFixture) blockBuilder(replica string) *testBlockBuilder {
 		}
 		bkt.Close()
 	})
-	return &testBlockBuilder{bb: bb, url: srv.URL + "/api/v1/receive"}
+	t.Cleanup(stop)
+	return &testBlockBuilder{bb: bb, url: srv.URL + "/api/v1/receive", dataDir: dataDir, stop: stop}
 }
 
 // write sends remote-write 1.0 for tenant: series series with samples
@@ -108,18 +125,27 @@ func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
 		}
 		req.Timeseries = append(req.Timeseries, ts)
 	}
+	remoteWrite(t, b.url, http.Header{"THANOS-TENANT": {tenant}}, req)
+}
+
+// remoteWrite sends req as remote-write 1.0 to url with the headers h,
+// failing the test unless it is accepted.
+func remoteWrite(t *testing.T, url string, h http.Header, req *prompb.WriteRequest) {
+	t.Helper()
 	raw, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hreq, err := http.NewRequest(http.MethodPost, b.url, bytes.NewReader(snappy.Encode(nil, raw)))
+	hreq, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range h {
+		hreq.Header[http.CanonicalHeaderKey(k)] = v
 	}
 	hreq.Header.Set("Content-Type", "application/x-protobuf")
 	hreq.Header.Set("Content-Encoding", "snappy")
 	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	hreq.Header.Set("THANOS-TENANT", tenant)
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +153,7 @@ func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("remote-write to %s for %s: %s: %s", b.url, tenant, resp.Status, body)
+		t.Fatalf("remote-write to %s with %v: %s: %s", url, h, resp.Status, body)
 	}
 }
 
@@ -532,5 +558,218 @@ func TestBucketVerifyProblems(t *testing.T) {
 	}
 	if res.Report.Errors != len(res.Problems) || res.Report.Partial != 1 || res.Report.Blocks != len(infos) {
 		t.Errorf("report %+v with %d problems and %d blocks", res.Report, len(res.Problems), len(infos))
+	}
+}
+
+// TestBucketVerifyDamagedBlocks damages blocks a real block builder
+// uploaded the ways objects go bad after upload: a chunks file cut short,
+// an index overwritten, an index with one series damaged, a meta.json
+// that no longer parses. Verify must report each as an error of its kind
+// that says what it means and what to do; doing what it says must leave
+// a bucket that verifies clean, with every block back.
+func TestBucketVerifyDamagedBlocks(t *testing.T) {
+	f := newBucketFixture(t)
+	bb := f.blockBuilder("bb-0")
+	tenants := []string{"team-a", "team-b", "team-c", "team-d"}
+	for _, tenant := range tenants {
+		f.write(bb, tenant, 4)
+	}
+	f.flush(bb)
+	block := map[string]ulid.ULID{}
+	for _, b := range f.blocks() {
+		if _, dup := block[b.Tenant]; dup {
+			t.Fatalf("tenant %s has more than one block", b.Tenant)
+		}
+		block[b.Tenant] = b.Meta.ULID
+	}
+	if len(block) != len(tenants) {
+		t.Fatalf("blocks by tenant %v, want one for each of %v", block, tenants)
+	}
+	f.setEnv()
+	// The bucket is clean before the damage, so every problem below is
+	// the damage's.
+	if out := mustStrata(t, "bucket", "verify", "--full"); !strings.Contains(out, "no problems") {
+		t.Fatalf("verify before any damage:\n%s", out)
+	}
+
+	ctx := context.Background()
+	get := func(id ulid.ULID, rel string) []byte {
+		t.Helper()
+		rc, err := f.bkt.Get(ctx, harness.BlockPath(id, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	put := func(id ulid.ULID, rel string, data []byte) {
+		t.Helper()
+		if err := f.bkt.Upload(ctx, harness.BlockPath(id, rel), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// localCopy is the file as the block builder keeps it, where the
+	// damaged-block action says it is.
+	localCopy := func(tenant, rel string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(bb.dataDir, tenant, block[tenant].String(), filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatalf("the block builder's copy of %s of %s: %v", rel, tenant, err)
+		}
+		return b
+	}
+
+	// team-a: a chunks file cut short, as by an upload whose end was lost.
+	chunks := get(block["team-a"], "chunks/000001")
+	put(block["team-a"], "chunks/000001", chunks[:len(chunks)/2])
+	// team-b: an index overwritten with as many zero bytes, so only its
+	// content, not its size, gives it away.
+	index := get(block["team-b"], "index")
+	put(block["team-b"], "index", make([]byte, len(index)))
+	// team-c: one byte of its first series flipped. Header and table of
+	// contents are intact, so only --full, which reads every series,
+	// finds it. The table of contents is the index's last 52 bytes: six
+	// big-endian section offsets (symbols, series, ...) and a CRC32;
+	// series start 16-byte aligned in their section.
+	index = get(block["team-c"], "index")
+	toc := index[len(index)-52:]
+	series := (binary.BigEndian.Uint64(toc[8:16]) + 15) / 16 * 16
+	index[series+1] ^= 0xff
+	put(block["team-c"], "index", index)
+	// team-d: meta.json cut short.
+	meta := get(block["team-d"], metadata.MetaFilename)
+	put(block["team-d"], metadata.MetaFilename, meta[:len(meta)/2])
+
+	type want struct {
+		kind  string
+		found []string
+	}
+	damage := map[string]want{
+		"team-a": {browse.KindSizeMismatch, []string{fmt.Sprintf("chunks/000001 is %d bytes in the bucket, meta.json says %d", len(chunks)/2, len(chunks))}},
+		"team-b": {browse.KindUnreadableIndex, []string{"bad magic number", "not a TSDB index"}},
+		"team-c": {browse.KindUnreadableIndex, []string{"series", "checksum"}},
+		"team-d": {browse.KindUnreadableMeta, []string{block["team-d"].String() + "/meta.json"}},
+	}
+	// What each problem must tell the person reading it, by tenant: what
+	// it means for queries and what to do, naming this block's place on
+	// the block builder.
+	const damaged = "Store Gateway cannot load it"
+	advice := map[string][]string{
+		"team-a": {damaged, "STRATA_DATA_DIR/team-a/" + block["team-a"].String() + "/", "copy the file from there into the bucket"},
+		"team-b": {damaged, "STRATA_DATA_DIR/team-b/" + block["team-b"].String() + "/", "copy the file from there into the bucket"},
+		"team-c": {damaged, "STRATA_DATA_DIR/team-c/" + block["team-c"].String() + "/", "copy the file from there into the bucket"},
+		"team-d": {"Readers cannot tell what the block holds", "strata bucket inspect " + block["team-d"].String(),
+			"delete " + block["team-d"].String() + "/ from the bucket", shipper.LedgerFilename},
+	}
+
+	for _, tc := range []struct {
+		args  []string
+		found []string // the damaged tenants verify finds
+	}{
+		{[]string{"bucket", "verify"}, []string{"team-a", "team-b", "team-d"}},
+		{[]string{"bucket", "verify", "--full"}, []string{"team-a", "team-b", "team-c", "team-d"}},
+	} {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+			code, out, errOut := strata(tc.args...)
+			if code != 1 || !strings.Contains(errOut, fmt.Sprintf("%d errors in", len(tc.found))) {
+				t.Errorf("exit %d, stderr %q; want 1 and %d errors", code, errOut, len(tc.found))
+			}
+			for _, tenant := range tc.found {
+				w := damage[tenant]
+				if !strings.Contains(out, "ERROR "+w.kind+" "+block[tenant].String()) {
+					t.Errorf("no %s error for %s's block %s:\n%s", w.kind, tenant, block[tenant], out)
+				}
+			}
+
+			code, out, _ = strata(append(tc.args, "-o", "json")...)
+			var res struct {
+				Report   browse.VerifyReport `json:"report"`
+				Problems []browse.Problem    `json:"problems"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 {
+				t.Fatalf("-o json: exit %d, %v\n%s", code, err, out)
+			}
+			byBlock := map[string]browse.Problem{}
+			for _, p := range res.Problems {
+				if _, dup := byBlock[p.Block]; dup {
+					t.Errorf("more than one problem for block %s: %+v", p.Block, res.Problems)
+				}
+				byBlock[p.Block] = p
+			}
+			if len(res.Problems) != len(tc.found) || res.Report.Errors != len(tc.found) {
+				t.Errorf("%d problems, report %+v; want %d errors: %+v", len(res.Problems), res.Report, len(tc.found), res.Problems)
+			}
+			for _, tenant := range tc.found {
+				p, ok := byBlock[block[tenant].String()]
+				w := damage[tenant]
+				if !ok || p.Kind != w.kind || p.Severity != browse.SeverityError {
+					t.Errorf("%s's block: problem %+v, want an error of kind %s", tenant, p, w.kind)
+					continue
+				}
+				// meta.json names the tenant; without it, verify cannot.
+				if wantTenant := map[bool]string{true: tenant}[w.kind != browse.KindUnreadableMeta]; p.Tenant != wantTenant {
+					t.Errorf("%s's block: problem names tenant %q, want %q", tenant, p.Tenant, wantTenant)
+				}
+				for _, s := range w.found {
+					if !strings.Contains(p.Found, s) {
+						t.Errorf("%s's block: found %q lacks %q", tenant, p.Found, s)
+					}
+				}
+				for _, s := range advice[tenant] {
+					if !strings.Contains(p.Meaning+" "+p.Action, s) {
+						t.Errorf("%s's block: meaning and action lack %q:\n  means: %s\n  do:    %s", tenant, s, p.Meaning, p.Action)
+					}
+				}
+			}
+		})
+	}
+
+	// Do what verify says. The damaged data files: copy the block
+	// builder's copy into the bucket.
+	put(block["team-a"], "chunks/000001", localCopy("team-a", "chunks/000001"))
+	put(block["team-b"], "index", localCopy("team-b", "index"))
+	put(block["team-c"], "index", localCopy("team-c", "index"))
+
+	// The unreadable meta.json: inspect shows what the block still has.
+	d := block["team-d"].String()
+	out := mustStrata(t, "bucket", "inspect", d)
+	for _, s := range []string{"chunks/000001", "index", "meta.json"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("inspect of the block with a broken meta.json lacks %s:\n%s", s, out)
+		}
+	}
+	// The block builder's meta.json is not one to put back, as verify
+	// says: it has no external labels.
+	local, err := metadata.ReadMeta(filepath.Join(bb.dataDir, "team-d", d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(local.Thanos.Labels) != 0 {
+		t.Errorf("the block builder's meta.json has external labels %v; verify says it has none", local.Thanos.Labels)
+	}
+	// Delete the block from the bucket, stop the block builder, delete
+	// its ledger, start it: it uploads the block again.
+	if err := f.bkt.Iter(ctx, d+"/", func(name string) error { return f.bkt.Delete(ctx, name) }, objstore.WithRecursiveIter()); err != nil {
+		t.Fatal(err)
+	}
+	bb.stop()
+	if err := os.Remove(filepath.Join(bb.dataDir, "team-d", shipper.LedgerFilename)); err != nil {
+		t.Fatal(err)
+	}
+	f.flush(f.blockBuilderIn("bb-0", bb.dataDir))
+
+	if code, out, errOut := strata("bucket", "verify", "--full"); code != 0 || !strings.Contains(out, "no problems") {
+		t.Fatalf("verify --full after the repairs: exit %d\n%s%s", code, out, errOut)
+	}
+	after := map[string]ulid.ULID{}
+	for _, b := range f.blocks() {
+		after[b.Tenant] = b.Meta.ULID
+	}
+	if !maps.Equal(after, block) {
+		t.Errorf("blocks by tenant after the repairs %v, want those before the damage %v", after, block)
 	}
 }

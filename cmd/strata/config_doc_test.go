@@ -70,3 +70,31 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 
 // extraVars are read outside the Config structs (by tools and adapters).
 var extraVars = map[string]bool{}
+
+// TestDocsNameRealVariables: the other documents that tell people which
+// STRATA_* variables to set (the kind walkthrough, the LocalStack setup,
+// the chart's README and values) name only variables a configuration
+// reads. A prefix written as STRATA_S3_* stands for a group and is not
+// matched: a name ends in a letter or digit at a word boundary.
+func TestDocsNameRealVariables(t *testing.T) {
+	vars := configs()
+	name := regexp.MustCompile(`STRATA_[A-Z0-9_]*[A-Z0-9]\b`)
+	for _, file := range []string{
+		"../../examples/kind/README.md", "../../examples/kind/bucket.env",
+		"../../localstack/README.md", "../../localstack/strata.env",
+		"../../helm/strata/README.md", "../../helm/strata/values.yaml",
+	} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range name.FindAllString(string(text), -1) {
+			if strings.HasPrefix(v, "STRATA_TEST_") || extraVars[v] {
+				continue
+			}
+			if !vars[v] {
+				t.Errorf("%s names %s, which no configuration reads", strings.TrimPrefix(file, "../../"), v)
+			}
+		}
+	}
+}

@@ -184,7 +184,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mux.Handle("/bucket", bucketUI.Handler())
 	mux.Handle("/", withMetrics(router.Handler(), reg))
 
-	printDevBanner(stdout, routerL.Addr().String(), addrs, grpcs, dc, bbCfg)
+	printDevBanner(stdout, routerL.Addr().String(), addrs, grpcs, dc, rCfg, bbCfg)
 
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- router.Run(ctx) }()
@@ -196,19 +196,31 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return errors.Join(append([]error{err}, bbErrs...)...)
 }
 
-func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfig, bb blockbuilder.Config) {
+// printDevBanner tells how to use the dev cluster: every address, the
+// remote-write and query snippets with the tenant header the router and
+// block builders really read (STRATA_TENANT_HEADER), and how to browse the
+// bucket they upload to.
+func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfig, rc functions.Config, bb blockbuilder.Config) {
 	fmt.Fprintf(w, "Strata dev cluster: 1 router, %d block builders, replication factor %d, %s blocks\n\n", len(bbs), dc.RF, dc.BlockDuration)
 	fmt.Fprintf(w, "  router         http://%s/api/v1/receive   (also /metrics, /-/ready)\n", router)
 	for i, a := range bbs {
-		fmt.Fprintf(w, "  blockbuilder-%d http://%s   StoreAPI %s   (replica label receive_replica=\"blockbuilder-%d\")\n", i, a, grpcs[i], i)
+		fmt.Fprintf(w, "  blockbuilder-%d http://%s   StoreAPI %s   (replica label %s=\"blockbuilder-%d\")\n", i, a, grpcs[i], bb.ReplicaLabel, i)
 	}
 	fmt.Fprintf(w, "  bucket         %s\n", bb.Bucket.String())
 	fmt.Fprintf(w, "  bucket web UI  http://%s/bucket/   (tenants, a timeline of blocks, block details)\n\n", router)
-	fmt.Fprintf(w, "Point Prometheus at it:\n\n  remote_write:\n    - url: http://%s/api/v1/receive\n      headers:\n        THANOS-TENANT: team-a\n\n", router)
-	if bb.Bucket.Dir != "" {
+	fmt.Fprintf(w, "Point Prometheus at it (without the header, writes belong to %q):\n\n  remote_write:\n    - url: http://%s/api/v1/receive\n      headers:\n        %s: team-a\n\n", rc.DefaultTenant, router, rc.TenantHeader)
+	// strata bucket reads the bucket from the same variables as the block
+	// builders; only the filesystem bucket strata dev picked itself is not
+	// in the caller's environment.
+	switch {
+	case bb.Bucket.Dir != "":
 		fmt.Fprintf(w, "Browse the bucket:\n\n  STRATA_BUCKET_DIR=%s strata bucket ls\n\n", bb.Bucket.Dir)
+	case bb.Bucket.ObjstoreConfigFile != "":
+		fmt.Fprintf(w, "Browse the bucket:\n\n  STRATA_OBJSTORE_CONFIG_FILE=%s strata bucket ls\n\n", bb.Bucket.ObjstoreConfigFile)
+	default:
+		fmt.Fprintf(w, "Browse the bucket, with the same STRATA_S3_* variables set:\n\n  strata bucket ls\n\n")
 	}
-	fmt.Fprintf(w, "Query what a block builder holds (PromQL, one tenant per request):\n\n  curl 'http://%s/api/v1/query?query=up' -H 'THANOS-TENANT: team-a'\n\n", bbs[0])
+	fmt.Fprintf(w, "Query what a block builder holds (PromQL, one tenant per request):\n\n  curl 'http://%s/api/v1/query?query=up' -H '%s: team-a'\n\n", bbs[0], bb.TenantHeader)
 	fmt.Fprintf(w, "Or all of it, fresh data and bucket, with Thanos Query (and a Store Gateway on the bucket):\n\n  thanos query --query.replica-label=%s", bb.ReplicaLabel)
 	for _, g := range grpcs {
 		fmt.Fprintf(w, " --endpoint=%s", g)

@@ -234,6 +234,18 @@ a message naming the value to fix.
 {{- end }}
 {{- end }}
 
+{{/*
+Whether the release has a ServiceMonitor: serviceMonitor.enabled, and the
+cluster knows the kind. Without the Prometheus Operator's CRD (it comes
+with kube-prometheus-stack) the API server would refuse the whole release
+for that one object; the ServiceMonitor is left out instead, the install
+notes say so, and a helm upgrade once the CRD is there adds it. Non-empty
+means yes.
+*/}}
+{{- define "strata.serviceMonitor.enabled" -}}
+{{- if and .Values.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") }}true{{ end }}
+{{- end }}
+
 {{/* A map of labels as STRATA_EXTERNAL_LABELS wants it: k=v,k=v, sorted by name. */}}
 {{- define "strata.externalLabels" -}}
 {{- $pairs := list }}
