@@ -61,7 +61,7 @@ type ringEndpoints struct {
 }
 
 func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metrics) (*endpoints, error) {
-	tlsCfg, err := cfg.ForwardTLS.TLS()
+	clientTLS, err := cfg.ForwardTLS.TLS()
 	if err != nil {
 		return nil, fmt.Errorf("STRATA_FORWARD_TLS_*: %w", err)
 	}
@@ -72,9 +72,6 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		}
 	}
 	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
-	}
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		DialContext:         dialer.DialContext,
@@ -84,7 +81,13 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		// Bodies are snappy already; never let the transport gzip them.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,
-		TLSClientConfig:    tlsCfg,
+	}
+	if clientTLS != nil {
+		scheme = "https"
+		// TLS is dialed here rather than left to the transport, so that
+		// each connection verifies the block builder by the address it
+		// dialed, with the CAs of the moment.
+		transport.DialTLSContext = clientTLS.DialTLSContext(dialer)
 	}
 	return &endpoints{
 		cfg:     cfg,
