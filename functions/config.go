@@ -50,7 +50,10 @@ type Config struct {
 	// BearerTokenFile, when set, requires writes to carry one of its
 	// tokens (each optionally limited to some tenants).
 	BearerTokenFile string `env:"BEARER_TOKEN_FILE"`
-	// ForwardTLS is the TLS towards block builders (https when enabled).
+	// ForwardTLS is the TLS towards block builders: with it, every block
+	// builder is reached over https (one written http:// in the hashrings
+	// is refused); without it, those written https:// are reached over
+	// https verified by the system's CAs, the others over http.
 	ForwardTLS security.ClientConfig `envPrefix:"FORWARD_TLS_"`
 	// ForwardBearerTokenFile holds the token sent to block builders.
 	ForwardBearerTokenFile string `env:"FORWARD_BEARER_TOKEN_FILE"`
@@ -110,5 +113,5 @@ func (c *Config) Validate() error {
 func Quorum(rf int) int { return rf/2 + 1 }
 
 func (c *Config) shardOptions() shard.Options {
-	return shard.Options{ReplicationFactor: c.ReplicationFactor, DefaultAlgorithm: c.HashringAlgorithm, ReloadInterval: c.HashringReloadInterval}
+	return shard.Options{ReplicationFactor: c.ReplicationFactor, DefaultAlgorithm: c.HashringAlgorithm, ReloadInterval: c.HashringReloadInterval, TLS: c.ForwardTLS.On()}
 }

@@ -190,11 +190,17 @@ func hashringName(h *shard.Hashring) string {
 	return strconv.Quote(h.Name())
 }
 
+// describeEndpoint shows an endpoint with the scheme it was written with,
+// which the router honours.
 func describeEndpoint(ep shard.Endpoint) string {
-	if ep.AZ == "" {
-		return ep.Address
+	s := ep.Address
+	if ep.Scheme != "" {
+		s = ep.Scheme + "://" + s
 	}
-	return ep.Address + " (az " + ep.AZ + ")"
+	if ep.AZ != "" {
+		s += " (az " + ep.AZ + ")"
+	}
+	return s
 }
 
 func runHashringOwners(args []string, stdout, stderr io.Writer) error {

@@ -66,7 +66,7 @@ func TestHashringCheck(t *testing.T) {
 			"hashring \"tenant-a\"\n  tenants:    tenant-a (exact)\n  algorithm:  ketama\n  endpoints:  2\n    tenant-a-1.metrics.local:19291\n    tenant-a-2.metrics.local:19291\n",
 			"tenants:    tenant-b, tenant-c (exact)",
 			"hashring \"soft-tenants\"\n  tenants:    every tenant no hashring above takes (soft tenancy)",
-			"    soft-tenants-1.metrics.local:19291\n",
+			"    http://soft-tenants-1.metrics.local:19291\n",
 		}},
 		{name: "zones, glob and external labels", args: []string{"check", "-rf", "3", zoned}, want: []string{
 			"replication factor 3", "tenants:    team-* (glob)", `external labels: region="eu"`, "a:1 (az z1)", "c:1 (az z3)",

@@ -94,8 +94,11 @@ type ClientTLS struct {
 // TLS returns the client's TLS, or nil when TLS is off.
 func (c ClientConfig) TLS() (*ClientTLS, error) { return c.load(ReloadInterval) }
 
+// On tells whether the configuration turns TLS on.
+func (c ClientConfig) On() bool { return c.Enabled || c.CAFile != "" || c.CertFile != "" }
+
 func (c ClientConfig) load(interval time.Duration) (*ClientTLS, error) {
-	if !c.Enabled && c.CAFile == "" && c.CertFile == "" {
+	if !c.On() {
 		return nil, nil
 	}
 	ct := &ClientTLS{serverName: c.ServerName, insecureSkipVerify: c.InsecureSkipVerify}
