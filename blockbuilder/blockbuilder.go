@@ -41,7 +41,7 @@ type BlockBuilder struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
 
-	tokens *security.Tokens // nil: writes need no bearer token
+	tokens *security.Tokens // nil: writes and queries need no bearer token
 
 	ready    atomic.Bool
 	stopping atomic.Bool

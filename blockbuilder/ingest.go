@@ -29,6 +29,16 @@ func (b *BlockBuilder) Handler() http.Handler {
 	return mux
 }
 
+// Authorize checks that a request may write or read the tenant: with
+// STRATA_BEARER_TOKEN_FILE, it must carry a token allowed for the tenant.
+// Its errors wrap remotewrite.ErrUnauthorized or remotewrite.ErrForbidden.
+func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
+	if b.tokens == nil {
+		return nil
+	}
+	return b.tokens.Authorize(h, tenant)
+}
+
 func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
@@ -51,10 +61,8 @@ func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error)
 	if err != nil {
 		return "", appendResult{}, err
 	}
-	if b.tokens != nil {
-		if err := b.tokens.Authorize(r.Header, tenant); err != nil {
-			return "", appendResult{}, err
-		}
+	if err := b.Authorize(r.Header, tenant); err != nil {
+		return "", appendResult{}, err
 	}
 	limits := &b.cfg.Limits
 	compressed := b.bufs.Get()

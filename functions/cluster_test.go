@@ -18,6 +18,7 @@ import (
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage/remote"
@@ -252,6 +253,20 @@ func seriesV1(prefix string, n int, ts int64) *prompb.WriteRequest {
 			Samples: []prompb.Sample{{Value: float64(i), Timestamp: ts}},
 		})
 	}
+	return req
+}
+
+// seriesV2 makes n 2.0 series of one sample each at ts, value i.
+func seriesV2(prefix string, n int, ts int64) *writev2.Request {
+	st := writev2.NewSymbolTable()
+	req := &writev2.Request{}
+	for i := 0; i < n; i++ {
+		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", prefix+"_metric", "instance", fmt.Sprintf("host-%d", i)), nil),
+			Samples:    []writev2.Sample{{Value: float64(i), Timestamp: ts}},
+		})
+	}
+	req.Symbols = st.Symbols()
 	return req
 }
 

@@ -27,6 +27,14 @@ type Config struct {
 	// TenantHeader and DefaultTenant find the tenant of a request.
 	TenantHeader  string `env:"TENANT_HEADER" envDefault:"THANOS-TENANT"`
 	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
+	// ShutdownDelay is how long `strata router` keeps serving after
+	// SIGTERM with /-/ready answering 503, so that load balancers stop
+	// sending before its listener closes. It serves at least until the
+	// writes in flight at SIGTERM are answered.
+	ShutdownDelay time.Duration `env:"SHUTDOWN_DELAY" envDefault:"5s"`
+	// ShutdownTimeout bounds the whole shutdown: the delay, then the drain
+	// of the requests still in flight.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	// ForwardTimeout bounds each request to a block builder.
 	ForwardTimeout time.Duration `env:"FORWARD_TIMEOUT" envDefault:"5s"`
 	// ForwardMaxInflight bounds the writes in flight to one block builder;
@@ -50,7 +58,10 @@ type Config struct {
 	// BearerTokenFile, when set, requires writes to carry one of its
 	// tokens (each optionally limited to some tenants).
 	BearerTokenFile string `env:"BEARER_TOKEN_FILE"`
-	// ForwardTLS is the TLS towards block builders (https when enabled).
+	// ForwardTLS is the TLS towards block builders: with it, every block
+	// builder is reached over https (one written http:// in the hashrings
+	// is refused); without it, those written https:// are reached over
+	// https verified by the system's CAs, the others over http.
 	ForwardTLS security.ClientConfig `envPrefix:"FORWARD_TLS_"`
 	// ForwardBearerTokenFile holds the token sent to block builders.
 	ForwardBearerTokenFile string `env:"FORWARD_BEARER_TOKEN_FILE"`
@@ -66,6 +77,8 @@ func DefaultConfig() Config {
 		HashringAlgorithm:      "ketama",
 		TenantHeader:           "THANOS-TENANT",
 		DefaultTenant:          "default-tenant",
+		ShutdownDelay:          5 * time.Second,
+		ShutdownTimeout:        30 * time.Second,
 		ForwardTimeout:         5 * time.Second,
 		ForwardMaxInflight:     32,
 		EndpointBackoff:        500 * time.Millisecond,
@@ -86,6 +99,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_REPLICATION_FACTOR must be at least 1, got %d", c.ReplicationFactor)
 	case c.TenantHeader == "":
 		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
+	case c.ShutdownDelay < 0 || c.ShutdownTimeout <= c.ShutdownDelay:
+		return fmt.Errorf("STRATA_SHUTDOWN_DELAY must not be negative and must be less than STRATA_SHUTDOWN_TIMEOUT, which also bounds the drain after it")
 	case c.ForwardTimeout <= 0:
 		return fmt.Errorf("STRATA_FORWARD_TIMEOUT must be positive")
 	case c.ForwardMaxInflight < 1:
@@ -110,5 +125,5 @@ func (c *Config) Validate() error {
 func Quorum(rf int) int { return rf/2 + 1 }
 
 func (c *Config) shardOptions() shard.Options {
-	return shard.Options{ReplicationFactor: c.ReplicationFactor, DefaultAlgorithm: c.HashringAlgorithm, ReloadInterval: c.HashringReloadInterval}
+	return shard.Options{ReplicationFactor: c.ReplicationFactor, DefaultAlgorithm: c.HashringAlgorithm, ReloadInterval: c.HashringReloadInterval, TLS: c.ForwardTLS.On()}
 }

@@ -2,6 +2,7 @@ package functions
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,11 +47,13 @@ type endpoints struct {
 	logger  *slog.Logger
 	metrics *metrics
 	ctx     context.Context // ends with the router; stops probes
-	scheme  string          // http, or https with ForwardTLS
+	scheme  string          // of endpoints written host:port: http, or https with ForwardTLS
 	token   *security.Secret
 
-	mu     sync.Mutex
-	byAddr map[string]*endpoint
+	mu sync.Mutex
+	// byURL is keyed by scheme and address: an endpoint written anew with
+	// another scheme is another endpoint.
+	byURL map[string]*endpoint
 	// forRing caches the endpoints of the last ring seen.
 	forRing atomic.Pointer[ringEndpoints]
 }
@@ -61,7 +64,7 @@ type ringEndpoints struct {
 }
 
 func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metrics) (*endpoints, error) {
-	tlsCfg, err := cfg.ForwardTLS.TLS()
+	clientTLS, err := cfg.ForwardTLS.TLS()
 	if err != nil {
 		return nil, fmt.Errorf("STRATA_FORWARD_TLS_*: %w", err)
 	}
@@ -71,9 +74,15 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 			return nil, fmt.Errorf("STRATA_FORWARD_BEARER_TOKEN_FILE: %w", err)
 		}
 	}
-	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
+	// An endpoint written https:// gets TLS even without ForwardTLS: the
+	// system's CAs verify it, as they would for any https URL, rather than
+	// its data going out in the clear against what the file says.
+	scheme := "https"
+	if clientTLS == nil {
+		scheme = "http"
+		if clientTLS, err = (security.ClientConfig{Enabled: true}).TLS(); err != nil {
+			return nil, fmt.Errorf("TLS with the system's CAs: %w", err)
+		}
 	}
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
@@ -84,7 +93,10 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		// Bodies are snappy already; never let the transport gzip them.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,
-		TLSClientConfig:    tlsCfg,
+		// TLS is dialed here rather than left to the transport, so that
+		// each connection verifies the block builder by the address it
+		// dialed, with the CAs of the moment.
+		DialTLSContext: clientTLS.DialTLSContext(dialer),
 	}
 	return &endpoints{
 		cfg:     cfg,
@@ -94,7 +106,7 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 		ctx:     ctx,
 		scheme:  scheme,
 		token:   token,
-		byAddr:  map[string]*endpoint{},
+		byURL:   map[string]*endpoint{},
 	}, nil
 }
 
@@ -108,14 +120,15 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 	list := ring.Endpoints()
 	eps := make([]*endpoint, len(list))
 	for i, se := range list {
-		ep, ok := e.byAddr[se.Address]
+		base := cmp.Or(se.Scheme, e.scheme) + "://" + se.Address
+		ep, ok := e.byURL[base]
 		if !ok {
 			ep = &endpoint{
 				addr:     se.Address,
-				writeURL: e.scheme + "://" + se.Address + "/api/v1/receive",
-				readyURL: e.scheme + "://" + se.Address + "/-/ready",
+				writeURL: base + "/api/v1/receive",
+				readyURL: base + "/-/ready",
 			}
-			e.byAddr[se.Address] = ep
+			e.byURL[base] = ep
 		}
 		eps[i] = ep
 	}

@@ -43,6 +43,8 @@ type Router struct {
 
 	// readyCheck, when set, must pass for /-/ready to answer 200.
 	readyCheck func() error
+	// drain tracks the writes begun before shutdown; see BeginShutdown.
+	drain drainer
 
 	tokens *security.Tokens // nil: no bearer token required
 }
@@ -95,6 +97,12 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 // it to wait for its block builders).
 func (r *Router) SetReadyCheck(check func() error) { r.readyCheck = check }
 
+// BeginShutdown marks the router as shutting down: /-/ready answers 503
+// from now on, so that load balancers stop sending to it, while it still
+// takes every write that reaches it. The channel it returns is closed once
+// every write begun before the call has been answered.
+func (r *Router) BeginShutdown() <-chan struct{} { return r.drain.begin() }
+
 // Handler serves remote-write and health.
 func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -104,6 +112,10 @@ func (r *Router) Handler() http.Handler {
 		fmt.Fprintln(w, "healthy")
 	})
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if r.drain.stopping() {
+			http.Error(w, "not ready: shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		if r.readyCheck != nil {
 			if err := r.readyCheck(); err != nil {
 				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
@@ -150,4 +162,56 @@ func (r *Router) respond(w http.ResponseWriter, out outcome) {
 		r.logger.Debug("write refused", "status", status, "err", msg)
 	}
 	http.Error(w, strings.TrimSpace(msg), status)
+}
+
+// drainer counts the writes in flight that began before shutdown, so that
+// shutdown can wait for them while the listener stays open.
+type drainer struct {
+	mu       sync.Mutex
+	shutdown bool
+	before   int           // writes begun before shutdown, not answered yet
+	answered chan struct{} // closed once shutdown began and before is 0
+}
+
+// enter counts a write begun before shutdown; leave, given enter's
+// answer, uncounts it. Writes that begin after shutdown are not counted:
+// the HTTP server's own drain waits for them.
+func (d *drainer) enter() (counted bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shutdown {
+		return false
+	}
+	d.before++
+	return true
+}
+
+func (d *drainer) leave(counted bool) {
+	if !counted {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.before--; d.shutdown && d.before == 0 {
+		close(d.answered)
+	}
+}
+
+func (d *drainer) begin() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.shutdown {
+		d.shutdown = true
+		d.answered = make(chan struct{})
+		if d.before == 0 {
+			close(d.answered)
+		}
+	}
+	return d.answered
+}
+
+func (d *drainer) stopping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.shutdown
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage/remote"
 
+	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/internal/harness"
 )
@@ -86,9 +90,18 @@ func TestPrometheusClientBothVersions(t *testing.T) {
 
 // TestStatusCodes covers every answer of the router over real HTTP.
 func TestStatusCodes(t *testing.T) {
+	limits := filepath.Join(t.TempDir(), "limits.yaml")
+	// A rate that refills one sample in about twenty minutes: past the
+	// burst, the tenant stays over its rate for the whole test.
+	if err := os.WriteFile(limits, []byte("tenants:\n  metered:\n    ingestion_rate: 0.001\n    ingestion_burst: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := startCluster(t, 3, 3, func(cfg *functions.Config) {
 		cfg.Limits.MaxSeriesPerRequest = 100
+		cfg.Limits.MaxSamplesPerRequest = 50
 		cfg.Limits.MaxLabelValueLength = 64
+		cfg.Limits.MaxBodyBytes = 64 << 10
+		cfg.LimitsFile = limits
 	})
 	now := time.Now().UnixMilli()
 	good := encodeV1(t, seriesV1("ok", 3, now))
@@ -100,36 +113,107 @@ func TestStatusCodes(t *testing.T) {
 	longValue := seriesV1("long", 1, now)
 	longValue.Timeseries[0].Labels[2].Value = strings.Repeat("v", 100)
 	future := seriesV1("future", 1, now+time.Hour.Milliseconds())
+	manySamples := seriesV1("samples", 10, now)
+	for i := range manySamples.Timeseries {
+		for j := 1; j < 6; j++ {
+			manySamples.Timeseries[i].Samples = append(manySamples.Timeseries[i].Samples, prompb.Sample{Value: float64(j), Timestamp: now + int64(j)})
+		}
+	}
+	// Random bytes do not compress: the body is as large as it is here.
+	large := make([]byte, 64<<10+1)
+	rand.NewChaCha8([32]byte{}).Read(large)
 
+	// Rows run in order: the metered tenant's second write finds the burst
+	// its first one used up.
 	for _, tc := range []struct {
 		name    string
+		path    string // default /api/v1/receive
 		body    []byte
 		headers map[string]string
 		status  int
 		says    string
+		// retryAfter is the Retry-After the answer must carry; empty: none,
+		// the sender must not retry.
+		retryAfter string
 	}{
-		{"1.0 ok", good, v1Headers("a"), 204, ""},
-		{"no tenant header uses the default tenant", good, v1Headers(""), 204, ""},
-		{"wrong content type", good, map[string]string{"Content-Type": "application/json", "Content-Encoding": "snappy"}, 415, "application/x-protobuf"},
-		{"unknown proto", good, map[string]string{"Content-Type": "application/x-protobuf;proto=foo.Bar", "Content-Encoding": "snappy"}, 415, "unknown proto"},
-		{"gzip encoding", good, map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, 415, "snappy"},
-		{"not snappy", []byte("hello world, not snappy"), v1Headers("a"), 400, "snappy"},
-		{"truncated protobuf", encodeSnappyRaw(mustMarshalV1(t, seriesV1("t", 2, now))[:20]), v1Headers("a"), 400, "truncated"},
-		{"unsorted labels", encodeV1(t, unsorted), v1Headers("a"), 400, "out of order"},
-		{"too many series", encodeV1(t, seriesV1("many", 101, now)), v1Headers("a"), 413, "101 series"},
-		{"label value over the limit", encodeV1(t, longValue), v1Headers("a"), 413, "limit is 64"},
-		{"sample far in the future", encodeV1(t, future), v1Headers("a"), 400, "ahead of this receiver's clock"},
-		{"bad tenant", good, v1Headers("../../etc"), 400, "tenant"},
+		{"1.0 ok", "", good, v1Headers("a"), 204, "", ""},
+		{"1.0 ok on /api/v1/write", "/api/v1/write", good, v1Headers("a"), 204, "", ""},
+		{"2.0 ok on /api/v1/write", "/api/v1/write", encodeV2(t, seriesV2("w2", 3, now)), v2Headers("a"), 204, "", ""},
+		{"limits apply on /api/v1/write", "/api/v1/write", encodeV1(t, seriesV1("many", 101, now)), v1Headers("a"), 413, "101 series", ""},
+		{"no tenant header uses the default tenant", "", good, v1Headers(""), 204, "", ""},
+		{"wrong content type", "", good, map[string]string{"Content-Type": "application/json", "Content-Encoding": "snappy"}, 415, "application/x-protobuf", ""},
+		{"unknown proto", "", good, map[string]string{"Content-Type": "application/x-protobuf;proto=foo.Bar", "Content-Encoding": "snappy"}, 415, "unknown proto", ""},
+		{"gzip encoding", "", good, map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, 415, "snappy", ""},
+		{"not snappy", "", []byte("hello world, not snappy"), v1Headers("a"), 400, "snappy", ""},
+		{"truncated protobuf", "", encodeSnappyRaw(mustMarshalV1(t, seriesV1("t", 2, now))[:20]), v1Headers("a"), 400, "truncated", ""},
+		{"unsorted labels", "", encodeV1(t, unsorted), v1Headers("a"), 400, "out of order", ""},
+		{"compressed body over the limit", "", large, v1Headers("a"), 413, "body of 65537 bytes, the limit is 65536", ""},
+		{"too many series", "", encodeV1(t, seriesV1("many", 101, now)), v1Headers("a"), 413, "101 series in one request, the limit is 100", ""},
+		{"too many samples", "", encodeV1(t, manySamples), v1Headers("a"), 413, "more than 50 samples in one request", ""},
+		{"label value over the limit", "", encodeV1(t, longValue), v1Headers("a"), 413, "limit is 64", ""},
+		{"sample far in the future", "", encodeV1(t, future), v1Headers("a"), 400, "ahead of this receiver's clock", ""},
+		{"bad tenant", "", good, v1Headers("../../etc"), 400, "tenant", ""},
+		{"metered tenant within its burst", "", encodeV1(t, seriesV1("m", 5, now)), v1Headers("metered"), 204, "", ""},
+		{"metered tenant over its rate", "", encodeV1(t, seriesV1("m", 5, now+1)), v1Headers("metered"), 429, "tenant metered is over its ingestion rate of 0.001 samples/s", "1"},
+		{"another tenant is not metered with it", "", encodeV1(t, seriesV1("m", 5, now+1)), v1Headers("unmetered"), 204, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := post(t, c.routerURL, tc.body, tc.headers)
+			url := c.routerURL
+			if tc.path != "" {
+				url = strings.TrimSuffix(url, "/api/v1/receive") + tc.path
+			}
+			resp, body := post(t, url, tc.body, tc.headers)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tc.status)
 			}
 			if tc.says != "" && !strings.Contains(body, tc.says) {
 				t.Fatalf("answer %q does not say %q", body, tc.says)
 			}
+			if got := resp.Header.Get("Retry-After"); got != tc.retryAfter {
+				t.Fatalf("Retry-After %q, want %q", got, tc.retryAfter)
+			}
 		})
+	}
+}
+
+// TestCustomTenantHeader: with STRATA_TENANT_HEADER set (on the router and
+// its block builders alike, as the router forwards the tenant in it), the
+// tenant comes from that header alone, and the data lands in that tenant.
+func TestCustomTenantHeader(t *testing.T) {
+	const header = "X-Scope-OrgID"
+	c := startClusterWith(t, 1, 1, clusterOptions{
+		router:       func(cfg *functions.Config) { cfg.TenantHeader = header },
+		blockBuilder: func(_ int, cfg *blockbuilder.Config) { cfg.TenantHeader = header },
+	})
+	now := time.Now().UnixMilli()
+	withHeader := func(name, tenant string) map[string]string {
+		h := v1Headers("")
+		h[name] = tenant
+		return h
+	}
+	for _, w := range []struct {
+		name    string
+		series  int
+		headers map[string]string
+		status  int
+		says    string
+	}{
+		{"the configured header names the tenant", 7, withHeader(header, "team-x"), 204, ""},
+		{"header names are case-insensitive", 3, withHeader(strings.ToLower(header), "team-x"), 204, ""},
+		{"THANOS-TENANT is not read", 4, withHeader("THANOS-TENANT", "team-y"), 204, ""},
+		{"the configured header is validated", 1, withHeader(header, "../x"), 400, "tenant"},
+	} {
+		resp, body := post(t, c.routerURL, encodeV1(t, seriesV1(fmt.Sprintf("h%d", w.series), w.series, now)), w.headers)
+		if resp.StatusCode != w.status || !strings.Contains(body, w.says) {
+			t.Fatalf("%s: got %d %q, want %d saying %q", w.name, resp.StatusCode, body, w.status, w.says)
+		}
+	}
+	c.flush()
+	got, _ := c.bucketSamples()
+	for tenant, want := range map[string]int{"team-x": 10, "default-tenant": 4, "team-y": 0} {
+		if n := got.TenantCount(tenant); n != want {
+			t.Errorf("tenant %s: %d samples in the bucket, want %d", tenant, n, want)
+		}
 	}
 }
 

@@ -55,6 +55,8 @@ func (st *writeState) reset(numEndpoints int) {
 
 // handleWrite is the remote-write endpoint.
 func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
+	counted := r.drain.enter()
+	defer r.drain.leave(counted)
 	start := time.Now()
 	st := r.states.Get().(*writeState)
 	st.compressed, st.raw = r.compressed.Get(), r.raw.Get()

@@ -5,6 +5,7 @@ package shard
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,11 @@ type Endpoint struct {
 	// AZ is the availability zone; replicas of a series go to distinct
 	// zones first.
 	AZ string `json:"az,omitempty"`
+	// Scheme is how the address was written: "https" or "http" when it
+	// was a URL, empty for host:port (the router's STRATA_FORWARD_TLS_*
+	// then decide). It is not part of the endpoint's identity: the ring
+	// hashes Address alone.
+	Scheme string `json:"-"`
 }
 
 // UnmarshalJSON accepts an endpoint as a string ("host:port", or a URL such
@@ -69,11 +75,11 @@ func (e *Endpoint) UnmarshalJSON(data []byte) error {
 	} else if err := json.Unmarshal(data, &raw); err != nil {
 		return fmt.Errorf("endpoint %s: want a string \"host:port\" or an object {\"address\": ..., \"az\": ...}", data)
 	}
-	addr, err := normalizeAddress(raw)
+	scheme, addr, err := normalizeAddress(raw)
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", raw, err)
 	}
-	e.Address = addr
+	e.Address, e.Scheme = addr, scheme
 	return nil
 }
 
@@ -120,7 +126,7 @@ func ParseConfig(data []byte) ([]HashringConfig, error) {
 			return nil, fmt.Errorf("%s: %w", hashringRef(i, peekName(raw)), err)
 		}
 	}
-	if err := validate(cfgs); err != nil {
+	if err := validate(cfgs, false); err != nil {
 		return nil, err
 	}
 	return cfgs, nil
@@ -193,10 +199,10 @@ func hashringRef(i int, name string) string {
 	return fmt.Sprintf("hashring %q", name)
 }
 
-// validate checks what does not depend on Options and normalises endpoint
-// addresses in place. It reports every problem it finds, so that one run of
-// `strata hashring check` shows all of them.
-func validate(cfgs []HashringConfig) error {
+// validate checks what does not depend on Options (but TLS) and normalises
+// endpoint addresses in place. It reports every problem it finds, so that
+// one run of `strata hashring check` shows all of them.
+func validate(cfgs []HashringConfig, tls bool) error {
 	if len(cfgs) == 0 {
 		return errors.New("no hashrings: the file must hold at least one hashring")
 	}
@@ -205,11 +211,13 @@ func validate(cfgs []HashringConfig) error {
 
 	names := make(map[string]int, len(cfgs))
 	exactTenants := make(map[string]int)
-	type azAt struct {
-		az       string
+	// firstSeen is an endpoint's zone or scheme where it was first listed.
+	type firstSeen struct {
+		value    string
 		hashring int
 	}
-	endpointAZ := make(map[string]azAt)
+	endpointAZ := make(map[string]firstSeen)
+	endpointScheme := make(map[string]firstSeen)
 	soft := -1
 	for i := range cfgs {
 		cfg := &cfgs[i]
@@ -267,23 +275,44 @@ func validate(cfgs []HashringConfig) error {
 		seen := make(map[string]bool, len(cfg.Endpoints))
 		for k := range cfg.Endpoints {
 			ep := &cfg.Endpoints[k]
-			addr, err := normalizeAddress(ep.Address)
+			scheme, addr, err := normalizeAddress(ep.Address)
 			if err != nil {
 				fail("%s: endpoint %q: %w", ref, ep.Address, err)
 				continue
 			}
-			ep.Address = addr
+			if scheme != "" && ep.Scheme != "" && scheme != ep.Scheme {
+				fail("%s: endpoint %q has scheme %q and an address written %s://", ref, ep.Address, ep.Scheme, scheme)
+				continue
+			}
+			ep.Address, ep.Scheme = addr, cmp.Or(scheme, ep.Scheme)
+			if ep.Scheme != "" && ep.Scheme != "http" && ep.Scheme != "https" {
+				fail("%s: endpoint %q: scheme %q is not supported; use http or https", ref, addr, ep.Scheme)
+				continue
+			}
+			if ep.Scheme == "http" && tls {
+				// Honouring it would send this endpoint's tenants in the
+				// clear while every other endpoint gets TLS.
+				fail("%s: endpoint \"http://%s\" is written http://, but the router forwards over TLS (STRATA_FORWARD_TLS_*); write https:// or host:port", ref, addr)
+				continue
+			}
 			if seen[addr] {
 				fail("%s: endpoint %q is listed twice", ref, addr)
 				continue
 			}
 			seen[addr] = true
 			// One block builder has one zone, whichever hashrings it serves.
-			if prev, ok := endpointAZ[addr]; ok && prev.az != ep.AZ {
+			if prev, ok := endpointAZ[addr]; ok && prev.value != ep.AZ {
 				fail("endpoint %q has az %q in %s but az %q in %s; one endpoint is in one zone",
-					addr, prev.az, hashringRef(prev.hashring, cfgs[prev.hashring].Name), ep.AZ, ref)
+					addr, prev.value, hashringRef(prev.hashring, cfgs[prev.hashring].Name), ep.AZ, ref)
 			} else if !ok {
-				endpointAZ[addr] = azAt{ep.AZ, i}
+				endpointAZ[addr] = firstSeen{ep.AZ, i}
+			}
+			// One block builder speaks one protocol on one port.
+			if prev, ok := endpointScheme[addr]; ok && prev.value != ep.Scheme {
+				fail("endpoint %q is written %s in %s but %s in %s; one endpoint is reached one way",
+					addr, schemeRef(prev.value), hashringRef(prev.hashring, cfgs[prev.hashring].Name), schemeRef(ep.Scheme), ref)
+			} else if !ok {
+				endpointScheme[addr] = firstSeen{ep.Scheme, i}
 			}
 		}
 
@@ -296,19 +325,28 @@ func validate(cfgs []HashringConfig) error {
 	return errors.Join(errs...)
 }
 
+func schemeRef(scheme string) string {
+	if scheme == "" {
+		return "host:port"
+	}
+	return scheme + "://"
+}
+
 // normalizeAddress turns the spellings of an endpoint that Thanos files use
 // (host:port, or a URL with scheme and path) into host:port, so that the
-// ring, the duplicate checks and the router all see one spelling.
-func normalizeAddress(s string) (string, error) {
+// ring, the duplicate checks and the router all see one spelling. The
+// scheme, if any, is returned apart (lower-case): the router honours it.
+func normalizeAddress(s string) (scheme, addr string, err error) {
 	a := strings.TrimSpace(s)
 	if a == "" {
-		return "", errors.New("address is empty")
+		return "", "", errors.New("address is empty")
 	}
-	if scheme, rest, ok := strings.Cut(a, "://"); ok {
-		switch strings.ToLower(scheme) {
+	if sc, rest, ok := strings.Cut(a, "://"); ok {
+		scheme = strings.ToLower(sc)
+		switch scheme {
 		case "http", "https":
 		default:
-			return "", fmt.Errorf("scheme %q is not supported; write host:port", scheme)
+			return "", "", fmt.Errorf("scheme %q is not supported; write host:port, http:// or https://", sc)
 		}
 		a = rest
 	}
@@ -317,25 +355,25 @@ func normalizeAddress(s string) (string, error) {
 		a = a[:i]
 	}
 	if strings.Contains(a, "@") {
-		return "", errors.New("credentials in an endpoint address are not supported; write host:port")
+		return "", "", errors.New("credentials in an endpoint address are not supported; write host:port")
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		var aerr *net.AddrError
 		if errors.As(err, &aerr) && aerr.Err == "missing port in address" {
-			return "", fmt.Errorf("no port; write host:port, e.g. %s:19291", a)
+			return "", "", fmt.Errorf("no port; write host:port, e.g. %s:19291", a)
 		}
-		return "", fmt.Errorf("want host:port: %w", err)
+		return "", "", fmt.Errorf("want host:port: %w", err)
 	}
 	if host == "" {
-		return "", errors.New("no host; write host:port")
+		return "", "", errors.New("no host; write host:port")
 	}
 	if strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == ',' || r == '"' || r >= utf8.RuneSelf }) {
-		return "", fmt.Errorf("host %q has characters a host name cannot have", host)
+		return "", "", fmt.Errorf("host %q has characters a host name cannot have", host)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || p == 0 {
-		return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		return "", "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
-	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(p, 10)), nil
+	return scheme, net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(p, 10)), nil
 }

@@ -26,7 +26,7 @@ func TestParseConfigThanosExample(t *testing.T) {
 			{Address: "tenant-a-1.metrics.local:19291"}, {Address: "tenant-a-2.metrics.local:19291"}}},
 		{Name: "tenants-b-c", Tenants: []string{"tenant-b", "tenant-c"}, Endpoints: []Endpoint{
 			{Address: "tenant-b-c-1.metrics.local:19291"}, {Address: "tenant-b-c-2.metrics.local:19291"}}},
-		{Name: "soft-tenants", Endpoints: []Endpoint{{Address: "soft-tenants-1.metrics.local:19291"}}},
+		{Name: "soft-tenants", Endpoints: []Endpoint{{Address: "soft-tenants-1.metrics.local:19291", Scheme: "http"}}},
 	}
 	if !reflect.DeepEqual(cfgs, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfgs, want)
@@ -78,7 +78,7 @@ func TestParseConfigForms(t *testing.T) {
 	want := []HashringConfig{{
 		Name: "zoned", Tenants: []string{"team-*"}, TenantMatcherType: "glob", Algorithm: "hashmod",
 		ExternalLabels: map[string]string{"region": "eu"},
-		Endpoints:      []Endpoint{{Address: "a:1"}, {Address: "b:2", AZ: "z1"}, {Address: "c:3", AZ: "z2"}, {Address: "[::1]:4"}},
+		Endpoints:      []Endpoint{{Address: "a:1"}, {Address: "b:2", AZ: "z1"}, {Address: "c:3", AZ: "z2", Scheme: "https"}, {Address: "[::1]:4"}},
 	}}
 	if !reflect.DeepEqual(cfgs, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfgs, want)
@@ -118,6 +118,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"no host", `[{"hashring": "a", "endpoints": [":19291"]}]`, []string{`endpoint ":19291": no host`}},
 		{"bad scheme", `[{"hashring": "a", "endpoints": ["grpc://host:1"]}]`, []string{`endpoint "grpc://host:1": scheme "grpc" is not supported`}},
 		{"credentials", `[{"hashring": "a", "endpoints": ["http://u:p@host:1"]}]`, []string{"credentials"}},
+		{"endpoint with two schemes", `[{"hashring": "a", "tenants": ["t"], "endpoints": ["https://x:1"]}, {"hashring": "b", "endpoints": ["x:1"]}]`,
+			[]string{`endpoint "x:1" is written https:// in hashring "a" but host:port in hashring "b"`}},
 		{"space in host", `[{"hashring": "a", "endpoints": ["ho st:1"]}]`, []string{`host "ho st" has characters`}},
 		{"duplicate endpoint", `[{"hashring": "a", "endpoints": ["x:1", "http://X:1/api/v1/receive"]}]`,
 			[]string{`hashring "a": endpoint "x:1" is listed twice`}},
@@ -164,11 +166,20 @@ func TestNewRingValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Endpoints(); !reflect.DeepEqual(got, []Endpoint{{Address: "x:1"}, {Address: "y:2"}}) {
+	if got := r.Endpoints(); !reflect.DeepEqual(got, []Endpoint{{Address: "x:1", Scheme: "http"}, {Address: "y:2"}}) {
 		t.Errorf("endpoints %v", got)
 	}
 	if good[0].Endpoints[0].Address != "http://X:1/api/v1/receive" {
 		t.Errorf("NewRing modified its argument: %v", good)
+	}
+
+	// Under TLS, https:// and host:port endpoints load.
+	tlsRing, err := NewRing([]HashringConfig{{Name: "a", Endpoints: []Endpoint{{Address: "https://x:1"}, {Address: "y:2"}}}}, Options{ReplicationFactor: 1, TLS: true})
+	if err != nil {
+		t.Fatalf("https:// and host:port under TLS: %v", err)
+	}
+	if got := tlsRing.Endpoints(); !reflect.DeepEqual(got, []Endpoint{{Address: "x:1", Scheme: "https"}, {Address: "y:2"}}) {
+		t.Errorf("endpoints under TLS %v", got)
 	}
 
 	zoned := []HashringConfig{{Name: "z", Algorithm: "hashmod", Endpoints: []Endpoint{{Address: "x:1", AZ: "a"}, {Address: "y:1", AZ: "b"}}}}
@@ -186,6 +197,10 @@ func TestNewRingValidates(t *testing.T) {
 		{"hashmod with zones", zoned, Options{ReplicationFactor: 1}, `hashring "z": algorithm hashmod cannot spread replicas over zones`},
 		{"default hashmod with zones", []HashringConfig{{Name: "z", Endpoints: zoned[0].Endpoints}}, Options{ReplicationFactor: 1, DefaultAlgorithm: "hashmod"}, "cannot spread replicas over zones"},
 		{"bad address", []HashringConfig{{Name: "a", Endpoints: []Endpoint{{Address: "nohost"}}}}, Options{ReplicationFactor: 1}, `hashring "a": endpoint "nohost": no port`},
+		{"http:// when forwarding over TLS", good, Options{ReplicationFactor: 1, TLS: true},
+			`hashring "a": endpoint "http://x:1" is written http://, but the router forwards over TLS (STRATA_FORWARD_TLS_*); write https:// or host:port`},
+		{"scheme set in code", []HashringConfig{{Name: "a", Endpoints: []Endpoint{{Address: "x:1", Scheme: "grpc"}}}}, Options{ReplicationFactor: 1}, `endpoint "x:1": scheme "grpc" is not supported`},
+		{"scheme set in code and written", []HashringConfig{{Name: "a", Endpoints: []Endpoint{{Address: "https://x:1", Scheme: "http"}}}}, Options{ReplicationFactor: 1}, `has scheme "http" and an address written https://`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewRing(tc.cfgs, tc.opts)
@@ -204,7 +219,9 @@ func TestEndpointUnmarshalJSON(t *testing.T) {
 	}{
 		{`"host:19291"`, Endpoint{Address: "host:19291"}, ""},
 		{`"HOST.Example:19291"`, Endpoint{Address: "host.example:19291"}, ""},
-		{`"http://host:19291/api/v1/receive"`, Endpoint{Address: "host:19291"}, ""},
+		{`"http://host:19291/api/v1/receive"`, Endpoint{Address: "host:19291", Scheme: "http"}, ""},
+		{`"HTTPS://Host:19291"`, Endpoint{Address: "host:19291", Scheme: "https"}, ""},
+		{`{"address": "https://host:1", "az": "eu-1a"}`, Endpoint{Address: "host:1", AZ: "eu-1a", Scheme: "https"}, ""},
 		{`"host:19291/api/v1/receive?x=1"`, Endpoint{Address: "host:19291"}, ""},
 		{`"10.0.0.1:19291"`, Endpoint{Address: "10.0.0.1:19291"}, ""},
 		{`"[2001:db8::1]:19291"`, Endpoint{Address: "[2001:db8::1]:19291"}, ""},

@@ -25,7 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 		for _, c := range cfgs {
 			total += len(c.Endpoints)
 			for _, ep := range c.Endpoints {
-				if a, err := normalizeAddress(ep.Address); err != nil || a != ep.Address {
+				if _, a, err := normalizeAddress(ep.Address); err != nil || a != ep.Address {
 					t.Fatalf("address %q is not normalised: %q, %v", ep.Address, a, err)
 				}
 			}

@@ -27,6 +27,10 @@ type Options struct {
 	DefaultAlgorithm string
 	// ReloadInterval is how often a Watcher reads the file; 5s if zero.
 	ReloadInterval time.Duration
+	// TLS tells that endpoints written host:port are reached over TLS (the
+	// router's STRATA_FORWARD_TLS_*). An endpoint written http:// is then
+	// refused, rather than reached in the clear.
+	TLS bool
 }
 
 // DefaultOptions returns the defaults: one copy, ketama, reload every 5s.
@@ -89,7 +93,7 @@ func NewRing(cfgs []HashringConfig, opts Options) (*Ring, error) {
 		return nil, err
 	}
 	cfgs = cloneConfigs(cfgs)
-	if err := validate(cfgs); err != nil {
+	if err := validate(cfgs, opts.TLS); err != nil {
 		return nil, err
 	}
 	var errs []error

@@ -33,9 +33,14 @@ import (
 	"github.com/stratametrics/strata/remotewrite"
 )
 
-// Tenants finds a tenant's TSDB: a block builder.
+// Tenants finds a tenant's TSDB and says who may read it: a block
+// builder.
 type Tenants interface {
 	Tenant(id string) (blockbuilder.TenantView, bool)
+	// Authorize checks that the request may act for the tenant (a bearer
+	// token allowed for it, when tokens are configured), as for writes.
+	// Its errors wrap remotewrite.ErrUnauthorized or ErrForbidden.
+	Authorize(h http.Header, tenant string) error
 }
 
 // Config of the query API.
@@ -173,6 +178,10 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, remotewrite.ErrUnauthorized):
+		return &apiError{"unauthorized", http.StatusUnauthorized, err}
+	case errors.Is(err, remotewrite.ErrForbidden):
+		return &apiError{"forbidden", http.StatusForbidden, err}
 	case errors.As(err, &timeout), errors.Is(inner, context.DeadlineExceeded):
 		return &apiError{"timeout", http.StatusServiceUnavailable, err}
 	case errors.As(err, &canceled), errors.Is(inner, context.Canceled):
@@ -212,13 +221,19 @@ func (a *API) handle(fn endpoint, allowPost bool) http.HandlerFunc {
 			a.respondError(w, &apiError{"bad_data", http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)})
 			return
 		}
-		if err := r.ParseForm(); err != nil {
-			a.respondError(w, badData(fmt.Errorf("error parsing form values: %w", err)))
-			return
-		}
 		tenant, err := remotewrite.Tenant(r.Header, a.cfg.TenantHeader, a.cfg.DefaultTenant)
 		if err != nil {
 			a.respondError(w, badData(fmt.Errorf("tenant (%s header): %w", a.cfg.TenantHeader, err)))
+			return
+		}
+		// Before the form is read: a client that may not read the tenant
+		// costs nothing more than its headers.
+		if err := a.tenants.Authorize(r.Header, tenant); err != nil {
+			a.respondError(w, classify(err))
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			a.respondError(w, badData(fmt.Errorf("error parsing form values: %w", err)))
 			return
 		}
 		view, ok := a.tenants.Tenant(tenant)

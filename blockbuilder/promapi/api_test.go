@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -95,14 +97,26 @@ func writeRequest(data []series) *prompb.WriteRequest {
 // API on one HTTP server, as `strata blockbuilder` composes them.
 type blockBuilder struct {
 	url string
+	// token is sent with writes, when set.
+	token string
 }
 
 func startBlockBuilder(t *testing.T, limits blockbuilder.QueryLimits) *blockBuilder {
+	t.Helper()
+	return startBlockBuilderWith(t, limits, nil)
+}
+
+// startBlockBuilderWith is startBlockBuilder with tweak applied to the
+// block builder's configuration.
+func startBlockBuilderWith(t *testing.T, limits blockbuilder.QueryLimits, tweak func(*blockbuilder.Config)) *blockBuilder {
 	t.Helper()
 	cfg := blockbuilder.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.ReplicaName = "bb-0"
 	cfg.Bucket.Dir = t.TempDir()
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	bkt, err := filesystem.NewBucket(cfg.Bucket.Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +158,9 @@ func (b *blockBuilder) write(t *testing.T, tenant string, req *prompb.WriteReque
 	hr.Header.Set("Content-Encoding", "snappy")
 	hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
 	hr.Header.Set("THANOS-TENANT", tenant)
+	if b.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+b.token)
+	}
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
 		t.Fatal(err)
@@ -425,12 +442,21 @@ type apiAnswer struct {
 
 func get(t *testing.T, method, rawURL, tenant string) (int, apiAnswer) {
 	t.Helper()
+	return getWithToken(t, method, rawURL, tenant, "")
+}
+
+// getWithToken is get with a bearer token, when token is set.
+func getWithToken(t *testing.T, method, rawURL, tenant, token string) (int, apiAnswer) {
+	t.Helper()
 	req, err := http.NewRequest(method, rawURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tenant != "" {
 		req.Header.Set("THANOS-TENANT", tenant)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -524,4 +550,61 @@ func TestQueryAPIErrors(t *testing.T) {
 			t.Errorf("%d %s", status, a.Data)
 		}
 	})
+}
+
+// TestQueryAPITokens: with STRATA_BEARER_TOKEN_FILE, reading a tenant
+// takes a token allowed for it, as writing does, on every endpoint; a
+// token for one tenant reads no other, the default tenant included.
+func TestQueryAPITokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a block builder")
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("router-token\nreader-a team-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bb := startBlockBuilderWith(t, blockbuilder.DefaultQueryLimits(), func(cfg *blockbuilder.Config) { cfg.BearerTokenFile = tokens })
+	bb.token = "router-token"
+	base := (time.Now().Add(-40*time.Minute).UnixMilli() / 60000) * 60000
+	for _, tenant := range []string{"team-a", "team-b", "default-tenant"} {
+		bb.write(t, tenant, writeRequest(testData(base)))
+	}
+	ts := fmt.Sprint((base + 20*60000) / 1000)
+	q := func(path string, params ...string) string {
+		v := url.Values{}
+		for i := 0; i+1 < len(params); i += 2 {
+			v.Add(params[i], params[i+1])
+		}
+		return bb.url + path + "?" + v.Encode()
+	}
+	endpoints := map[string]string{
+		"query":        q("/api/v1/query", "query", "temperature", "time", ts),
+		"query_range":  q("/api/v1/query_range", "query", "temperature", "start", ts, "end", ts, "step", "15"),
+		"series":       q("/api/v1/series", "match[]", "temperature"),
+		"labels":       q("/api/v1/labels"),
+		"label values": q("/api/v1/label/room/values"),
+	}
+	for name, u := range endpoints {
+		for _, c := range []struct {
+			token, tenant string
+			status        int
+			errType, says string
+		}{
+			{"", "team-a", 401, "unauthorized", "a bearer token is required"},
+			{"guess", "team-a", 401, "unauthorized", "unknown bearer token"},
+			{"reader-a", "team-b", 403, "forbidden", `this token is not for tenant "team-b"`},
+			{"reader-a", "", 403, "forbidden", `this token is not for tenant "default-tenant"`},
+			{"reader-a", "team-a", 200, "", ""},
+			{"router-token", "team-b", 200, "", ""},
+		} {
+			status, a := getWithToken(t, http.MethodGet, u, c.tenant, c.token)
+			if status != c.status || a.ErrorType != c.errType || !strings.Contains(a.Error, c.says) {
+				t.Errorf("%s, token %q, tenant %q: %d %+v, want %d %s saying %q", name, c.token, c.tenant, status, a, c.status, c.errType, c.says)
+			}
+			// Answers that let the reader in hold the tenant's data.
+			if c.status == 200 && (a.Status != "success" || !strings.Contains(string(a.Data), "lab") && !strings.Contains(string(a.Data), "room")) {
+				t.Errorf("%s, token %q, tenant %q: %s, want the tenant's data", name, c.token, c.tenant, a.Data)
+			}
+		}
+	}
 }

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/shard"
 )
 
@@ -24,7 +26,9 @@ const hashringUsage = `usage:
 
 -rf defaults to $STRATA_REPLICATION_FACTOR (else 1), -algorithm to
 $STRATA_HASHRING_ALGORITHM (else ketama), -tenant to $STRATA_DEFAULT_TENANT
-(else default-tenant): the router's settings.
+(else default-tenant): the router's settings. With STRATA_FORWARD_TLS_*
+set, as the router's, endpoints written http:// are refused, as the router
+refuses them.
 `
 
 func runHashring(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -74,7 +78,12 @@ func (f *ringFlags) options() (shard.Options, error) {
 	if f.algorithm != shard.AlgorithmKetama && f.algorithm != shard.AlgorithmHashmod {
 		return shard.Options{}, fmt.Errorf("%w: -algorithm %q is unknown; use %s or %s", errUsage, f.algorithm, shard.AlgorithmKetama, shard.AlgorithmHashmod)
 	}
-	return shard.Options{ReplicationFactor: f.rf, DefaultAlgorithm: f.algorithm}, nil
+	// The router's forward TLS decides whether http:// endpoints load.
+	var forward security.ClientConfig
+	if err := env.ParseWithOptions(&forward, env.Options{Prefix: "STRATA_FORWARD_TLS_"}); err != nil {
+		return shard.Options{}, fmt.Errorf("%w: STRATA_FORWARD_TLS_*: %v", errUsage, err)
+	}
+	return shard.Options{ReplicationFactor: f.rf, DefaultAlgorithm: f.algorithm, TLS: forward.On()}, nil
 }
 
 func envOr(name, def string) string {
@@ -190,11 +199,17 @@ func hashringName(h *shard.Hashring) string {
 	return strconv.Quote(h.Name())
 }
 
+// describeEndpoint shows an endpoint with the scheme it was written with,
+// which the router honours.
 func describeEndpoint(ep shard.Endpoint) string {
-	if ep.AZ == "" {
-		return ep.Address
+	s := ep.Address
+	if ep.Scheme != "" {
+		s = ep.Scheme + "://" + s
 	}
-	return ep.Address + " (az " + ep.AZ + ")"
+	if ep.AZ != "" {
+		s += " (az " + ep.AZ + ")"
+	}
+	return s
 }
 
 func runHashringOwners(args []string, stdout, stderr io.Writer) error {

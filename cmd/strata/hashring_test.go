@@ -37,7 +37,8 @@ func writeTemp(t *testing.T, content string) string {
 
 // clearEnv makes the flag defaults the built-in ones.
 func clearEnv(t *testing.T) {
-	for _, v := range []string{"STRATA_REPLICATION_FACTOR", "STRATA_HASHRING_ALGORITHM", "STRATA_DEFAULT_TENANT"} {
+	for _, v := range []string{"STRATA_REPLICATION_FACTOR", "STRATA_HASHRING_ALGORITHM", "STRATA_DEFAULT_TENANT",
+		"STRATA_FORWARD_TLS_ENABLED", "STRATA_FORWARD_TLS_CA_FILE", "STRATA_FORWARD_TLS_CERT_FILE"} {
 		t.Setenv(v, "")
 	}
 }
@@ -66,7 +67,7 @@ func TestHashringCheck(t *testing.T) {
 			"hashring \"tenant-a\"\n  tenants:    tenant-a (exact)\n  algorithm:  ketama\n  endpoints:  2\n    tenant-a-1.metrics.local:19291\n    tenant-a-2.metrics.local:19291\n",
 			"tenants:    tenant-b, tenant-c (exact)",
 			"hashring \"soft-tenants\"\n  tenants:    every tenant no hashring above takes (soft tenancy)",
-			"    soft-tenants-1.metrics.local:19291\n",
+			"    http://soft-tenants-1.metrics.local:19291\n",
 		}},
 		{name: "zones, glob and external labels", args: []string{"check", "-rf", "3", zoned}, want: []string{
 			"replication factor 3", "tenants:    team-* (glob)", `external labels: region="eu"`, "a:1 (az z1)", "c:1 (az z3)",
@@ -112,6 +113,21 @@ func TestHashringCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHashringCheckUnderForwardTLS: with the router's STRATA_FORWARD_TLS_*
+// in the environment, check refuses what that router would refuse.
+func TestHashringCheckUnderForwardTLS(t *testing.T) {
+	clearEnv(t)
+	example := writeTemp(t, thanosExample)
+	t.Setenv("STRATA_FORWARD_TLS_ENABLED", "true")
+	_, _, err := runHashringArgs("check", example)
+	if want := `endpoint "http://soft-tenants-1.metrics.local:19291" is written http://, but the router forwards over TLS`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error saying %q", err, want)
+	}
+	if _, _, err := runHashringArgs("check", writeTemp(t, zonedFile)); err != nil {
+		t.Fatalf("host:port endpoints under forward TLS: %v", err)
 	}
 }
 

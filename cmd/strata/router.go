@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/stratametrics/strata/functions"
 )
@@ -34,8 +32,14 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("router listening", "addr", l.Addr().String(), "replication_factor", cfg.ReplicationFactor)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return r.Run(gctx) })
-	g.Go(func() error { return serve(gctx, l, withMetrics(r.Handler(), reg), 30*time.Second) })
-	return g.Wait()
+	// The router reloads its hashrings and probes block builders until the
+	// server has drained, not only until SIGTERM: it still takes writes
+	// meanwhile.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(runCtx) }()
+	err = serveBehindBalancer(ctx, l, withMetrics(r.Handler(), reg), r.BeginShutdown, cfg.ShutdownDelay, cfg.ShutdownTimeout, logger)
+	stopRun()
+	return errors.Join(err, <-runErr)
 }

@@ -69,10 +69,8 @@ func listen(addr, what string) (net.Listener, error) {
 	return l, nil
 }
 
-// serve serves h on l until ctx ends, then stops taking connections and
-// drains requests in flight for up to drain.
-func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Duration) error {
-	srv := &http.Server{
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		// A request body that trickles in for longer is refused: remote-write
@@ -81,6 +79,12 @@ func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Durat
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 	}
+}
+
+// serve serves h on l until ctx ends, then stops taking connections and
+// drains requests in flight for up to drain.
+func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Duration) error {
+	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -88,7 +92,49 @@ func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Durat
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	return shutdown(srv, errc, time.Now().Add(drain))
+}
+
+// serveBehindBalancer is serve for a server behind load balancers. When ctx
+// ends it calls stopping, which turns /-/ready to 503 and returns a channel
+// closed once the requests in flight at that moment are answered. It keeps
+// taking connections until then, and for at least delay, so that load
+// balancers see the change and stop sending before the listener closes;
+// then it drains what is still in flight. bound limits the whole.
+func serveBehindBalancer(ctx context.Context, l net.Listener, h http.Handler, stopping func() <-chan struct{}, delay, bound time.Duration, logger *slog.Logger) error {
+	srv := newHTTPServer(h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	deadline := time.Now().Add(bound)
+	answered, delayed := stopping(), time.After(delay)
+	logger.Info("shutting down: /-/ready answers 503; still serving until the writes in flight are answered and load balancers have had the delay to see it", "delay", delay)
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
+	for answered != nil || delayed != nil {
+		select {
+		case <-answered:
+			answered = nil
+		case <-delayed:
+			delayed = nil
+		case <-timeout.C:
+			answered, delayed = nil, nil
+		case err := <-errc:
+			return err
+		}
+	}
+	logger.Info("closing the listener; draining requests in flight", "until", deadline)
+	return shutdown(srv, errc, deadline)
+}
+
+// shutdown stops srv taking connections and waits until deadline for the
+// requests in flight; errc is srv.Serve's result.
+func shutdown(srv *http.Server, errc <-chan error, deadline time.Time) error {
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("drain HTTP server: %w", err)

@@ -70,11 +70,12 @@ func StartRouter(t testing.TB, blockBuilders []*Component, rf int, env ...string
 
 // StartRouterEnv runs `strata router` on a free port with the given
 // settings (which must name its block builders), and waits until it is
-// ready.
+// ready. It stops without STRATA_SHUTDOWN_DELAY's wait for load balancers,
+// which tests have none of, unless env sets one.
 func StartRouterEnv(t testing.TB, env ...string) *Component {
 	t.Helper()
 	c := &Component{Addr: FreeAddr(t)}
-	c.Process = StartProcess(t, Tool(t, "strata"), []string{"router"}, append([]string{"STRATA_HTTP_LISTEN=" + c.Addr}, env...))
+	c.Process = StartProcess(t, Tool(t, "strata"), []string{"router"}, append([]string{"STRATA_HTTP_LISTEN=" + c.Addr, "STRATA_SHUTDOWN_DELAY=0s"}, env...))
 	c.WaitReady(componentStartTimeout)
 	return c
 }

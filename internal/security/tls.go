@@ -1,10 +1,12 @@
 package security
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -80,46 +82,84 @@ type ClientConfig struct {
 	InsecureSkipVerify bool `env:"INSECURE_SKIP_VERIFY"`
 }
 
-// TLS returns the client's tls.Config, or nil when TLS is off.
-func (c ClientConfig) TLS() (*tls.Config, error) {
-	if !c.Enabled && c.CAFile == "" && c.CertFile == "" {
+// ClientTLS is the TLS of a client towards its servers. The CA and client
+// certificate files are re-read when they change.
+type ClientTLS struct {
+	serverName         string
+	insecureSkipVerify bool
+	cas                *reloader[*x509.CertPool] // nil: the system's CAs
+	cert               *reloader[*tls.Certificate]
+}
+
+// TLS returns the client's TLS, or nil when TLS is off.
+func (c ClientConfig) TLS() (*ClientTLS, error) { return c.load(ReloadInterval) }
+
+// On tells whether the configuration turns TLS on.
+func (c ClientConfig) On() bool { return c.Enabled || c.CAFile != "" || c.CertFile != "" }
+
+func (c ClientConfig) load(interval time.Duration) (*ClientTLS, error) {
+	if !c.On() {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
+	ct := &ClientTLS{serverName: c.ServerName, insecureSkipVerify: c.InsecureSkipVerify}
 	if c.CertFile != "" || c.KeyFile != "" {
 		if c.CertFile == "" || c.KeyFile == "" {
 			return nil, errors.New("a client certificate needs both a certificate file and a key file")
 		}
-		cert, err := newReloader(ReloadInterval, parseKeyPair, c.CertFile, c.KeyFile)
+		cert, err := newReloader(interval, parseKeyPair, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS client certificate: %w", err)
 		}
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return cert.get(), nil
-		}
+		ct.cert = cert
 	}
-	if c.CAFile != "" && !c.InsecureSkipVerify {
-		cas, err := newReloader(ReloadInterval, parsePool, c.CAFile)
+	if c.CAFile != "" {
+		cas, err := newReloader(interval, parsePool, c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS CA: %w", err)
 		}
-		// Verify against the current pool ourselves, so a rotated CA file
-		// applies without rebuilding clients. The standard check is off
-		// only to be replaced by this one.
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("server presented no certificate")
-			}
-			opts := x509.VerifyOptions{Roots: cas.get(), DNSName: cs.ServerName, Intermediates: x509.NewCertPool()}
-			for _, ic := range cs.PeerCertificates[1:] {
-				opts.Intermediates.AddCert(ic)
-			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
+		ct.cas = cas
+	}
+	return ct, nil
+}
+
+// Config returns the tls.Config of one connection to addr (host:port). The
+// server's certificate is verified by the standard library, against the
+// CAs of the moment and the name the connection is for: the configured
+// server name, else the dialed host, so that an IP address must be among
+// the certificate's IP addresses. A config shared by every connection
+// could not do this: Go sends no server name for an IP, and a check made
+// in VerifyConnection then has no name to check against.
+func (c *ClientTLS) Config(addr string) *tls.Config {
+	name := c.serverName
+	if name == "" {
+		name = addr
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			name = host
 		}
 	}
-	return cfg, nil
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: name, InsecureSkipVerify: c.insecureSkipVerify}
+	if c.cas != nil {
+		cfg.RootCAs = c.cas.get()
+	}
+	if c.cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return c.cert.get(), nil
+		}
+	}
+	return cfg
+}
+
+// DialTLSContext returns a dial function for http.Transport.DialTLSContext
+// that connects with d and completes a handshake configured by Config.
+// d's timeout bounds the handshake too.
+func (c *ClientTLS) DialTLSContext(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&tls.Dialer{NetDialer: d, Config: c.Config(addr)}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, fmt.Errorf("TLS to %s: %w", addr, err)
+		}
+		return conn, nil
+	}
 }
 
 func parseKeyPair(b [][]byte) (*tls.Certificate, error) {

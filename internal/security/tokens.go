@@ -64,8 +64,8 @@ func parseTokens(b [][]byte) ([]token, error) {
 	return out, nil
 }
 
-// Authorize checks the request's bearer token, and that it may act for
-// tenant.
+// Authorize checks the request's bearer token, and that it may act (write
+// or read) for tenant.
 func (t *Tokens) Authorize(h http.Header, tenant string) error {
 	auth := h.Get("Authorization")
 	secret, ok := strings.CutPrefix(auth, "Bearer ")
@@ -77,7 +77,7 @@ func (t *Tokens) Authorize(h http.Header, tenant string) error {
 			continue
 		}
 		if tok.tenants != nil && !slices.Contains(tok.tenants, tenant) {
-			return fmt.Errorf("%w: this token may not write tenant %q", remotewrite.ErrForbidden, tenant)
+			return fmt.Errorf("%w: this token is not for tenant %q", remotewrite.ErrForbidden, tenant)
 		}
 		return nil
 	}
