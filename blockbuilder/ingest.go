@@ -57,7 +57,11 @@ func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error)
 	if err != nil {
 		return "", appendResult{}, err
 	}
-	tenant, err := remotewrite.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
+	header := b.cfg.TenantHeader
+	if r.Header.Get(remotewrite.HeaderForwarded) != "" && r.Header.Get(remotewrite.HeaderForwardedTenant) != "" {
+		header = remotewrite.HeaderForwardedTenant
+	}
+	tenant, err := remotewrite.Tenant(r.Header, header, b.cfg.DefaultTenant)
 	if err != nil {
 		return "", appendResult{}, err
 	}

@@ -184,7 +184,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	h.Set(remotewrite.HeaderForwarded, "1")
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "strata-router")
-	h.Set(e.cfg.TenantHeader, tenant)
+	h.Set(remotewrite.HeaderForwardedTenant, tenant)
 	if e.token != nil {
 		h.Set("Authorization", "Bearer "+e.token.Value())
 	}

@@ -19,7 +19,6 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage/remote"
 
-	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/internal/harness"
 )
@@ -176,14 +175,15 @@ func TestStatusCodes(t *testing.T) {
 	}
 }
 
-// TestCustomTenantHeader: with STRATA_TENANT_HEADER set (on the router and
-// its block builders alike, as the router forwards the tenant in it), the
-// tenant comes from that header alone, and the data lands in that tenant.
+// TestCustomTenantHeader: with STRATA_TENANT_HEADER and
+// STRATA_DEFAULT_TENANT set on the router, the tenant comes from that
+// header alone, and the data lands in that tenant, although the block
+// builders keep the default header and default tenant: the router passes
+// on the tenant it resolved.
 func TestCustomTenantHeader(t *testing.T) {
 	const header = "X-Scope-OrgID"
-	c := startClusterWith(t, 1, 1, clusterOptions{
-		router:       func(cfg *functions.Config) { cfg.TenantHeader = header },
-		blockBuilder: func(_ int, cfg *blockbuilder.Config) { cfg.TenantHeader = header },
+	c := startClusterWith(t, 2, 2, clusterOptions{
+		router: func(cfg *functions.Config) { cfg.TenantHeader, cfg.DefaultTenant = header, "anonymous" },
 	})
 	now := time.Now().UnixMilli()
 	withHeader := func(name, tenant string) map[string]string {
@@ -210,7 +210,7 @@ func TestCustomTenantHeader(t *testing.T) {
 	}
 	c.flush()
 	got, _ := c.bucketSamples()
-	for tenant, want := range map[string]int{"team-x": 10, "default-tenant": 4, "team-y": 0} {
+	for tenant, want := range map[string]int{"team-x": 10, "anonymous": 4, "team-y": 0, "default-tenant": 0} {
 		if n := got.TenantCount(tenant); n != want {
 			t.Errorf("tenant %s: %d samples in the bucket, want %d", tenant, n, want)
 		}

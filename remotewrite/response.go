@@ -13,6 +13,12 @@ import (
 // the quorum rule and count what was stored series by series.
 const HeaderForwarded = "X-Strata-Forwarded"
 
+// HeaderForwardedTenant names the tenant of a forwarded write. The router
+// has resolved the tenant already (from its own tenant header, or its
+// default tenant); a block builder configured with another header name or
+// default would otherwise file the write under the wrong tenant.
+const HeaderForwardedTenant = "X-Strata-Tenant"
+
 // Rejection kinds, in the order of precedence for the answer's status.
 const (
 	KindInvalid  = "invalid"
