@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -231,6 +233,7 @@ func TestS3OutageKeepsBlocks(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	b := newTestBlockBuilder(t, bkt, reg, nil)
+	clock := useTestClock(b)
 	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
 
 	s3.Stop()
@@ -251,6 +254,7 @@ func TestS3OutageKeepsBlocks(t *testing.T) {
 	}
 
 	s3.Start()
+	clock.Set(b.shipper(t, "team-a").RetryAt()) // the backoff after the failure
 	b.maintain(context.Background())
 	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
 		t.Fatalf("pending blocks %v after the outage, want 0", n)
@@ -393,15 +397,146 @@ func TestBlocksStayUntilUploaded(t *testing.T) {
 	}
 }
 
-// failingBucket fails every upload while fail is set.
+// failingBucket fails every upload while fail is set, and counts uploads
+// tried.
 type failingBucket struct {
 	objstore.Bucket
-	fail atomic.Bool
+	fail    atomic.Bool
+	uploads atomic.Int64
 }
 
 func (f *failingBucket) Upload(ctx context.Context, name string, r io.Reader, opts ...objstore.ObjectUploadOption) error {
+	f.uploads.Add(1)
 	if f.fail.Load() {
 		return errors.New("injected upload failure")
 	}
 	return f.Bucket.Upload(ctx, name, r, opts...)
+}
+
+// testClock is the block builder's clock in tests where time must pass
+// without waiting for it: it moves only when told.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// useTestClock makes a clock starting now the clock of b and of the
+// tenants it opens from then on.
+func useTestClock(b *BlockBuilder) *testClock {
+	c := &testClock{now: time.Now()}
+	b.now = c.Now
+	return c
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t, never back.
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.now) {
+		c.now = t
+	}
+	c.mu.Unlock()
+}
+
+// shipper is the shipper of an open tenant.
+func (b *BlockBuilder) shipper(t *testing.T, tenant string) *shipper.Shipper {
+	t.Helper()
+	for _, tdb := range b.openTenants() {
+		if tdb.id == tenant {
+			return tdb.ship
+		}
+	}
+	t.Fatalf("tenant %s is not open", tenant)
+	return nil
+}
+
+// TestFailedUploadsBackOff: while the bucket fails, a tenant's uploads are
+// tried on the shipper's backoff (doubling from STRATA_UPLOAD_INTERVAL,
+// capped, with jitter), not on every tick; blocks cut meanwhile still show
+// in the backlog; and one success brings the next failure's wait back to
+// the interval.
+func TestFailedUploadsBackOff(t *testing.T) {
+	failing := &failingBucket{Bucket: objstore.NewInMemBucket()}
+	failing.fail.Store(true)
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, failing, reg, nil)
+	clock := useTestClock(b)
+	interval := b.cfg.UploadInterval
+	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start, 5*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+
+	// tick is one turn of Run's loop; it tells whether an upload was tried.
+	tick := func() bool {
+		clock.Add(interval)
+		before := failing.uploads.Load()
+		b.maintain(context.Background())
+		return failing.uploads.Load() != before
+	}
+	// untilTried ticks until an upload is tried, which must be at the first
+	// tick at or after the shipper's wait of about wait (±10%) from the
+	// last try: within [0.9 wait, 1.1 wait + interval).
+	last := clock.Now()
+	untilTried := func(what string, wait time.Duration) {
+		t.Helper()
+		for !tick() {
+			if gap := clock.Now().Sub(last); gap >= wait+wait/10+interval {
+				t.Fatalf("%s: no upload tried %v after the last, want one after %v ±10%%", what, gap, wait)
+			}
+		}
+		if gap := clock.Now().Sub(last); gap < wait-wait/10 {
+			t.Fatalf("%s: upload tried %v after the last, before its wait of %v -10%%", what, gap, wait)
+		}
+		last = clock.Now()
+	}
+	b.maintain(context.Background())
+	if n := failing.uploads.Load(); n != 1 {
+		t.Fatalf("%d uploads tried by the first tick, want 1", n)
+	}
+	for i, wait := range []time.Duration{interval, 2 * interval, 4 * interval, 8 * interval, 5 * time.Minute, 5 * time.Minute} {
+		untilTried(fmt.Sprintf("failure %d", i+1), wait)
+	}
+
+	// Blocks cut while waiting are in the backlog at once.
+	tv, _ := b.Tenant("a")
+	before := len(tv.DB.Blocks())
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start+5*time.Minute.Milliseconds(), 3*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if tick() {
+		t.Fatal("upload tried one interval after a failure whose wait is 5m")
+	}
+	if after := len(tv.DB.Blocks()); after <= before {
+		t.Fatalf("test bug: the tick cut no block (%d before, %d after)", before, after)
+	} else if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != float64(after) {
+		t.Fatalf("pending blocks %v while backing off, want the %d on disk", n, after)
+	}
+
+	// Success resets the backoff: the next failure waits one interval.
+	failing.fail.Store(false)
+	untilTried("upload after the bucket healed", 5*time.Minute)
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
+		t.Fatalf("pending blocks %v after the bucket healed, want 0", n)
+	}
+	failing.fail.Store(true)
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start+8*time.Minute.Milliseconds(), 3*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if !tick() {
+		t.Fatal("no upload tried for a new block at the first tick after a success")
+	}
+	last = clock.Now()
+	untilTried("first failure after a success", interval)
 }

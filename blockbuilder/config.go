@@ -48,8 +48,9 @@ type Config struct {
 	// LocalRetention keeps uploaded blocks on disk this long for queries;
 	// a block is never deleted before it is uploaded.
 	LocalRetention time.Duration `env:"LOCAL_RETENTION" envDefault:"6h"`
-	// UploadInterval is how often finished blocks are cut and uploaded
-	// (and failed uploads retried).
+	// UploadInterval is how often finished blocks are cut and uploaded.
+	// A tenant whose upload failed is retried after it, then after twice
+	// as long with each further failure, up to 5m (with jitter).
 	UploadInterval time.Duration `env:"UPLOAD_INTERVAL" envDefault:"30s"`
 	// FlushTimeout bounds the flush and upload on shutdown; keep it below
 	// the pod's termination grace period.

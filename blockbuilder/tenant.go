@@ -44,7 +44,7 @@ type tenantDB struct {
 // errTenantClosed tells a writer that raced with an idle close to reopen.
 var errTenantClosed = errors.New("tenant closed")
 
-func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger) (*tenantDB, error) {
+func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger, now func() time.Time) (*tenantDB, error) {
 	t := &tenantDB{
 		id:         id,
 		dir:        dir,
@@ -65,6 +65,10 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		Logger:  t.logger,
 		Metrics: shipMetrics,
 		Tenant:  id,
+		// The block builder tries uploads every UploadInterval; after
+		// failures it skips its turns until the shipper's backoff passes.
+		RetryInterval: cfg.UploadInterval,
+		Now:           now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", id, err)
@@ -109,7 +113,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// happens on its schedule and is followed by an upload.
 	db.DisableCompactions()
 	t.db = db
-	t.lastWrite.Store(time.Now().UnixMilli())
+	t.lastWrite.Store(now().UnixMilli())
 	return t, nil
 }
 
