@@ -140,26 +140,47 @@ func (b *BlockBuilder) Run(ctx context.Context) error {
 	}
 }
 
-// maintain cuts finished blocks, uploads them and closes idle tenants. A
-// tenant whose uploads fail is retried on its shipper's backoff, not on
-// every tick, so that a bucket outage is not met by every tenant retrying
-// in step.
+// maintain cuts finished blocks and uploads them, and closes idle tenants
+// once every block of theirs is uploaded. A tenant whose uploads fail is
+// retried on its shipper's backoff, not on every tick, so that a bucket
+// outage is not met by every tenant retrying in step.
 func (b *BlockBuilder) maintain(ctx context.Context) {
 	now := b.now()
 	for _, t := range b.openTenants() {
 		if ctx.Err() != nil {
 			return // shutting down: the flush does the rest
 		}
+		idle := now.Sub(time.UnixMilli(t.lastWrite.Load()))
+		if idle > b.cfg.TenantIdleTimeout {
+			b.maintainIdle(ctx, t, now, idle)
+			continue
+		}
 		if err := t.cut(ctx); err != nil {
 			b.logger.Error("cut blocks", "tenant", t.id, "err", err)
 		}
 		b.upload(ctx, t, now)
-		if idle := now.Sub(time.UnixMilli(t.lastWrite.Load())); idle > b.cfg.TenantIdleTimeout {
-			b.logger.Info("closing idle tenant", "tenant", t.id, "idle", idle.Round(time.Second))
-			if err := b.closeTenant(ctx, t); err != nil {
-				b.logger.Error("close idle tenant", "tenant", t.id, "err", err)
-			}
-		}
+	}
+}
+
+// maintainIdle flushes an idle tenant's head, uploads its blocks and
+// closes it. Its TSDB stays open, and its uploads keep being retried,
+// until every block is in the bucket: closed, the tenant would be
+// forgotten until its next write or a restart, its blocks unseen by
+// queries and its backlog missing from the metrics.
+func (b *BlockBuilder) maintainIdle(ctx context.Context, t *tenantDB, now time.Time, idle time.Duration) {
+	if err := t.flushIdle(); err != nil {
+		b.logger.Error("flush idle tenant", "tenant", t.id, "err", err)
+	}
+	if !b.upload(ctx, t, now) {
+		return
+	}
+	closed, err := t.closeIdle()
+	if err != nil {
+		b.logger.Error("close idle tenant", "tenant", t.id, "err", err)
+	}
+	if closed {
+		b.logger.Info("closed idle tenant", "tenant", t.id, "idle", idle.Round(time.Second))
+		b.forget(t)
 	}
 }
 
@@ -204,12 +225,18 @@ func (b *BlockBuilder) shutdown() error {
 
 func (b *BlockBuilder) closeTenant(ctx context.Context, t *tenantDB) error {
 	err := t.close(ctx)
+	b.forget(t)
+	return err
+}
+
+// forget drops a closed tenant from the open ones; its next write opens
+// it again.
+func (b *BlockBuilder) forget(t *tenantDB) {
 	b.mu.Lock()
 	if e, ok := b.tenants[t.id]; ok && e.db == t {
 		delete(b.tenants, t.id)
 	}
 	b.mu.Unlock()
-	return err
 }
 
 // tenant returns the open TSDB of a tenant, opening it (and replaying its

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,7 +21,10 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
@@ -459,6 +463,98 @@ func (b *BlockBuilder) shipper(t *testing.T, tenant string) *shipper.Shipper {
 	}
 	t.Fatalf("tenant %s is not open", tenant)
 	return nil
+}
+
+// dbSamples reads every float sample of a TSDB, head and blocks, as a
+// query does, keyed like expected.
+func dbSamples(t *testing.T, db *tsdb.DB) map[string]map[int64]float64 {
+	t.Helper()
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := map[string]map[int64]float64{}
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	for set.Next() {
+		s := set.At()
+		m := map[int64]float64{}
+		it := s.Iterator(nil)
+		for it.Next() == chunkenc.ValFloat {
+			ts, v := it.At()
+			m[ts] = v
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		out[s.Labels().String()] = m
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestIdleTenantUploadsAfterOutage: a tenant that goes idle while S3 is
+// down is not closed with its blocks unshipped. It stays open, its blocks
+// queryable and its backlog in the metrics, and its uploads are retried:
+// once S3 is back its blocks arrive, with no new write and no restart,
+// and only then is it closed.
+func TestIdleTenantUploadsAfterOutage(t *testing.T) {
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, bkt, reg, nil)
+	clock := useTestClock(b)
+	req := minuteSeries(5, alignDown(time.Now().Add(-10*time.Minute).UnixMilli(), time.Minute.Milliseconds()), 3*time.Minute)
+	if w := send(t, b.Handler(), "idle", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+
+	s3.Stop()
+	clock.Add(b.cfg.TenantIdleTimeout + time.Minute)
+	for try := 1; try <= 2; try++ {
+		b.maintain(context.Background())
+		tv, ok := b.Tenant("idle")
+		if !ok {
+			t.Fatalf("try %d: idle tenant closed while its blocks are not uploaded", try)
+		}
+		blocks := len(tv.DB.Blocks())
+		if blocks != 3 {
+			t.Fatalf("try %d: %d blocks on disk, want the head flushed into 3", try, blocks)
+		}
+		if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != float64(blocks) {
+			t.Fatalf("try %d: pending blocks %v, want %d", try, n, blocks)
+		}
+		if n := gauge(t, reg, "strata_shipper_upload_failures_total"); n != float64(try) {
+			t.Fatalf("try %d: upload failures %v, want %d", try, n, try)
+		}
+		if n := gauge(t, reg, "strata_blockbuilder_open_tenants"); n != 1 {
+			t.Fatalf("try %d: open tenants %v, want 1", try, n)
+		}
+		compareSamples(t, dbSamples(t, tv.DB), expected(req))
+		clock.Set(b.shipper(t, "idle").RetryAt())
+	}
+
+	s3.Start()
+	b.maintain(context.Background())
+	if _, ok := b.Tenant("idle"); ok {
+		t.Fatal("idle tenant still open after its blocks were uploaded")
+	}
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
+		t.Fatalf("pending blocks %v after the outage, want 0", n)
+	}
+	if n := gauge(t, reg, "strata_blockbuilder_open_tenants"); n != 0 {
+		t.Fatalf("open tenants %v after the close, want 0", n)
+	}
+	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["idle"], expected(req))
+	if len(infos) != 3 {
+		t.Fatalf("%d blocks in the bucket, want 3", len(infos))
+	}
 }
 
 // TestFailedUploadsBackOff: while the bucket fails, a tenant's uploads are

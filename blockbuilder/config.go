@@ -42,8 +42,9 @@ type Config struct {
 	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
 	// exemplar storage.
 	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"100000"`
-	// TenantIdleTimeout flushes, uploads and closes a tenant that had no
-	// write for this long, so memory follows the active tenants.
+	// TenantIdleTimeout flushes and uploads a tenant that had no write
+	// for this long, so memory follows the active tenants; it is closed
+	// once every block of it is in the bucket.
 	TenantIdleTimeout time.Duration `env:"TENANT_IDLE_TIMEOUT" envDefault:"1h"`
 	// LocalRetention keeps uploaded blocks on disk this long for queries;
 	// a block is never deleted before it is uploaded.
