@@ -636,3 +636,59 @@ func TestFailedUploadsBackOff(t *testing.T) {
 	last = clock.Now()
 	untilTried("first failure after a success", interval)
 }
+
+// TestOutOfOrderWindow: with STRATA_OUT_OF_ORDER_WINDOW set, a sample
+// older than its series' newest is stored and uploaded when it is inside
+// the window, and refused as a conflict (409) outside it; without a window
+// every out-of-order sample is refused.
+func TestOutOfOrderWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		age    time.Duration // how much older than the series' newest sample
+		want   int
+	}{
+		{"inside the window", 10 * time.Minute, 5 * time.Minute, http.StatusNoContent},
+		{"outside the window", 10 * time.Minute, 20 * time.Minute, http.StatusConflict},
+		{"no window", 0, 5 * time.Minute, http.StatusConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bkt, err := filesystem.NewBucket(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newTestBlockBuilder(t, bkt, nil, func(c *Config) { c.OutOfOrderWindow = tc.window })
+			now := time.Now().UnixMilli()
+			newest := minuteSeries(1, now, 15*time.Second)
+			if w := send(t, b.Handler(), "ooo", newest, false); w.Code != http.StatusNoContent {
+				t.Fatalf("in-order write: %d %s", w.Code, w.Body)
+			}
+			late := minuteSeries(1, now-tc.age.Milliseconds(), 15*time.Second)
+			late.Timeseries[0].Samples[0].Value = -1
+			w := send(t, b.Handler(), "ooo", late, true)
+			if w.Code != tc.want {
+				t.Fatalf("sample %v older than the newest, window %v: %d %s, want %d", tc.age, tc.window, w.Code, w.Body, tc.want)
+			}
+			want := expected(newest)
+			if tc.want == http.StatusNoContent {
+				want = expected(newest, late)
+			} else {
+				var wr remotewrite.WriteResponse
+				if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
+					t.Fatalf("forwarded conflict answer is not JSON: %v: %s", err, w.Body)
+				}
+				if len(wr.Rejected) != 1 || wr.Rejected[0].Kind != remotewrite.KindConflict || wr.Rejected[0].Samples != 1 {
+					t.Fatalf("rejections %+v, want the sample refused as a conflict", wr.Rejected)
+				}
+			}
+			// What was accepted is queryable at once, and uploaded.
+			tv, _ := b.Tenant("ooo")
+			compareSamples(t, dbSamples(t, tv.DB), want)
+			if err := b.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+			compareSamples(t, got["ooo"], want)
+		})
+	}
+}
