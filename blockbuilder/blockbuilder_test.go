@@ -692,3 +692,52 @@ func TestOutOfOrderWindow(t *testing.T) {
 		})
 	}
 }
+
+// lockedBuffer is a log sink for tests.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestShipperLogsNameTenantOnce: the shipper's log lines carry the tenant
+// once, as log processors that turn attributes into fields expect.
+func TestShipperLogsNameTenantOnce(t *testing.T) {
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	var logs lockedBuffer
+	b.logger = slog.New(slog.NewTextHandler(&logs, nil)) // before the tenant opens
+	if w := send(t, b.Handler(), "team-a", minuteSeries(1, time.Now().UnixMilli(), 15*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, `msg="uploaded block"`) {
+			continue
+		}
+		found = true
+		if n := strings.Count(line, "tenant="); n != 1 {
+			t.Errorf("tenant named %d times in %q", n, line)
+		}
+	}
+	if !found {
+		t.Fatalf("no upload logged:\n%s", logs.String())
+	}
+}

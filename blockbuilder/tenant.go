@@ -65,7 +65,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		Bucket:  bkt,
 		Labels:  cfg.externalLabels(id),
 		Source:  "receive",
-		Logger:  t.logger,
+		Logger:  logger, // the shipper adds the tenant itself
 		Metrics: shipMetrics,
 		Tenant:  id,
 		// The block builder tries uploads every UploadInterval; after
