@@ -43,6 +43,10 @@ type BlockBuilder struct {
 
 	tokens *security.Tokens // nil: writes and queries need no bearer token
 
+	// now is the clock of idleness and upload retries; tests replace it
+	// before the tenants they watch are opened.
+	now func() time.Time
+
 	ready    atomic.Bool
 	stopping atomic.Bool
 	// gate is held shared by every write in progress and exclusively by
@@ -74,6 +78,7 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		ship:    shipper.NewMetrics(reg),
 		bufs:    remotewrite.NewBufferPool(4 * cfg.Limits.MaxBodyBytes),
 		tenants: map[string]*tenantEntry{},
+		now:     time.Now,
 	}
 	if cfg.BearerTokenFile != "" {
 		var err error
@@ -135,26 +140,64 @@ func (b *BlockBuilder) Run(ctx context.Context) error {
 	}
 }
 
-// maintain cuts finished blocks, uploads them and closes idle tenants.
+// maintain cuts finished blocks and uploads them, and closes idle tenants
+// once every block of theirs is uploaded. A tenant whose uploads fail is
+// retried on its shipper's backoff, not on every tick, so that a bucket
+// outage is not met by every tenant retrying in step.
 func (b *BlockBuilder) maintain(ctx context.Context) {
-	now := time.Now()
+	now := b.now()
 	for _, t := range b.openTenants() {
 		if ctx.Err() != nil {
 			return // shutting down: the flush does the rest
 		}
+		idle := now.Sub(time.UnixMilli(t.lastWrite.Load()))
+		if idle > b.cfg.TenantIdleTimeout {
+			b.maintainIdle(ctx, t, now, idle)
+			continue
+		}
 		if err := t.cut(ctx); err != nil {
 			b.logger.Error("cut blocks", "tenant", t.id, "err", err)
 		}
-		if _, err := t.sync(ctx); err != nil {
-			b.logger.Warn("upload blocks; will retry", "tenant", t.id, "err", err)
-		}
-		if idle := now.Sub(time.UnixMilli(t.lastWrite.Load())); idle > b.cfg.TenantIdleTimeout {
-			b.logger.Info("closing idle tenant", "tenant", t.id, "idle", idle.Round(time.Second))
-			if err := b.closeTenant(ctx, t); err != nil {
-				b.logger.Error("close idle tenant", "tenant", t.id, "err", err)
-			}
-		}
+		b.upload(ctx, t, now)
 	}
+}
+
+// maintainIdle flushes an idle tenant's head, uploads its blocks and
+// closes it. Its TSDB stays open, and its uploads keep being retried,
+// until every block is in the bucket: closed, the tenant would be
+// forgotten until its next write or a restart, its blocks unseen by
+// queries and its backlog missing from the metrics.
+func (b *BlockBuilder) maintainIdle(ctx context.Context, t *tenantDB, now time.Time, idle time.Duration) {
+	if err := t.flushIdle(); err != nil {
+		b.logger.Error("flush idle tenant", "tenant", t.id, "err", err)
+	}
+	if !b.upload(ctx, t, now) {
+		return
+	}
+	closed, err := t.closeIdle()
+	if err != nil {
+		b.logger.Error("close idle tenant", "tenant", t.id, "err", err)
+	}
+	if closed {
+		b.logger.Info("closed idle tenant", "tenant", t.id, "idle", idle.Round(time.Second))
+		b.forget(t)
+	}
+}
+
+// upload ships a tenant's finished blocks unless its last uploads failed
+// and their backoff has not passed, and tells whether it ran and succeeded.
+func (b *BlockBuilder) upload(ctx context.Context, t *tenantDB, now time.Time) bool {
+	if retry := t.ship.RetryAt(); now.Before(retry) {
+		// Waiting: still publish the blocks cut meanwhile in the backlog.
+		t.ship.Pending()
+		return false
+	}
+	if _, err := t.sync(ctx); err != nil {
+		b.logger.Warn("upload blocks; will retry", "tenant", t.id, "consecutive_failures", t.ship.ConsecutiveFailures(),
+			"retry_at", t.ship.RetryAt(), "err", err)
+		return false
+	}
+	return true
 }
 
 // shutdown stops taking writes, waits for writes in flight, then flushes
@@ -182,12 +225,18 @@ func (b *BlockBuilder) shutdown() error {
 
 func (b *BlockBuilder) closeTenant(ctx context.Context, t *tenantDB) error {
 	err := t.close(ctx)
+	b.forget(t)
+	return err
+}
+
+// forget drops a closed tenant from the open ones; its next write opens
+// it again.
+func (b *BlockBuilder) forget(t *tenantDB) {
 	b.mu.Lock()
 	if e, ok := b.tenants[t.id]; ok && e.db == t {
 		delete(b.tenants, t.id)
 	}
 	b.mu.Unlock()
-	return err
 }
 
 // tenant returns the open TSDB of a tenant, opening it (and replaying its
@@ -201,7 +250,7 @@ func (b *BlockBuilder) tenant(id string) (*tenantDB, error) {
 	}
 	b.mu.Unlock()
 	e.once.Do(func() {
-		e.db, e.err = openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger)
+		e.db, e.err = openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger, b.now)
 		if e.err != nil {
 			b.mu.Lock()
 			delete(b.tenants, id)

@@ -8,21 +8,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -231,6 +237,7 @@ func TestS3OutageKeepsBlocks(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	b := newTestBlockBuilder(t, bkt, reg, nil)
+	clock := useTestClock(b)
 	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
 
 	s3.Stop()
@@ -251,6 +258,7 @@ func TestS3OutageKeepsBlocks(t *testing.T) {
 	}
 
 	s3.Start()
+	clock.Set(b.shipper(t, "team-a").RetryAt()) // the backoff after the failure
 	b.maintain(context.Background())
 	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
 		t.Fatalf("pending blocks %v after the outage, want 0", n)
@@ -393,13 +401,16 @@ func TestBlocksStayUntilUploaded(t *testing.T) {
 	}
 }
 
-// failingBucket fails every upload while fail is set.
+// failingBucket fails every upload while fail is set, and counts uploads
+// tried.
 type failingBucket struct {
 	objstore.Bucket
-	fail atomic.Bool
+	fail    atomic.Bool
+	uploads atomic.Int64
 }
 
 func (f *failingBucket) Upload(ctx context.Context, name string, r io.Reader, opts ...objstore.ObjectUploadOption) error {
+	f.uploads.Add(1)
 	if f.fail.Load() {
 		return errors.New("injected upload failure")
 	}
@@ -517,4 +528,329 @@ func TestExemplarDropsAreReported(t *testing.T) {
 			t.Fatalf("exemplars dropped metric %v, want 4", n)
 		}
 	})
+}
+
+// testClock is the block builder's clock in tests where time must pass
+// without waiting for it: it moves only when told.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// useTestClock makes a clock starting now the clock of b and of the
+// tenants it opens from then on.
+func useTestClock(b *BlockBuilder) *testClock {
+	c := &testClock{now: time.Now()}
+	b.now = c.Now
+	return c
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t, never back.
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.now) {
+		c.now = t
+	}
+	c.mu.Unlock()
+}
+
+// shipper is the shipper of an open tenant.
+func (b *BlockBuilder) shipper(t *testing.T, tenant string) *shipper.Shipper {
+	t.Helper()
+	for _, tdb := range b.openTenants() {
+		if tdb.id == tenant {
+			return tdb.ship
+		}
+	}
+	t.Fatalf("tenant %s is not open", tenant)
+	return nil
+}
+
+// dbSamples reads every float sample of a TSDB, head and blocks, as a
+// query does, keyed like expected.
+func dbSamples(t *testing.T, db *tsdb.DB) map[string]map[int64]float64 {
+	t.Helper()
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := map[string]map[int64]float64{}
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	for set.Next() {
+		s := set.At()
+		m := map[int64]float64{}
+		it := s.Iterator(nil)
+		for it.Next() == chunkenc.ValFloat {
+			ts, v := it.At()
+			m[ts] = v
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		out[s.Labels().String()] = m
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestIdleTenantUploadsAfterOutage: a tenant that goes idle while S3 is
+// down is not closed with its blocks unshipped. It stays open, its blocks
+// queryable and its backlog in the metrics, and its uploads are retried:
+// once S3 is back its blocks arrive, with no new write and no restart,
+// and only then is it closed.
+func TestIdleTenantUploadsAfterOutage(t *testing.T) {
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, bkt, reg, nil)
+	clock := useTestClock(b)
+	req := minuteSeries(5, alignDown(time.Now().Add(-10*time.Minute).UnixMilli(), time.Minute.Milliseconds()), 3*time.Minute)
+	if w := send(t, b.Handler(), "idle", req, false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+
+	s3.Stop()
+	clock.Add(b.cfg.TenantIdleTimeout + time.Minute)
+	for try := 1; try <= 2; try++ {
+		b.maintain(context.Background())
+		tv, ok := b.Tenant("idle")
+		if !ok {
+			t.Fatalf("try %d: idle tenant closed while its blocks are not uploaded", try)
+		}
+		blocks := len(tv.DB.Blocks())
+		if blocks != 3 {
+			t.Fatalf("try %d: %d blocks on disk, want the head flushed into 3", try, blocks)
+		}
+		if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != float64(blocks) {
+			t.Fatalf("try %d: pending blocks %v, want %d", try, n, blocks)
+		}
+		if n := gauge(t, reg, "strata_shipper_upload_failures_total"); n != float64(try) {
+			t.Fatalf("try %d: upload failures %v, want %d", try, n, try)
+		}
+		if n := gauge(t, reg, "strata_blockbuilder_open_tenants"); n != 1 {
+			t.Fatalf("try %d: open tenants %v, want 1", try, n)
+		}
+		compareSamples(t, dbSamples(t, tv.DB), expected(req))
+		clock.Set(b.shipper(t, "idle").RetryAt())
+	}
+
+	s3.Start()
+	b.maintain(context.Background())
+	if _, ok := b.Tenant("idle"); ok {
+		t.Fatal("idle tenant still open after its blocks were uploaded")
+	}
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
+		t.Fatalf("pending blocks %v after the outage, want 0", n)
+	}
+	if n := gauge(t, reg, "strata_blockbuilder_open_tenants"); n != 0 {
+		t.Fatalf("open tenants %v after the close, want 0", n)
+	}
+	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["idle"], expected(req))
+	if len(infos) != 3 {
+		t.Fatalf("%d blocks in the bucket, want 3", len(infos))
+	}
+}
+
+// TestFailedUploadsBackOff: while the bucket fails, a tenant's uploads are
+// tried on the shipper's backoff (doubling from STRATA_UPLOAD_INTERVAL,
+// capped, with jitter), not on every tick; blocks cut meanwhile still show
+// in the backlog; and one success brings the next failure's wait back to
+// the interval.
+func TestFailedUploadsBackOff(t *testing.T) {
+	failing := &failingBucket{Bucket: objstore.NewInMemBucket()}
+	failing.fail.Store(true)
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, failing, reg, nil)
+	clock := useTestClock(b)
+	interval := b.cfg.UploadInterval
+	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start, 5*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+
+	// tick is one turn of Run's loop; it tells whether an upload was tried.
+	tick := func() bool {
+		clock.Add(interval)
+		before := failing.uploads.Load()
+		b.maintain(context.Background())
+		return failing.uploads.Load() != before
+	}
+	// untilTried ticks until an upload is tried, which must be at the first
+	// tick at or after the shipper's wait of about wait (±10%) from the
+	// last try: within [0.9 wait, 1.1 wait + interval).
+	last := clock.Now()
+	untilTried := func(what string, wait time.Duration) {
+		t.Helper()
+		for !tick() {
+			if gap := clock.Now().Sub(last); gap >= wait+wait/10+interval {
+				t.Fatalf("%s: no upload tried %v after the last, want one after %v ±10%%", what, gap, wait)
+			}
+		}
+		if gap := clock.Now().Sub(last); gap < wait-wait/10 {
+			t.Fatalf("%s: upload tried %v after the last, before its wait of %v -10%%", what, gap, wait)
+		}
+		last = clock.Now()
+	}
+	b.maintain(context.Background())
+	if n := failing.uploads.Load(); n != 1 {
+		t.Fatalf("%d uploads tried by the first tick, want 1", n)
+	}
+	for i, wait := range []time.Duration{interval, 2 * interval, 4 * interval, 8 * interval, 5 * time.Minute, 5 * time.Minute} {
+		untilTried(fmt.Sprintf("failure %d", i+1), wait)
+	}
+
+	// Blocks cut while waiting are in the backlog at once.
+	tv, _ := b.Tenant("a")
+	before := len(tv.DB.Blocks())
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start+5*time.Minute.Milliseconds(), 3*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if tick() {
+		t.Fatal("upload tried one interval after a failure whose wait is 5m")
+	}
+	if after := len(tv.DB.Blocks()); after <= before {
+		t.Fatalf("test bug: the tick cut no block (%d before, %d after)", before, after)
+	} else if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != float64(after) {
+		t.Fatalf("pending blocks %v while backing off, want the %d on disk", n, after)
+	}
+
+	// Success resets the backoff: the next failure waits one interval.
+	failing.fail.Store(false)
+	untilTried("upload after the bucket healed", 5*time.Minute)
+	if n := gauge(t, reg, "strata_shipper_pending_blocks"); n != 0 {
+		t.Fatalf("pending blocks %v after the bucket healed, want 0", n)
+	}
+	failing.fail.Store(true)
+	if w := send(t, b.Handler(), "a", minuteSeries(5, start+8*time.Minute.Milliseconds(), 3*time.Minute), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if !tick() {
+		t.Fatal("no upload tried for a new block at the first tick after a success")
+	}
+	last = clock.Now()
+	untilTried("first failure after a success", interval)
+}
+
+// TestOutOfOrderWindow: with STRATA_OUT_OF_ORDER_WINDOW set, a sample
+// older than its series' newest is stored and uploaded when it is inside
+// the window, and refused as a conflict (409) outside it; without a window
+// every out-of-order sample is refused.
+func TestOutOfOrderWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		age    time.Duration // how much older than the series' newest sample
+		want   int
+	}{
+		{"inside the window", 10 * time.Minute, 5 * time.Minute, http.StatusNoContent},
+		{"outside the window", 10 * time.Minute, 20 * time.Minute, http.StatusConflict},
+		{"no window", 0, 5 * time.Minute, http.StatusConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bkt, err := filesystem.NewBucket(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newTestBlockBuilder(t, bkt, nil, func(c *Config) { c.OutOfOrderWindow = tc.window })
+			now := time.Now().UnixMilli()
+			newest := minuteSeries(1, now, 15*time.Second)
+			if w := send(t, b.Handler(), "ooo", newest, false); w.Code != http.StatusNoContent {
+				t.Fatalf("in-order write: %d %s", w.Code, w.Body)
+			}
+			late := minuteSeries(1, now-tc.age.Milliseconds(), 15*time.Second)
+			late.Timeseries[0].Samples[0].Value = -1
+			w := send(t, b.Handler(), "ooo", late, true)
+			if w.Code != tc.want {
+				t.Fatalf("sample %v older than the newest, window %v: %d %s, want %d", tc.age, tc.window, w.Code, w.Body, tc.want)
+			}
+			want := expected(newest)
+			if tc.want == http.StatusNoContent {
+				want = expected(newest, late)
+			} else {
+				var wr remotewrite.WriteResponse
+				if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
+					t.Fatalf("forwarded conflict answer is not JSON: %v: %s", err, w.Body)
+				}
+				if len(wr.Rejected) != 1 || wr.Rejected[0].Kind != remotewrite.KindConflict || wr.Rejected[0].Samples != 1 {
+					t.Fatalf("rejections %+v, want the sample refused as a conflict", wr.Rejected)
+				}
+			}
+			// What was accepted is queryable at once, and uploaded.
+			tv, _ := b.Tenant("ooo")
+			compareSamples(t, dbSamples(t, tv.DB), want)
+			if err := b.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+			compareSamples(t, got["ooo"], want)
+		})
+	}
+}
+
+// lockedBuffer is a log sink for tests.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestShipperLogsNameTenantOnce: the shipper's log lines carry the tenant
+// once, as log processors that turn attributes into fields expect.
+func TestShipperLogsNameTenantOnce(t *testing.T) {
+	bkt, err := filesystem.NewBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	var logs lockedBuffer
+	b.logger = slog.New(slog.NewTextHandler(&logs, nil)) // before the tenant opens
+	if w := send(t, b.Handler(), "team-a", minuteSeries(1, time.Now().UnixMilli(), 15*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", w.Code, w.Body)
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, `msg="uploaded block"`) {
+			continue
+		}
+		found = true
+		if n := strings.Count(line, "tenant="); n != 1 {
+			t.Errorf("tenant named %d times in %q", n, line)
+		}
+	}
+	if !found {
+		t.Fatalf("no upload logged:\n%s", logs.String())
+	}
 }

@@ -42,14 +42,16 @@ type Config struct {
 	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
 	// exemplar storage.
 	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"100000"`
-	// TenantIdleTimeout flushes, uploads and closes a tenant that had no
-	// write for this long, so memory follows the active tenants.
+	// TenantIdleTimeout flushes and uploads a tenant that had no write
+	// for this long, so memory follows the active tenants; it is closed
+	// once every block of it is in the bucket.
 	TenantIdleTimeout time.Duration `env:"TENANT_IDLE_TIMEOUT" envDefault:"1h"`
 	// LocalRetention keeps uploaded blocks on disk this long for queries;
 	// a block is never deleted before it is uploaded.
 	LocalRetention time.Duration `env:"LOCAL_RETENTION" envDefault:"6h"`
-	// UploadInterval is how often finished blocks are cut and uploaded
-	// (and failed uploads retried).
+	// UploadInterval is how often finished blocks are cut and uploaded.
+	// A tenant whose upload failed is retried after it, then after twice
+	// as long with each further failure, up to 5m (with jitter).
 	UploadInterval time.Duration `env:"UPLOAD_INTERVAL" envDefault:"30s"`
 	// FlushTimeout bounds the flush and upload on shutdown; keep it below
 	// the pod's termination grace period.

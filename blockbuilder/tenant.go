@@ -42,12 +42,15 @@ type tenantDB struct {
 	// that no write lands in a head that is being cut for the last time.
 	mu     sync.RWMutex
 	closed bool
+	// flushed is lastWrite as of the last flush of the idle head: equal,
+	// nothing was written since and the head has nothing to cut.
+	flushed int64
 }
 
 // errTenantClosed tells a writer that raced with an idle close to reopen.
 var errTenantClosed = errors.New("tenant closed")
 
-func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger) (*tenantDB, error) {
+func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger, now func() time.Time) (*tenantDB, error) {
 	t := &tenantDB{
 		id:         id,
 		dir:        dir,
@@ -65,9 +68,13 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		Bucket:  bkt,
 		Labels:  cfg.externalLabels(id),
 		Source:  "receive",
-		Logger:  t.logger,
+		Logger:  logger, // the shipper adds the tenant itself
 		Metrics: shipMetrics,
 		Tenant:  id,
+		// The block builder tries uploads every UploadInterval; after
+		// failures it skips its turns until the shipper's backoff passes.
+		RetryInterval: cfg.UploadInterval,
+		Now:           now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", id, err)
@@ -113,7 +120,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// happens on its schedule and is followed by an upload.
 	db.DisableCompactions()
 	t.db = db
-	t.lastWrite.Store(time.Now().UnixMilli())
+	t.lastWrite.Store(now().UnixMilli())
 	return t, nil
 }
 
@@ -200,10 +207,10 @@ func (t *tenantDB) flushHead() error {
 	return nil
 }
 
-// close flushes the head, uploads every block and closes the TSDB. Writes
-// arriving meanwhile get errTenantClosed. The TSDB is closed even when the
-// upload fails: the blocks stay on disk and the ledger says they are
-// pending, so the next open uploads them.
+// close flushes the head, uploads every block and closes the TSDB, for
+// shutdown. Writes arriving meanwhile get errTenantClosed. The TSDB is
+// closed even when the upload fails: the blocks stay on disk and the
+// ledger says they are pending, so the next start uploads them.
 func (t *tenantDB) close(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -222,6 +229,45 @@ func (t *tenantDB) close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("tenant %s: close TSDB: %w", t.id, err))
 	}
 	return errors.Join(errs...)
+}
+
+// flushIdle cuts the whole head of an idle tenant into blocks, so that it
+// can be uploaded and the tenant closed. It does nothing when nothing was
+// written since its last flush, so an idle tenant waiting for its uploads
+// is not flushed again on every tick.
+func (t *tenantDB) flushIdle() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	last := t.lastWrite.Load()
+	if t.closed || t.flushed == last {
+		return nil
+	}
+	if err := t.flushHead(); err != nil {
+		return err
+	}
+	t.flushed = last
+	return nil
+}
+
+// closeIdle closes the TSDB of an idle tenant whose every block is
+// uploaded, and tells whether the tenant is closed. It stays open when a
+// write came in since flushIdle (it is not idle any more) or a block is
+// still pending: closing then would leave the block unshipped until the
+// tenant's next write or a restart.
+func (t *tenantDB) closeIdle() (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return true, nil
+	}
+	if t.flushed != t.lastWrite.Load() || len(t.ship.Pending()) > 0 {
+		return false, nil
+	}
+	t.closed = true
+	if err := t.db.Close(); err != nil {
+		return true, fmt.Errorf("tenant %s: close TSDB: %w", t.id, err)
+	}
+	return true, nil
 }
 
 // sync uploads finished blocks.

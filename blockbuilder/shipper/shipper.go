@@ -59,12 +59,17 @@ type Options struct {
 	Metrics *Metrics
 	// Tenant labels metrics and logs.
 	Tenant string
+	// RetryInterval is the wait RetryAt asks for after a failed Sync; it
+	// doubles with each further failure (see RetryAt). 0 asks for none,
+	// for callers that retry on a schedule of their own.
+	RetryInterval time.Duration
+	// Now is the clock RetryAt counts from; default time.Now.
+	Now func() time.Time
 }
 
-// Shipper uploads one TSDB directory's finished blocks. Sync and Run must
-// not be called concurrently with each other (they serialise); IsUploaded
-// and Pending may be called at any time, e.g. from the TSDB's
-// BlocksToDelete hook.
+// Shipper uploads one TSDB directory's finished blocks. Calls to Sync
+// serialise; IsUploaded, Pending and RetryAt may be called at any time,
+// e.g. from the TSDB's BlocksToDelete hook.
 //
 // Blocks Thanos' shipper skips are skipped here too and are neither
 // pending nor uploaded: blocks without samples, and blocks of compaction
@@ -78,6 +83,8 @@ type Shipper struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	tenant  string
+	retry   time.Duration
+	now     func() time.Time
 
 	syncMu sync.Mutex // one Sync at a time
 
@@ -87,6 +94,7 @@ type Shipper struct {
 	metas       map[ulid.ULID]*metadata.Meta
 	skipped     map[ulid.ULID]struct{} // logged once
 	failures    int                    // consecutive failed Syncs
+	retryAt     time.Time              // zero after a Sync that succeeded
 	lastPending []ulid.ULID            // as of the last scan
 }
 
@@ -116,6 +124,12 @@ func New(opts Options) (*Shipper, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
+	if opts.RetryInterval < 0 {
+		return nil, fmt.Errorf("shipper: RetryInterval must not be negative, got %s", opts.RetryInterval)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Shipper{
 		dir:     opts.Dir,
 		bkt:     opts.Bucket,
@@ -124,6 +138,8 @@ func New(opts Options) (*Shipper, error) {
 		logger:  opts.Logger.With("tenant", opts.Tenant),
 		metrics: opts.Metrics,
 		tenant:  opts.Tenant,
+		retry:   opts.RetryInterval,
+		now:     opts.Now,
 		metas:   map[ulid.ULID]*metadata.Meta{},
 		skipped: map[ulid.ULID]struct{}{},
 	}
@@ -157,6 +173,18 @@ func (s *Shipper) ConsecutiveFailures() int {
 	return s.failures
 }
 
+// RetryAt is when the next Sync should run after the last ones failed:
+// Options.RetryInterval after the first failure, doubling with each
+// further one up to 5 minutes (or RetryInterval, if longer), with jitter
+// so that many tenants' shippers do not hit a recovering bucket in step.
+// It is the zero time after a Sync that succeeded. Sync itself never
+// waits: a caller that syncs on a schedule skips its turns until then.
+func (s *Shipper) RetryAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retryAt
+}
+
 // Pending returns the finished blocks on disk not yet uploaded, oldest
 // MinTime first, and refreshes the pending metrics. Should the directory be
 // unreadable, it logs that and returns the blocks pending at the last look.
@@ -185,8 +213,12 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 		s.mu.Lock()
 		if err != nil {
 			s.failures++
+			// Counted from the end of the failed Sync: a bucket that takes
+			// long to fail must not be retried sooner for it.
+			s.retryAt = s.now().Add(backoff(s.retry, s.failures))
 		} else {
 			s.failures = 0
+			s.retryAt = time.Time{}
 		}
 		s.mu.Unlock()
 	}()
@@ -226,34 +258,18 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 	return uploaded, nil
 }
 
-// Run calls Sync every interval until ctx ends, then returns nil. After a
-// failed Sync it waits longer, doubling from interval up to 5 minutes (or
-// interval, if longer), with jitter so that many tenants' shippers do not
-// hit a recovering bucket in step; a successful Sync resets the wait.
-func (s *Shipper) Run(ctx context.Context, interval time.Duration) error {
-	for {
-		if _, err := s.Sync(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Error("shipper sync failed; will retry", "consecutive_failures", s.ConsecutiveFailures(), "err", err)
-		}
-		t := time.NewTimer(backoff(interval, s.ConsecutiveFailures()))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
+// MaxBackoff caps the wait after failures (see RetryAt) for retry
+// intervals shorter than it; jitter adds up to 10%. After a long bucket
+// outage, uploads resume at most that long after the bucket is back.
+const MaxBackoff = 5 * time.Minute
 
-// maxBackoff caps the wait after failures.
-const maxBackoff = 5 * time.Minute
-
-// backoff is the wait before the next Sync after failures failed ones.
+// backoff is the wait before the next Sync after failures failed ones in a
+// row.
 func backoff(interval time.Duration, failures int) time.Duration {
 	if failures == 0 {
 		return interval
 	}
-	ceiling := max(interval, maxBackoff)
+	ceiling := max(interval, MaxBackoff)
 	d := interval
 	for i := 1; i < failures && d < ceiling; i++ {
 		d *= 2

@@ -665,38 +665,65 @@ func oldestAge(t *testing.T, g prometheus.Gatherer) float64 {
 	return 0
 }
 
-func TestRunRetriesUntilUploaded(t *testing.T) {
-	db := newTSDB(t)
-	db.addBlocks(2)
-	bkt := fsBucket(t)
-	var mu sync.Mutex
-	failuresLeft := 2
-	bkt.setFail(func(string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if failuresLeft > 0 {
-			failuresLeft--
-			return errors.New("bucket down")
-		}
-		return nil
-	})
-	s := newShipper(t, db.dir, bkt, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx, 5*time.Millisecond) }()
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.Pending()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not upload; pending %v", s.Pending())
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// RetryAt backs off exponentially from the end of each failed Sync, is
+// capped, and is cleared by a Sync that succeeds.
+func TestRetryAtBacksOff(t *testing.T) {
+	db := newTSDB(t)
+	db.addBlocks(1)
+	bkt := fsBucket(t)
+	bkt.setFail(func(string) error { return errors.New("bucket down") })
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	const interval = 30 * time.Second
+	s, err := New(Options{Dir: db.dir, Bucket: bkt, Labels: extLabels, Tenant: tenant, RetryInterval: interval, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RetryAt().IsZero() {
+		t.Fatalf("RetryAt() = %v before any Sync, want the zero time", s.RetryAt())
+	}
+	// The wait after each failure in a row: doubling, then capped.
+	for i, want := range []time.Duration{interval, 2 * interval, 4 * interval, 8 * interval, MaxBackoff, MaxBackoff} {
+		clock.Add(time.Hour) // any time later: the wait counts from the failure
+		if _, err := s.Sync(context.Background()); err == nil {
+			t.Fatal("Sync to a failing bucket succeeded")
 		}
-		time.Sleep(5 * time.Millisecond)
+		got := s.RetryAt().Sub(clock.Now())
+		if got < want-want/10 || got > want+want/10 {
+			t.Fatalf("after failure %d: RetryAt() is %v after it, want %v ±10%%", i+1, got, want)
+		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
+	bkt.setFail(nil)
+	syncOK(t, s, 1)
+	if !s.RetryAt().IsZero() {
+		t.Fatalf("RetryAt() = %v after a Sync that succeeded, want the zero time", s.RetryAt())
 	}
-	checkShipped(t, bkt, db)
+	// The next failure starts from the first wait again.
+	db.addBlocks(1)
+	bkt.setFail(func(string) error { return errors.New("bucket down") })
+	if _, err := s.Sync(context.Background()); err == nil {
+		t.Fatal("Sync to a failing bucket succeeded")
+	}
+	if got := s.RetryAt().Sub(clock.Now()); got < interval-interval/10 || got > interval+interval/10 {
+		t.Fatalf("first failure after a success: RetryAt() is %v after it, want %v ±10%%", got, interval)
+	}
 }
 
 func TestBackoff(t *testing.T) {
@@ -735,6 +762,7 @@ func TestNewValidates(t *testing.T) {
 		{"dir is a file", Options{Dir: file, Bucket: bkt, Labels: extLabels}, "not a directory"},
 		{"no bucket", Options{Dir: dir, Labels: extLabels}, "Bucket is required"},
 		{"no labels", Options{Dir: dir, Bucket: bkt}, "Labels are required"},
+		{"negative retry interval", Options{Dir: dir, Bucket: bkt, Labels: extLabels, RetryInterval: -time.Second}, "RetryInterval must not be negative"},
 	} {
 		if _, err := New(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New = %v, want error containing %q", tc.name, err, tc.want)

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -27,32 +25,9 @@ func startBlockBuilder(t *testing.T) string {
 	cfg.DataDir = t.TempDir()
 	cfg.Bucket.Dir = t.TempDir()
 	cfg.ReplicaName = "loadgen-test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcL, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- runBlockBuilderOn(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, slog.New(slog.NewTextHandler(io.Discard, nil)), func(*blockbuilder.BlockBuilder) { close(started) })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("block builder: %v", err)
-		}
-	})
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("block builder did not start: %v", err)
-	}
-	return l.Addr().String()
+	s := serveBlockBuilder(t, cfg)
+	s.ready(t)
+	return s.addr
 }
 
 // TestLoadgenAgainstBlockBuilder drives a real block builder through the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/loadgen"
 )
@@ -138,7 +139,9 @@ func TestS3Outage(t *testing.T) {
 		t.Errorf("oldest pending block age %v during the outage", age)
 	}
 	c.s3.Start()
-	waitFor(t, 2*time.Minute, "the backlog to drain", func() bool {
+	// Uploads have been backing off through the outage: a block builder
+	// tries again up to the shipper's longest wait (+10% jitter) later.
+	waitFor(t, 2*time.Minute+shipper.MaxBackoff*11/10, "the backlog to drain", func() bool {
 		for _, b := range c.bbs {
 			if metric(t, b.Addr, "strata_shipper_pending_blocks") > 0 {
 				return false
