@@ -1,12 +1,18 @@
 package main
 
 import (
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/bucket/browse"
@@ -96,5 +102,75 @@ func TestDocsNameRealVariables(t *testing.T) {
 				t.Errorf("%s names %s, which no configuration reads", strings.TrimPrefix(file, "../../"), v)
 			}
 		}
+	}
+}
+
+// descRecorder is a Registerer that keeps the names of the metrics
+// registered on it, whether or not they have series yet.
+type descRecorder struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (d *descRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		if m := fqName.FindStringSubmatch(desc.String()); m != nil {
+			d.names[m[1]] = true
+		}
+	}
+	return nil
+}
+
+func (d *descRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = d.Register(c)
+	}
+}
+
+func (d *descRecorder) Unregister(prometheus.Collector) bool { return true }
+
+// TestREADMEDocumentsEveryMetric: every strata_* metric a router or a
+// block builder registers is in the README's metrics table.
+func TestREADMEDocumentsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &descRecorder{names: map[string]bool{}}
+	rcfg := functions.DefaultConfig()
+	// A hashrings file, so that the reload metrics are registered too.
+	rcfg.HashringsFile = filepath.Join(t.TempDir(), "hashrings.json")
+	if err := os.WriteFile(rcfg.HashringsFile, []byte(`[{"hashring": "default", "endpoints": ["127.0.0.1:1"]}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rcfg.ReplicationFactor = 1
+	if _, err := functions.New(rcfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg); err != nil {
+		t.Fatal(err)
+	}
+	bcfg := blockbuilder.DefaultConfig()
+	bcfg.DataDir = t.TempDir()
+	bcfg.Bucket.Dir = t.TempDir()
+	bcfg.ReplicaName = "doc"
+	if _, err := blockbuilder.New(bcfg, objstore.NewInMemBucket(), slog.New(slog.NewTextHandler(io.Discard, nil)), reg); err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	n := 0
+	for name := range reg.names {
+		if !strings.HasPrefix(name, "strata_") {
+			continue
+		}
+		n++
+		if !strings.Contains(string(readme), "`"+name) {
+			missing = append(missing, name)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d strata_ metrics registered: the recorder missed some", n)
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("README.md does not document: %s", strings.Join(missing, ", "))
 	}
 }
