@@ -52,6 +52,11 @@ type Config struct {
 	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
 	// Limits are the defaults for every tenant.
 	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+	// KnownSeries is how many series the router remembers as validated,
+	// with their hash, to skip decoding and checking their labels when
+	// they come again (16 bytes each, allocated up front; 0 turns it off).
+	// Size it to the active series the router sees, all tenants together.
+	KnownSeries int `env:"KNOWN_SERIES" envDefault:"1048576"`
 
 	// TLS of the remote-write listener.
 	TLS security.ServerConfig `envPrefix:"TLS_"`
@@ -85,6 +90,7 @@ func DefaultConfig() Config {
 		EndpointMaxBackoff:     10 * time.Second,
 		LimitsReloadInterval:   10 * time.Second,
 		Limits:                 remotewrite.DefaultLimits(),
+		KnownSeries:            1 << 20,
 	}
 }
 
@@ -103,6 +109,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_SHUTDOWN_DELAY must not be negative and must be less than STRATA_SHUTDOWN_TIMEOUT, which also bounds the drain after it")
 	case c.ForwardTimeout <= 0:
 		return fmt.Errorf("STRATA_FORWARD_TIMEOUT must be positive")
+	case c.KnownSeries < 0 || c.KnownSeries > 1<<30:
+		return fmt.Errorf("STRATA_KNOWN_SERIES must be between 0 (off) and %d, got %d", 1<<30, c.KnownSeries)
 	case c.ForwardMaxInflight < 1:
 		return fmt.Errorf("STRATA_FORWARD_MAX_INFLIGHT must be at least 1")
 	case c.EndpointBackoff <= 0 || c.EndpointMaxBackoff < c.EndpointBackoff:

@@ -48,6 +48,9 @@ type LimitsFile struct {
 type limitSet struct {
 	def     TenantLimits
 	tenants map[string]TenantLimits
+	// version tells limit sets apart (the hash of the file they were read
+	// from): what was validated under one set is not known under another.
+	version uint64
 }
 
 func (s *limitSet) forTenant(t string) *TenantLimits {
@@ -161,8 +164,9 @@ func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*li
 		if err != nil {
 			return nil, fmt.Errorf("STRATA_LIMITS_FILE %s: %w", l.path, err)
 		}
-		l.cur.Store(set)
 		l.sum = xxhash.Sum64(data)
+		set.version = l.sum
+		l.cur.Store(set)
 	}
 	l.reloadOK.Set(1)
 	if reg != nil {
@@ -200,6 +204,7 @@ func (l *limits) reload() {
 		var set *limitSet
 		if set, err = ParseLimits(data, l.base); err == nil {
 			l.sum = sum
+			set.version = sum
 			l.cur.Store(set)
 			l.mu.Lock()
 			clear(l.limiters) // rebuilt with the new rates on next use
@@ -228,6 +233,13 @@ func (l *limits) sweep(before time.Time) {
 
 func (l *limits) forTenant(tenant string) *TenantLimits {
 	return l.cur.Load().forTenant(tenant)
+}
+
+// knownSeed is the seed of knownKey for a tenant's series under the
+// current limits, and those limits.
+func (l *limits) knownSeed(tenant string) (uint64, *TenantLimits) {
+	set := l.cur.Load()
+	return xxhash.Sum64String(tenant) ^ set.version, set.forTenant(tenant)
 }
 
 // allow takes n samples from the tenant's rate; false means 429.

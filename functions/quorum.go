@@ -31,13 +31,21 @@ import (
 // exemplar itself (labels too long), so replicas mostly agree anyway.
 func (r *Router) decide(st *writeState, results []forwardResult, quorum int) outcome {
 	var failed []error
+	// wholeOK counts the parts written when every part holds every series
+	// (st.aliased): each is then one more replica of every series, counted
+	// once instead of series by series.
+	wholeOK := 0
 	for k := range results {
 		res := &results[k]
 		series := st.epSeries[res.ep]
 		switch {
 		case res.status/100 == 2:
-			for _, i := range series {
-				st.info[i].ok++
+			if st.aliased {
+				wholeOK++
+			} else {
+				for _, i := range series {
+					st.info[i].ok++
+				}
 			}
 			st.applyDrops(series, res.dropped)
 		case len(res.rejected) > 0 && remotewrite.RefusesData(res.status):
@@ -67,15 +75,16 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 			continue
 		}
 		routed++
+		ok := int(info.ok) + wholeOK
 		switch {
-		case int(info.ok) >= quorum:
+		case ok >= quorum:
 			out.written.Samples += int(info.samples)
 			out.written.Histograms += int(info.histograms)
 			out.written.Exemplars += int(max(info.exemplars-info.exDropped, 0))
 			if info.rejected > 0 {
 				minority++
 			}
-		case int(info.ok+info.rejected) >= quorum:
+		case ok+int(info.rejected) >= quorum:
 			out.written.Samples += int(max(info.samples-info.rejSamples, 0))
 			out.written.Histograms += int(max(info.histograms-info.rejHistograms, 0))
 			out.written.Exemplars += int(max(info.exemplars-max(info.exDropped, info.rejExemplars), 0))

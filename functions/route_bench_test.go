@@ -19,8 +19,11 @@ import (
 
 const benchStartMs = int64(1_790_000_000_000)
 
-func benchRouter(b *testing.B, endpoints, rf int) *Router {
+func benchRouter(b *testing.B, endpoints, rf int, tweak ...func(*Config)) *Router {
 	cfg := DefaultConfig()
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	for i := 0; i < endpoints; i++ {
 		cfg.Endpoints = append(cfg.Endpoints, fmt.Sprintf("127.0.0.1:%d", 20000+i))
 	}
@@ -33,35 +36,53 @@ func benchRouter(b *testing.B, endpoints, rf int) *Router {
 	return r
 }
 
-// BenchmarkRoute: Parse plus route (decode, validate, hash, owners) of a
-// 2000-series request, over 3 and 6 block builders at RF=3.
+// BenchmarkRoute: Parse plus route (decode, validate, hash, owners) of
+// 2000-series requests over 100k active series, over 3 and 6 block
+// builders at RF=3; known=on is the steady state, every series seen
+// before, known=off what each series costs without the known-series table
+// (and about what a new series costs).
 func BenchmarkRoute(b *testing.B) {
+	const perRequest, requests = 2000, 50
 	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
 		for _, endpoints := range []int{3, 6} {
-			b.Run(fmt.Sprintf("%s/endpoints=%d/rf=3", v, endpoints), func(b *testing.B) {
-				r := benchRouter(b, endpoints, 3)
-				body := loadgen.Encode(v, 0, 2000, 1, 0, benchStartMs, 15000)
-				ring := r.ring.Ring()
-				hr, err := ring.ForTenant("team-a")
-				if err != nil {
-					b.Fatal(err)
-				}
-				tl := r.limits.forTenant("team-a")
-				st := &writeState{}
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := st.req.Parse(v, body); err != nil {
+			for _, known := range []int{1 << 20, 0} {
+				onOff := map[bool]string{true: "on", false: "off"}[known > 0]
+				b.Run(fmt.Sprintf("%s/endpoints=%d/rf=3/known=%s", v, endpoints, onOff), func(b *testing.B) {
+					r := benchRouter(b, endpoints, 3, func(c *Config) { c.KnownSeries = known })
+					var bodies [][]byte
+					for k := 0; k < requests; k++ {
+						bodies = append(bodies, loadgen.Encode(v, k*perRequest, perRequest, 1, 0, benchStartMs, 15000))
+					}
+					ring := r.ring.Ring()
+					hr, err := ring.ForTenant("team-a")
+					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := r.route(st, hr, len(ring.Endpoints()), "team-a", tl); err != nil {
-						b.Fatal(err)
+					seed, tl := r.limits.knownSeed("team-a")
+					st := &writeState{}
+					route := func(body []byte) {
+						if err := st.req.Parse(v, body); err != nil {
+							b.Fatal(err)
+						}
+						if _, err := r.route(st, hr, len(ring.Endpoints()), "team-a", tl, seed); err != nil {
+							b.Fatal(err)
+						}
+						if len(st.rejected) > 0 {
+							b.Fatalf("route rejected %d series: %s", len(st.rejected), st.rejected[0].Reason)
+						}
 					}
-				}
-				if len(st.rejected) > 0 {
-					b.Fatalf("route rejected %d series: %s", len(st.rejected), st.rejected[0].Reason)
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2000), "ns/sample")
-			})
+					for _, body := range bodies {
+						route(body)
+					}
+					b.ReportAllocs()
+					n := 0
+					for b.Loop() {
+						route(bodies[n%requests])
+						n++
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRequest), "ns/sample")
+				})
+			}
 		}
 	}
 }
@@ -82,7 +103,8 @@ func BenchmarkPartBody(b *testing.B) {
 				if err := st.req.Parse(v, raw); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := r.route(st, hr, len(ring.Endpoints()), "team-a", r.limits.forTenant("team-a")); err != nil {
+				seed, tl := r.limits.knownSeed("team-a")
+				if _, err := r.route(st, hr, len(ring.Endpoints()), "team-a", tl, seed); err != nil {
 					b.Fatal(err)
 				}
 				b.ReportAllocs()

@@ -37,6 +37,7 @@ type Router struct {
 	// pool's buffers have the size its use needs.
 	compressed, raw *remotewrite.BufferPool
 	states          sync.Pool
+	known           *knownSeries // nil when turned off
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -90,6 +91,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 		return nil, err
 	}
 	r.states.New = func() any { return &writeState{} }
+	r.known = newKnownSeries(cfg.KnownSeries)
 	return r, nil
 }
 

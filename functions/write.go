@@ -3,6 +3,8 @@ package functions
 import (
 	"context"
 	"fmt"
+
+	"github.com/cespare/xxhash/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -33,9 +35,19 @@ type writeState struct {
 	hasher          shard.Hasher
 	owners          []int
 
+	// keys and hashes of the series in the known-series table (a zero
+	// key: not looked up, a zero hash: not found), and the length of
+	// their label bytes.
+	keys, hashes []uint64
+	runs         []int32
+
 	info []seriesInfo
 	// epSeries lists, per endpoint ID, the series sent to it, in order.
+	// When every endpoint of the hashring owns every series, they all
+	// share one list, routed (and aliased is set).
 	epSeries [][]int32
+	routed   []int32
+	aliased  bool
 	touched  []int
 	rejected []remotewrite.Rejection
 }
@@ -43,8 +55,15 @@ type writeState struct {
 func (st *writeState) reset(numEndpoints int) {
 	st.info = st.info[:0]
 	for _, e := range st.touched {
-		st.epSeries[e] = st.epSeries[e][:0]
+		if st.aliased {
+			// Shared with the others: appending would write into theirs.
+			st.epSeries[e] = nil
+		} else {
+			st.epSeries[e] = st.epSeries[e][:0]
+		}
 	}
+	st.aliased = false
+	st.routed = st.routed[:0]
 	st.touched = st.touched[:0]
 	if cap(st.epSeries) < numEndpoints {
 		st.epSeries = make([][]int32, numEndpoints)
@@ -90,7 +109,7 @@ func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
 	if err := r.authorize(hreq, tenant); err != nil {
 		return "", outcome{err: err}
 	}
-	tl := r.limits.forTenant(tenant)
+	seed, tl := r.limits.knownSeed(tenant)
 	if err := remotewrite.ReadBody(st.compressed, hreq.Body, hreq.ContentLength, tl.MaxBodyBytes); err != nil {
 		return tenant, outcome{err: err}
 	}
@@ -108,7 +127,7 @@ func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
 	if err != nil {
 		return tenant, outcome{err: fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)}
 	}
-	total, err := r.route(st, hr, len(ring.Endpoints()), tenant, tl)
+	total, err := r.route(st, hr, len(ring.Endpoints()), tenant, tl, seed)
 	if err != nil {
 		return tenant, outcome{err: err}
 	}
@@ -130,38 +149,63 @@ func (r *Router) authorize(hreq *http.Request, tenant string) error {
 // route validates each series, finds its owners and lists for each
 // endpoint the series it gets. It returns the number of samples plus
 // histogram samples.
-func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, tenant string, tl *TenantLimits) (int, error) {
+//
+// A series the router knows (see knownSeries) has its labels neither
+// decoded nor checked again, and its hash comes from the table.
+func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, tenant string, tl *TenantLimits, seed uint64) (int, error) {
 	st.reset(numEndpoints)
 	req, s := &st.req, &st.series
 	nowMs := time.Now().UnixMilli()
 	total := 0
 	everyone := hr.ReplicationFactor() == len(hr.Endpoints())
+	r.lookUpKnown(st, seed)
 	for i := 0; i < req.NumSeries(); i++ {
 		st.info = append(st.info, seriesInfo{})
 		info := &st.info[i]
-		err := req.Series(i, s)
-		if err == nil {
-			err = tl.CheckSeries(req.Version, s, nowMs)
+		var (
+			key, hash = st.keys[i], st.hashes[i]
+			known     = hash != 0
+			err       error
+		)
+		if known {
+			// The table knows these label bytes: decode the rest.
+			if !req.SeriesSkipLabels(i, int(st.runs[i]), s) {
+				known = false
+			}
+		}
+		if known {
+			err = tl.CheckSamples(req.Version, s, nowMs)
+		} else {
+			err = req.Series(i, s)
+			if err == nil {
+				err = tl.CheckSeries(req.Version, s, nowMs)
+			}
 		}
 		if err != nil {
 			st.rejected = append(st.rejected, remotewrite.Rejection{Series: i, Kind: remotewrite.KindOf(err), Reason: err.Error()})
 			continue
 		}
-		info.samples, info.histograms, info.exemplars = int32(len(s.Samples)), int32(len(s.Histograms)), int32(len(s.Exemplars))
-		if total += len(s.Samples) + len(s.Histograms); total > tl.MaxSamplesPerRequest {
-			return total, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, tl.MaxSamplesPerRequest)
-		}
-		if everyone {
-			// Every endpoint owns every series: no hash can change that.
-			st.owners = append(st.owners[:0], hr.Endpoints()...)
-		} else {
+		if !known {
 			st.hasher.Reset(tenant)
 			for _, l := range s.Labels {
 				st.hasher.Add(l.Name, l.Value)
 			}
-			st.owners = hr.Owners(st.hasher.Sum64(), st.owners[:0])
+			hash = st.hasher.Sum64()
+			if key != 0 {
+				r.known.put(key, hash)
+			}
+		}
+		info.samples, info.histograms, info.exemplars = int32(len(s.Samples)), int32(len(s.Histograms)), int32(len(s.Exemplars))
+		if total += len(s.Samples) + len(s.Histograms); total > tl.MaxSamplesPerRequest {
+			return total, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, tl.MaxSamplesPerRequest)
 		}
 		info.routed = true
+		if everyone {
+			// Every endpoint owns every series: no hash can change that.
+			st.routed = append(st.routed, int32(i))
+			continue
+		}
+		st.owners = hr.Owners(hash, st.owners[:0])
 		for _, e := range st.owners {
 			if len(st.epSeries[e]) == 0 {
 				st.touched = append(st.touched, e)
@@ -169,7 +213,52 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 			st.epSeries[e] = append(st.epSeries[e], int32(i))
 		}
 	}
+	if everyone && len(st.routed) > 0 {
+		for _, e := range hr.Endpoints() {
+			st.epSeries[e] = st.routed
+			st.touched = append(st.touched, e)
+		}
+		st.aliased = true
+	}
 	return total, nil
+}
+
+// lookUpKnown fills st.keys and st.hashes for every series of the request
+// (zeros where the table is off or does not know the series). The keys
+// are computed first and the table read in a loop of its own, so that the
+// CPU overlaps the reads, which mostly miss its caches, instead of waiting
+// for each in turn.
+func (r *Router) lookUpKnown(st *writeState, seed uint64) {
+	n := st.req.NumSeries()
+	st.keys, st.hashes = grow(st.keys, n), grow(st.hashes, n)
+	if r.known == nil {
+		return
+	}
+	if cap(st.runs) < n {
+		st.runs = make([]int32, n)
+	}
+	st.runs = st.runs[:n]
+	for i := 0; i < n; i++ {
+		if run, ok := st.req.LabelRun(i); ok {
+			st.keys[i] = knownKey(seed, xxhash.Sum64(run))
+			st.runs[i] = int32(len(run))
+		}
+	}
+	for i, key := range st.keys {
+		if key != 0 {
+			st.hashes[i], _ = r.known.get(key)
+		}
+	}
+}
+
+// grow returns s with n zeros.
+func grow(s []uint64, n int) []uint64 {
+	if cap(s) < n {
+		return make([]uint64, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // fanOut sends every endpoint its part in parallel and returns the answers
@@ -214,6 +303,21 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 		shared.release()
 	}
 	out := make([]forwardResult, 0, n)
+	if st.aliased {
+		// Every part holds every routed series: they all reach quorum
+		// with the quorum-th part written.
+		written := 0
+		for len(out) < n {
+			res := <-results
+			out = append(out, res)
+			if res.status/100 == 2 {
+				if written++; written == quorum {
+					break
+				}
+			}
+		}
+		return out
+	}
 	pending := 0
 	for i := range st.info {
 		if st.info[i].routed {

@@ -186,11 +186,11 @@ func (r *Request) Series(i int, s *Series) error {
 }
 
 func (r *Request) decodeV1(b []byte, s *Series) error {
-	// The common shapes are decoded inline: a label (field 1) holding a
-	// name (field 1) and a value (field 2), each shorter than 128 bytes,
-	// and a sample (field 2) holding a value then a timestamp. Labels
-	// usually come first and together; the bytes of such a run are
-	// checked for ASCII (so valid UTF-8) in one pass at the end.
+	// The common shape of a label is decoded inline: a label (field 1)
+	// holding a name (field 1) and a value (field 2), each shorter than
+	// 128 bytes. Labels usually come first and together; the bytes of
+	// such a run are checked for ASCII (so valid UTF-8) in one pass at the
+	// end.
 	ascii := true
 	runStart, runEnd := -1, -1
 	for i := 0; i < len(b); {
@@ -228,65 +228,115 @@ func (r *Request) decodeV1(b []byte, s *Series) error {
 			i = end
 			continue
 		}
-		if b[i] == 0x12 && i+12 < len(b) && b[i+2] == 0x09 && b[i+11] == 0x10 {
-			// A sample: 0x12 len 0x09 <8-byte value> 0x10 <timestamp>.
-			n := int(b[i+1])
-			end := i + 2 + n
-			if n >= 11 && n < 0x80 && end <= len(b) {
-				v := binary.LittleEndian.Uint64(b[i+3:])
-				ts, next, err := uvarint(b[:end], i+12)
-				if err == nil && next == end {
-					s.Samples = append(s.Samples, Sample{Value: math.Float64frombits(v), Timestamp: int64(ts)})
-					i = end
-					continue
-				}
-			}
-		}
-		field, wt, next, err := tag(b, i)
+		next, label, err := s.decodeFieldV1(b, i)
 		if err != nil {
 			return err
 		}
-		i = next
-		if field > 4 {
-			if i, err = skip(b, i, wt); err != nil {
-				return err
-			}
-			continue
-		}
-		if wt != wireBytes {
-			return wrongType("TimeSeries", field, wt)
-		}
-		p, end, err := bytesField(b, i)
-		if err != nil {
-			return err
-		}
-		m := b[p:end]
-		switch field {
-		case 1:
-			l, err := decodeLabelV1(m)
+		if label != nil {
+			l, err := decodeLabelV1(label)
 			if err != nil {
 				return fmt.Errorf("label %d: %w", len(s.Labels), err)
 			}
 			s.Labels = append(s.Labels, l)
 			ascii = false
-		case 2:
-			if err := s.addSample(m); err != nil {
-				return err
-			}
-		case 3:
-			s.Exemplars = append(s.Exemplars, m)
-		case 4:
-			if err := s.addHistogram(m); err != nil {
-				return err
-			}
 		}
-		i = end
+		i = next
 	}
 	if ascii && runStart >= 0 {
 		ascii = isASCII(b[runStart:runEnd])
 	}
 	s.LabelsUTF8 = ascii
 	return nil
+}
+
+// SeriesSkipLabels decodes 1.0 series i as Series does, except its
+// labels: s.Labels stays empty. labelBytes is the length of the series'
+// LabelRun, the encoded bytes of every label field, which every sender
+// writes first and together. It is for a caller that recognises by its
+// LabelRun a series it has validated before, and so skips decoding and
+// checking its labels again; the labels are not looked into. It returns
+// false, for the caller to use Series, when a label follows other fields,
+// or the series is malformed: Series then says what is wrong.
+func (r *Request) SeriesSkipLabels(i, labelBytes int, s *Series) bool {
+	s.Reset()
+	sp := r.series[i]
+	b := r.body[sp.payload:sp.end]
+	if labelBytes <= 0 || labelBytes > len(b) {
+		return false
+	}
+	for k := labelBytes; k < len(b); {
+		next, label, err := s.decodeFieldV1(b, k)
+		if err != nil || label != nil {
+			return false
+		}
+		k = next
+	}
+	return true
+}
+
+// LabelRun is the encoded bytes of the label fields at the start of 1.0
+// series i, without decoding anything else; ok is false for a 2.0 request
+// or a series that does not start with a label.
+func (r *Request) LabelRun(i int) (run []byte, ok bool) {
+	if r.Version != V1 {
+		return nil, false
+	}
+	sp := r.series[i]
+	b := r.body[sp.payload:sp.end]
+	j := 0
+	for j < len(b) && b[j] == 0x0a {
+		n, next, err := uvarint(b, j+1)
+		if err != nil || n > uint64(len(b)-next) {
+			return nil, false
+		}
+		j = next + int(n)
+	}
+	return b[:j], j > 0
+}
+
+// decodeFieldV1 decodes the field of a 1.0 TimeSeries at b[i:] into s,
+// except a label, which it returns (encoded) for the caller to handle.
+func (s *Series) decodeFieldV1(b []byte, i int) (next int, label []byte, err error) {
+	if b[i] == 0x12 && i+12 < len(b) && b[i+2] == 0x09 && b[i+11] == 0x10 {
+		// The common sample: 0x12 len 0x09 <8-byte value> 0x10 <timestamp>.
+		n := int(b[i+1])
+		end := i + 2 + n
+		if n >= 11 && n < 0x80 && end <= len(b) {
+			v := binary.LittleEndian.Uint64(b[i+3:])
+			ts, next, err := uvarint(b[:end], i+12)
+			if err == nil && next == end {
+				s.Samples = append(s.Samples, Sample{Value: math.Float64frombits(v), Timestamp: int64(ts)})
+				return end, nil, nil
+			}
+		}
+	}
+	field, wt, next, err := tag(b, i)
+	if err != nil {
+		return 0, nil, err
+	}
+	if field > 4 {
+		next, err = skip(b, next, wt)
+		return next, nil, err
+	}
+	if wt != wireBytes {
+		return 0, nil, wrongType("TimeSeries", field, wt)
+	}
+	p, end, err := bytesField(b, next)
+	if err != nil {
+		return 0, nil, err
+	}
+	m := b[p:end]
+	switch field {
+	case 1:
+		return end, m, nil
+	case 2:
+		err = s.addSample(m)
+	case 3:
+		s.Exemplars = append(s.Exemplars, m)
+	case 4:
+		err = s.addHistogram(m)
+	}
+	return end, nil, err
 }
 
 // isASCII tells whether every byte is below 0x80, eight at a time.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -281,6 +282,109 @@ func parseAll(v Version, body []byte) error {
 	return nil
 }
 
+// checkSkipLabels holds SeriesSkipLabels to Series on a 1.0 body: where
+// both succeed they see the same samples, histograms and exemplars, and
+// the label bytes it returns decode to the labels Series sees; a series
+// whose labels come first is never refused.
+func checkSkipLabels(t *testing.T, body []byte) {
+	t.Helper()
+	var r Request
+	if r.Parse(V1, body) != nil {
+		return
+	}
+	var full, skipped Series
+	for i := 0; i < r.NumSeries(); i++ {
+		run, ok := r.LabelRun(i)
+		ok = ok && r.SeriesSkipLabels(i, len(run), &skipped)
+		if r.Series(i, &full) != nil {
+			continue
+		}
+		first := true
+		if raw := r.RawSeries(i); len(full.Labels) > 0 {
+			// Labels first: the series' message starts with field 1.
+			p, _, _ := bytesField(raw, 1)
+			first = raw[p] == 0x0a && labelsLeadV1(raw[p:])
+		}
+		if !ok {
+			if first && len(full.Labels) > 0 {
+				t.Fatalf("series %d: labels come first but SeriesSkipLabels refused it", i)
+			}
+			continue
+		}
+		if len(skipped.Labels) != 0 {
+			t.Fatalf("series %d: SeriesSkipLabels decoded %d labels", i, len(skipped.Labels))
+		}
+		var fromRun Series
+		for j := 0; j < len(run); {
+			next, label, err := fromRun.decodeFieldV1(run, j)
+			if err != nil || label == nil {
+				t.Fatalf("series %d: the label bytes hold something else (%v)", i, err)
+			}
+			l, err := decodeLabelV1(label)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromRun.Labels = append(fromRun.Labels, l)
+			j = next
+		}
+		if !reflect.DeepEqual(fromRun.Labels, full.Labels) || !reflect.DeepEqual(skipped.Samples, full.Samples) ||
+			!reflect.DeepEqual(skipped.Histograms, full.Histograms) || !reflect.DeepEqual(skipped.Exemplars, full.Exemplars) {
+			t.Fatalf("series %d: SeriesSkipLabels sees %+v / %+v, Series %+v", i, fromRun, skipped, full)
+		}
+	}
+}
+
+// labelsLeadV1 tells whether every label field of a 1.0 TimeSeries
+// message comes before any other field.
+func labelsLeadV1(m []byte) bool {
+	others := false
+	for i := 0; i < len(m); {
+		field, wt, next, err := tag(m, i)
+		if err != nil {
+			return false
+		}
+		if field == 1 && others {
+			return false
+		}
+		others = others || field != 1
+		if i, err = skip(m, next, wt); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSeriesSkipLabels(t *testing.T) {
+	checkSkipLabels(t, mustMarshal(t, sampleV1Request()))
+	// Labels after a sample: legal, unusual, refused by the fast path.
+	apart := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}},
+		Samples: []prompb.Sample{{Value: 1, Timestamp: 1}},
+	}}}
+	body := mustMarshal(t, apart)
+	// Move the sample before the label: 0x0a <ts len> <label> <sample>.
+	var r Request
+	if err := r.Parse(V1, body); err != nil {
+		t.Fatal(err)
+	}
+	raw := r.RawSeries(0)
+	p, _, _ := bytesField(raw, 1)
+	msg := raw[p:]
+	_, lend, _ := bytesField(msg, 1)
+	swapped := append(append(append([]byte{}, raw[:p]...), msg[lend:]...), msg[:lend]...)
+	var s Series
+	if err := r.Parse(V1, swapped); err != nil {
+		t.Fatal(err)
+	}
+	if run, ok := r.LabelRun(0); ok && r.SeriesSkipLabels(0, len(run), &s) {
+		t.Fatal("SeriesSkipLabels took a series whose label follows its sample")
+	}
+	if err := r.Series(0, &s); err != nil || len(s.Labels) != 1 || len(s.Samples) != 1 {
+		t.Fatalf("Series: %v %+v", err, s)
+	}
+	checkSkipLabels(t, swapped)
+}
+
 func TestSplitKeepsSeriesBytes(t *testing.T) {
 	for _, v := range []Version{V1, V2} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -337,6 +441,7 @@ func FuzzParseV1(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_ = parseAll(V1, body)
+		checkSkipLabels(t, body)
 		var want prompb.WriteRequest
 		if want.Unmarshal(body) != nil {
 			return
