@@ -12,6 +12,11 @@ PROMETHEUS_VERSION := v0.316.0
 VERSITYGW  := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
 PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
+# VictoriaMetrics single node, a baseline of `make bench` only (not a test
+# tool): the benchmark measures it beside Strata in the same run.
+VICTORIAMETRICS_VERSION := v1.151.0
+VICTORIAMETRICS         := $(TOOLS_DIR)/victoria-metrics-$(VICTORIAMETRICS_VERSION)/victoria-metrics
+
 # The AWS Lambda Runtime Interface Emulator runs the router's Lambda
 # bootstrap locally for its test, as Lambda's provided runtimes would.
 AWS_LAMBDA_RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
@@ -73,6 +78,10 @@ $(VERSITYGW):
 $(PROMETHEUS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+$(VICTORIAMETRICS):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$(VICTORIAMETRICS_VERSION)
 
 tools: $(AWS_LAMBDA_RIE)
 
@@ -176,14 +185,18 @@ fuzz:
 
 # `make bench` runs every scenario as real processes loaded by strata
 # loadgen and writes bench/results/ (results.md, results.png, results.json,
-# CPU and heap profiles); about 20 minutes as set here on two cores, sized
-# by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g. `make bench
-# BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick look).
+# CPU and heap profiles); a little over 20 minutes as set here on two
+# cores, sized by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g.
+# `make bench BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick
+# look). The baselines, VictoriaMetrics and Prometheus under the same load,
+# run at BENCH_BASELINE_SERIES only: the anchors' 100k series, at which
+# they scale the targets to this machine.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
-BENCH_SERIES    ?= 10000,100000,1000000
-BENCH_DURATION  ?= 30s
-BENCH_SCENARIOS ?= blockbuilder,dev,router
-BENCH_FLAGS     ?=
+BENCH_SERIES          ?= 10000,100000,1000000
+BENCH_BASELINE_SERIES ?= 100000
+BENCH_DURATION        ?= 30s
+BENCH_SCENARIOS       ?= blockbuilder,dev,router,victoriametrics,prometheus
+BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 
 .PHONY: bench-micro
@@ -194,9 +207,11 @@ CHAOS_SCALE ?= 20
 chaos: build tools
 	STRATA_TEST_REQUIRE_TOOLS=1 STRATA_CHAOS_SCALE=$(CHAOS_SCALE) $(GO) test -count=1 -v -timeout 3h ./internal/chaos/
 
-bench: build
+bench: build $(PROMETHEUS) $(VICTORIAMETRICS)
 	$(GO) run ./bench/cmd/strata-bench -bin $(CURDIR)/bin/strata -out bench/results \
-	  -series $(BENCH_SERIES) -duration $(BENCH_DURATION) -scenarios $(BENCH_SCENARIOS) $(BENCH_FLAGS)
+	  -prometheus $(PROMETHEUS) -victoriametrics $(VICTORIAMETRICS) \
+	  -series $(BENCH_SERIES) -baseline-series $(BENCH_BASELINE_SERIES) \
+	  -duration $(BENCH_DURATION) -scenarios $(BENCH_SCENARIOS) $(BENCH_FLAGS)
 
 bench-micro:
 	mkdir -p bench/results

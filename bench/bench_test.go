@@ -30,7 +30,22 @@ func fakeResults() []Result {
 		)
 	}
 	out = append(out, Result{Scenario: Dev, Series: 1_000_000, Error: "did not get ready"})
-	return out
+	return append(out, fakeBaselines()...)
+}
+
+// fakeBaselines are VictoriaMetrics at 10k and 100k series (600k and 500k
+// samples per CPU-second) and Prometheus at 100k (167k).
+func fakeBaselines() []Result {
+	one := func(scenario string, series int, samples int64, cpu float64, rss int64) Result {
+		return Result{Scenario: scenario, Series: series, Measured: []int{30}, Version: "example.com/" + scenario + " v1.0.0",
+			Report: loadgen.Report{Samples: samples, DurationSeconds: 30, SamplesPerSecond: float64(samples) / 30,
+				Processes: []loadgen.ProcessReport{{Pid: 30, CPUSeconds: cpu, PeakRSSBytes: rss}}}}
+	}
+	return []Result{
+		one(VictoriaMetrics, 10_000, 3_000_000, 5, 250e6),
+		one(VictoriaMetrics, 100_000, 2_500_000, 5, 300e6),
+		one(Prometheus, 100_000, 2_500_000, 15, 400e6),
+	}
 }
 
 func TestFigureOfMerit(t *testing.T) {
@@ -59,10 +74,70 @@ func TestWriteMarkdown(t *testing.T) {
 		"| router | 10k |", "**3.00M**", "503×2",
 		"| dev | 1.00M | failed: did not get ready",
 		"![samples per CPU-second", "VictoriaMetrics",
+		"| victoriametrics | 100k | 83k | 0.17 | **500k** |",
+		"- `prometheus`: baseline: Prometheus",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestBaselines(t *testing.T) {
+	noBaselines := fakeResults()[:7]
+	// The baselines ran at 10k series only: the targets are scaled there,
+	// marked as off the anchors' count.
+	at10k := append(fakeResults()[:7], fakeBaselines()[0])
+	for _, tc := range []struct {
+		name          string
+		results       []Result
+		want, notWant []string
+	}{
+		{"at the anchors' series", fakeResults(), []string{
+			"## Against baselines measured in this run",
+			"- VictoriaMetrics (example.com/victoriametrics v1.0.0), samples per CPU-second here: 600k at 10k series, 500k at 100k series (0.69× its anchor); on the anchors' machine: 722k at 100k series.",
+			"- Prometheus (example.com/prometheus v1.0.0), samples per CPU-second here: 167k at 100k series (1.00× its anchor)",
+			"| scenario | active series | samples per CPU-second | vs VictoriaMetrics | vs Prometheus | peak RSS | vs VictoriaMetrics | vs Prometheus |",
+			// 2.5M samples over 4 CPU-s against 500k and 167k; 200 MB
+			// against 300 and 400 MB.
+			"| blockbuilder | 100k | 625k | 1.25× | 3.75× | 200 MB | 0.67× | 0.50× |",
+			"| blockbuilder | 10k | 750k | 1.25× | – | 20 MB | 0.08× | – |",
+			"| router | 1.00M | 2.00M | – | – | 50 MB | – | – |",
+			"| victoriametrics | 100k | 500k | 1.00× | 3.00× |",
+			// 750k × 500k / 722k; 750k × 167k / 167k.
+			"| one block builder, RF=1 ≥ 750k | VictoriaMetrics (722k) | 1.04× | 100k | 500k | 519k | 625k | 1.25× | yes |",
+			"| one block builder, RF=1 ≥ 750k | Prometheus (167k) | 4.49× | 100k | 167k | 749k | 625k | 3.75× | no, 17% short |",
+			// 2.5M over the router's 1 CPU-s and over all four's 16.
+			"| the router alone (router) ≥ 2.00M | VictoriaMetrics (722k) | 2.77× | 100k | 500k | 1.39M | 2.50M | 5.00× | yes |",
+			"| router + 3 block builders, RF=3, as four processes, all counted (router) ≥ 200k | VictoriaMetrics (722k) | 0.28× | 100k | 500k | 139k | 156k | 0.31× | yes |",
+			"| router + 3 block builders, RF=3, in one process (dev) ≥ 200k | Prometheus (167k) | 1.20× | – | – | – | – | – | not measured at a common number of series |",
+			"one block builder, RF=1 at 100k series, 200 MB against the target of ≤ 250 MB: met. The baselines here at 100k series: VictoriaMetrics 300 MB (anchor 346 MB), Prometheus 400 MB (anchor 364 MB).",
+		}, []string{"Not the anchors'"}},
+		{"no baselines", noBaselines, []string{
+			"No baseline delivered a figure in this run",
+		}, []string{"### Targets scaled", "vs VictoriaMetrics"}},
+		{"off the anchors' series", at10k, []string{
+			"| blockbuilder | 10k | 750k | 1.25× | 20 MB | 0.08× |",
+			"| blockbuilder | 100k | 625k | – | 200 MB | – |",
+			"| one block builder, RF=1 ≥ 750k | VictoriaMetrics (722k) | 1.04× | 10k * | 600k | 623k | 750k | 1.25× | yes |",
+			"\\* Not the anchors' 100k series",
+		}, []string{"Prometheus (167k)", "(anchor 346 MB)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			writeBaselines(&b, tc.results)
+			md := b.String()
+			for _, want := range tc.want {
+				if !strings.Contains(md, want) {
+					t.Errorf("lacks %q:\n%s", want, md)
+				}
+			}
+			for _, no := range tc.notWant {
+				if strings.Contains(md, no) {
+					t.Errorf("has %q:\n%s", no, md)
+				}
+			}
+		})
 	}
 }
 
@@ -91,10 +166,15 @@ func TestWritePNG(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{BlockBuilder, Router} {
+	for _, name := range []string{BlockBuilder, Router, VictoriaMetrics} {
 		if found[name] < 500 {
 			t.Errorf("%s: %d pixels of its colour in the panels; its lines are missing", name, found[name])
 		}
+	}
+	// Prometheus ran at one series count: a diamond in each panel and
+	// its legend's.
+	if n := found[Prometheus]; n < 300 {
+		t.Errorf("%s: %d pixels of its colour in the panels; its points are missing", Prometheus, n)
 	}
 	if dir := os.Getenv("STRATA_BENCH_PLOT_DIR"); dir != "" {
 		_ = os.WriteFile(filepath.Join(dir, "test-plot.png"), b.Bytes(), 0o644)

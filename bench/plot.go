@@ -13,9 +13,10 @@ import (
 
 // The plot is drawn with the standard library alone (image/png and a small
 // bitmap font): two panels of lines, one per scenario, against active
-// series on a log scale, with each scenario's target dashed. A plotting
-// library would be a new dependency tree (fonts, vector back ends) for two
-// panels of a few points.
+// series on a log scale, with each scenario's target dashed and the
+// baselines as diamonds (often a single one, at the anchors' series
+// count). A plotting library would be a new dependency tree (fonts, vector
+// back ends) for two panels of a few points.
 
 var (
 	white  = color.RGBA{255, 255, 255, 255}
@@ -25,14 +26,25 @@ var (
 		BlockBuilder: {31, 119, 180, 255},
 		Dev:          {255, 127, 14, 255},
 		Router:       {44, 160, 44, 255},
+		// The baselines' colours stand apart from Strata's.
+		VictoriaMetrics: {148, 103, 189, 255},
+		Prometheus:      {214, 39, 40, 255},
 	}
 )
 
-// Targets per scenario, drawn dashed: samples per CPU-second, peak RSS.
-var targets = map[string][2]float64{
-	BlockBuilder: {750e3, 250e6},
-	Dev:          {200e3, 0},
-	Router:       {2e6, 0},
+// target is a scenario's target of its measured processes, drawn dashed:
+// samples per CPU-second (panel 0) or peak RSS (panel 1); 0 for none.
+func target(scenario string, panel int) float64 {
+	for _, t := range Targets {
+		if t.Scenario != scenario || t.AllProcesses {
+			continue
+		}
+		if panel == 0 {
+			return t.SamplesPerCPUSecond
+		}
+		return float64(t.PeakRSSBytes)
+	}
+	return 0
 }
 
 type series struct {
@@ -67,7 +79,7 @@ func WritePNG(w io.Writer, results []Result) error {
 	for _, s := range Scenarios {
 		a, b := series{name: s.Name}, series{name: s.Name}
 		for _, r := range results {
-			if r.Scenario != s.Name || r.Error != "" || r.Report.Samples == 0 {
+			if r.Scenario != s.Name || !r.ok() {
 				continue
 			}
 			peak, _ := r.PeakRSS()
@@ -89,10 +101,18 @@ func WritePNG(w io.Writer, results []Result) error {
 	sort.Float64s(ticks)
 
 	drawText(img, 30, 14, "Strata: samples per CPU-second and peak RSS against active series", 2, black)
-	lx := 30
+	// Strata's scenarios on the first legend row, the baselines measured
+	// in the same run on the second.
+	lx, bx := 30, 30
 	for _, s := range Scenarios {
 		c, ok := colors[s.Name]
 		if !ok {
+			continue
+		}
+		if s.Baseline {
+			diamond(img, bx+11, 78, 7, c)
+			drawText(img, bx+30, 72, s.Legend, 2, black)
+			bx += 30 + textWidth(s.Legend, 2) + 40
 			continue
 		}
 		fill(img, lx, 48, lx+22, 60, c)
@@ -100,21 +120,22 @@ func WritePNG(w io.Writer, results []Result) error {
 		lx += 30 + textWidth(s.Legend, 2) + 40
 	}
 	drawText(img, lx, 47, "(dashed: targets)", 2, black)
+	drawText(img, bx, 72, "(same run, same load)", 2, black)
 
-	left := panel{x0: 130, y0: 110, x1: 660, y1: height - 80}
-	right := panel{x0: 830, y0: 110, x1: 1360, y1: height - 80}
+	left := panel{x0: 130, y0: 135, x1: 660, y1: height - 80}
+	right := panel{x0: 830, y0: 135, x1: 1360, y1: height - 80}
 	drawPanel(img, &left, spc, ticks, "samples per CPU-second", 0, count)
 	drawPanel(img, &right, rss, ticks, "peak RSS", 1, func(v float64) string { return fmt.Sprintf("%.0f MB", v/1e6) })
 	return png.Encode(w, img)
 }
 
-func drawPanel(img *image.RGBA, p *panel, data []series, ticks []float64, title string, target int, label func(float64) string) {
+func drawPanel(img *image.RGBA, p *panel, data []series, ticks []float64, title string, which int, label func(float64) string) {
 	p.xmin, p.xmax = ticks[0]/2, ticks[len(ticks)-1]*2
 	for _, s := range data {
 		for _, y := range s.y {
 			p.ymax = max(p.ymax, y)
 		}
-		if t := targets[s.name][target]; t > 0 {
+		if t := target(s.name, which); t > 0 {
 			p.ymax = max(p.ymax, t)
 		}
 	}
@@ -141,16 +162,29 @@ func drawPanel(img *image.RGBA, p *panel, data []series, ticks []float64, title 
 
 	for _, s := range data {
 		c := colors[s.name]
-		if t := targets[s.name][target]; t > 0 {
+		if t := target(s.name, which); t > 0 {
 			line(img, p.x0, p.py(t), p.x1, p.py(t), c, 2, true)
 		}
+		baseline := IsBaseline(s.name)
 		for i := range s.x {
 			x, y := p.px(s.x[i]), p.py(s.y[i])
 			if i > 0 {
 				line(img, p.px(s.x[i-1]), p.py(s.y[i-1]), x, y, c, 3, false)
 			}
-			fill(img, x-5, y-5, x+5, y+5, c)
+			if baseline {
+				diamond(img, x, y, 9, c)
+			} else {
+				fill(img, x-5, y-5, x+5, y+5, c)
+			}
 		}
+	}
+}
+
+// diamond fills a diamond of radius r around (x, y).
+func diamond(img *image.RGBA, x, y, r int, c color.Color) {
+	for dy := -r; dy <= r; dy++ {
+		w := r - abs(dy)
+		fill(img, x-w, y+dy, x+w, y+dy, c)
 	}
 }
 

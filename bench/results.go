@@ -1,12 +1,17 @@
 // Package bench holds what `make bench` writes: the results of each
-// scenario (a Strata topology at a number of active series, loaded by
-// strata loadgen), the machine they ran on, and their rendering as a
-// markdown table and a PNG plot in bench/results/. The runner that starts
-// the processes is cmd/strata-bench.
+// scenario (a Strata topology, or a baseline receiver, at a number of
+// active series, loaded by strata loadgen), the machine they ran on, and
+// their rendering as a markdown table and a PNG plot in bench/results/.
+// The runner that starts the processes is cmd/strata-bench.
 //
 // The figure of merit is samples per CPU-second of the measured processes,
 // not samples per second: on a shared machine wall time depends on the
-// neighbours, CPU time much less.
+// neighbours, CPU time much less. It still depends on the CPU, so the
+// targets, stated as absolute figures measured on another machine (the
+// anchors), are read against baselines measured in the same run:
+// VictoriaMetrics and Prometheus receiving the same load. A target scaled
+// to this machine is the target times a baseline's figure here over its
+// anchor.
 package bench
 
 import (
@@ -27,13 +32,71 @@ const (
 	BlockBuilder = "blockbuilder"
 	Dev          = "dev"
 	Router       = "router"
+	// The baselines: other receivers taking the same load directly, so
+	// that Strata's figures read as ratios that hold across machines.
+	VictoriaMetrics = "victoriametrics"
+	Prometheus      = "prometheus"
 )
 
 // Scenarios lists every scenario with what it measures.
-var Scenarios = []struct{ Name, Title, Legend, Measures string }{
-	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly"},
-	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four"},
-	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own"},
+var Scenarios = []struct {
+	Name, Title, Legend, Measures string
+	// Baseline is set for another receiver than Strata.
+	Baseline bool
+}{
+	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly", false},
+	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four", false},
+	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own", false},
+	{VictoriaMetrics, "baseline: VictoriaMetrics single node", "VictoriaMetrics (baseline)", "the victoria-metrics process, receiving directly", true},
+	{Prometheus, "baseline: Prometheus with its remote-write receiver", "Prometheus (baseline)", "the prometheus process, receiving directly", true},
+}
+
+// IsBaseline tells whether a scenario is another receiver than Strata.
+func IsBaseline(scenario string) bool {
+	for _, s := range Scenarios {
+		if s.Name == scenario {
+			return s.Baseline
+		}
+	}
+	return false
+}
+
+// AnchorSeries is the number of active series the anchors and the
+// targets are stated at.
+const AnchorSeries = 100_000
+
+// BaselineAnchors are the baselines' figures on the anchors' machine,
+// under the anchor conditions (see Anchors), in the order shown.
+var BaselineAnchors = []struct {
+	Scenario            string
+	Name                string
+	SamplesPerCPUSecond float64
+	PeakRSSBytes        int64
+}{
+	{VictoriaMetrics, "VictoriaMetrics", 722e3, 346e6},
+	{Prometheus, "Prometheus", 167e3, 364e6},
+}
+
+// A Target is what the issue asks of a scenario at AnchorSeries, as
+// measured on the anchors' machine.
+type Target struct {
+	Scenario string
+	What     string
+	// AllProcesses counts the CPU of every process of the scenario, not
+	// only of the measured ones.
+	AllProcesses        bool
+	SamplesPerCPUSecond float64
+	// PeakRSSBytes, when positive, bounds the measured processes' peak
+	// RSS. It is not scaled: memory does not follow the CPU.
+	PeakRSSBytes int64
+}
+
+// Targets are Strata's performance targets, in the order shown.
+var Targets = []Target{
+	{Scenario: BlockBuilder, What: "one block builder, RF=1", SamplesPerCPUSecond: 750e3, PeakRSSBytes: 250e6},
+	{Scenario: Dev, What: "router + 3 block builders, RF=3, in one process (dev)", SamplesPerCPUSecond: 200e3},
+	{Scenario: Router, What: "router + 3 block builders, RF=3, as four processes, all counted (router)", AllProcesses: true, SamplesPerCPUSecond: 200e3},
+	{Scenario: Router, What: "the router alone (router)", SamplesPerCPUSecond: 2e6},
 }
 
 // Result is one scenario at one number of active series.
@@ -50,8 +113,14 @@ type Result struct {
 	// results folder, and Top the heads of the CPU profiles' -top output.
 	Profiles []string          `json:"profiles,omitempty"`
 	Top      map[string]string `json:"top,omitempty"`
-	Error    string            `json:"error,omitempty"`
+	// Version is the module and version a baseline's binary was built
+	// from, as its build information says.
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
+
+// ok tells whether the run delivered a figure.
+func (r *Result) ok() bool { return r.Error == "" && r.Report.Samples > 0 }
 
 // cpu is the CPU seconds of the measured processes, and of all of them.
 func (r *Result) cpu() (measured, all float64) {
@@ -164,10 +233,11 @@ func LoadAverage() float64 {
 	return v
 }
 
-// Anchors are other receivers measured on this kind of machine under the
-// same conditions (100k series, 10 labels, 2000 samples per request, 4
-// senders, 30s), and Strata's targets, for the table's reader.
-const Anchors = `Other receivers measured on this kind of machine under the anchor conditions (100k series of 10 labels, 2000 samples per request, 4 senders, 30 s):
+// Anchors are other receivers measured on another machine of this kind
+// under the same conditions (100k series, 10 labels, 2000 samples per
+// request, 4 senders, 30s), and Strata's targets, for the table's reader.
+// WriteMarkdown scales them to this machine with the baselines of the run.
+const Anchors = `Other receivers measured on another machine of this kind (the anchors) under the anchor conditions (100k series of 10 labels, 2000 samples per request, 4 senders, 30 s):
 
 | receiver | samples per CPU-second | peak RSS |
 |---|---:|---:|
@@ -222,6 +292,7 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
 	}
 	b.WriteString(Anchors)
+	writeBaselines(&b, results)
 	b.WriteString("\n## CPU profiles\n\nEach measured process was profiled over the measured window (`go tool pprof -top` of the files below; the profiler's own cost is in the figures above, a few percent).\n")
 	for _, r := range results {
 		if len(r.Profiles) == 0 {

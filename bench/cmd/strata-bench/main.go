@@ -7,10 +7,20 @@
 // package in this process. Each measured process is CPU-profiled over the
 // measured window. It writes results.md, results.png, results.json and
 // the profiles into the output folder.
+//
+// The baselines, VictoriaMetrics single node and Prometheus with its
+// remote-write receiver (-victoriametrics, -prometheus), take the same
+// load directly and are measured the same way, by default at the anchors'
+// 100k series only (-baseline-series): the targets are absolute figures
+// from another machine, and the baselines of the same run scale them to
+// this one. Runs go by number of series, so that each baseline runs next
+// to the Strata scenarios it is compared with.
 package main
 
 import (
+	"cmp"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,6 +32,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,11 +44,16 @@ import (
 )
 
 type options struct {
-	bin          string
-	out          string
-	tmp          string
-	scenarios    []string
-	series       []int
+	bin       string
+	out       string
+	tmp       string
+	scenarios []string
+	series    []int
+	// baselineSeries are the numbers of series the baselines run at.
+	baselineSeries []int
+	// baselines maps a baseline scenario to its binary and the module
+	// version it was built from.
+	baselines    map[string]baseline
 	duration     time.Duration
 	warmupRounds int
 	load         loadgen.Config
@@ -53,13 +69,16 @@ func main() {
 
 func run(args []string) error {
 	o := options{load: loadgen.DefaultConfig()}
-	var scenarios, series string
+	var scenarios, series, baselineSeries, vmBin, promBin string
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
+	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenario (a bare name is looked up in PATH)")
+	fs.StringVar(&promBin, "prometheus", "prometheus", "the Prometheus binary, for the prometheus scenario (a bare name is looked up in PATH)")
 	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.png, results.json and the profiles")
 	fs.StringVar(&o.tmp, "tmp", os.TempDir(), "folder for the processes' data (removed after each run)")
-	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router", "scenarios to run, comma-separated")
-	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run, comma-separated")
+	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
+	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
+	fs.StringVar(&baselineSeries, "baseline-series", strconv.Itoa(bench.AnchorSeries), "active series of each run of a baseline (victoriametrics, prometheus), comma-separated; the targets are scaled with the baselines at the anchors' 100k")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
 	fs.IntVar(&o.load.Protocol, "protocol", 1, "remote-write version: 1 or 2")
@@ -70,19 +89,39 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var known []string
+	for _, sc := range bench.Scenarios {
+		known = append(known, sc.Name)
+	}
 	for _, s := range strings.Split(scenarios, ",") {
 		s = strings.TrimSpace(s)
-		if s != bench.BlockBuilder && s != bench.Dev && s != bench.Router {
-			return fmt.Errorf("unknown scenario %q: use %s, %s or %s", s, bench.BlockBuilder, bench.Dev, bench.Router)
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("unknown scenario %q: use %s", s, strings.Join(known, ", "))
 		}
 		o.scenarios = append(o.scenarios, s)
 	}
-	for _, s := range strings.Split(series, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-series: %q is not a number of series", s)
+	var err error
+	if o.series, err = counts("-series", series); err != nil {
+		return err
+	}
+	if o.baselineSeries, err = counts("-baseline-series", baselineSeries); err != nil {
+		return err
+	}
+	o.baselines = map[string]baseline{}
+	for sc, path := range map[string]string{bench.VictoriaMetrics: vmBin, bench.Prometheus: promBin} {
+		if !slices.Contains(o.scenarios, sc) {
+			continue
 		}
-		o.series = append(o.series, n)
+		// VictoriaMetrics reads remote-write 1.0 only: it answers a 2.0
+		// request 204 and stores nothing, as a 1.0 one with no series.
+		if sc == bench.VictoriaMetrics && o.load.Protocol != 1 {
+			return fmt.Errorf("the %s scenario needs remote-write 1.0, as VictoriaMetrics does not read 2.0: leave it out of -scenarios with -protocol %d", sc, o.load.Protocol)
+		}
+		b, err := findBaseline(path)
+		if err != nil {
+			return fmt.Errorf("the %s scenario: %w (set -%s, or leave the scenario out; `make bench` builds it)", sc, err, sc)
+		}
+		o.baselines[sc] = b
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -106,25 +145,97 @@ func run(args []string) error {
 	fmt.Printf("strata-bench: %s, %d cores; load average %.2f\n", machine.CPU, machine.Cores, machine.LoadBefore)
 
 	var results []bench.Result
-	for _, sc := range o.scenarios {
-		for _, n := range o.series {
-			if ctx.Err() != nil {
-				break
-			}
-			fmt.Printf("== %s, %d series\n", sc, n)
-			r := runScenario(ctx, &o, sc, n)
-			if r.Error != "" {
-				fmt.Printf("   failed: %s\n", r.Error)
-			} else {
-				peak, _ := r.PeakRSS()
-				fmt.Printf("   %.0f samples/s, %.0f samples per CPU-second, peak RSS %.0f MB, load average %.2f\n",
-					r.Report.SamplesPerSecond, r.SamplesPerCPUSecond(), float64(peak)/1e6, bench.LoadAverage())
-			}
-			results = append(results, r)
+	for _, job := range o.plan() {
+		if ctx.Err() != nil {
+			break
 		}
+		fmt.Printf("== %s, %d series\n", job.scenario, job.series)
+		r := runScenario(ctx, &o, job.scenario, job.series)
+		if r.Error != "" {
+			fmt.Printf("   failed: %s\n", r.Error)
+		} else {
+			peak, _ := r.PeakRSS()
+			fmt.Printf("   %.0f samples/s, %.0f samples per CPU-second, peak RSS %.0f MB, load average %.2f\n",
+				r.Report.SamplesPerSecond, r.SamplesPerCPUSecond(), float64(peak)/1e6, bench.LoadAverage())
+		}
+		results = append(results, r)
 	}
+	// Shown by scenario, as -scenarios lists them, then by series.
+	slices.SortStableFunc(results, func(a, b bench.Result) int {
+		return cmp.Or(cmp.Compare(slices.Index(o.scenarios, a.Scenario), slices.Index(o.scenarios, b.Scenario)), cmp.Compare(a.Series, b.Series))
+	})
 	machine.LoadAfter = bench.LoadAverage()
 	return write(&o, machine, results)
+}
+
+// counts parses a comma-separated list of numbers of series.
+func counts(flag, list string) ([]int, error) {
+	var ns []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %q is not a number of series", flag, s)
+		}
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	return ns, nil
+}
+
+type job struct {
+	scenario string
+	series   int
+}
+
+// plan orders the runs by number of series, then as -scenarios lists
+// them, so that a baseline runs close in time to the Strata runs it is
+// compared with: the neighbours' load on a shared machine drifts.
+func (o *options) plan() []job {
+	var all []int
+	for _, n := range append(slices.Clone(o.series), o.baselineSeries...) {
+		if !slices.Contains(all, n) {
+			all = append(all, n)
+		}
+	}
+	slices.Sort(all)
+	var jobs []job
+	for _, n := range all {
+		for _, sc := range o.scenarios {
+			in := o.series
+			if bench.IsBaseline(sc) {
+				in = o.baselineSeries
+			}
+			if slices.Contains(in, n) {
+				jobs = append(jobs, job{sc, n})
+			}
+		}
+	}
+	return jobs
+}
+
+// baseline is another receiver's binary.
+type baseline struct {
+	bin string
+	// version is the main module and its version, from the binary's
+	// build information (the binaries built by `go install` carry no
+	// version of their own).
+	version string
+}
+
+func findBaseline(path string) (baseline, error) {
+	bin, err := exec.LookPath(path)
+	if err != nil {
+		return baseline{}, err
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return baseline{}, err
+	}
+	b := baseline{bin: bin}
+	if info, err := buildinfo.ReadFile(bin); err == nil && info.Main.Path != "" {
+		b.version = info.Main.Path + " " + info.Main.Version
+	}
+	return b, nil
 }
 
 func write(o *options, m bench.Machine, results []bench.Result) error {
@@ -132,6 +243,16 @@ func write(o *options, m bench.Machine, results []bench.Result) error {
 		"Kubernetes-style series of 10 labels (strata loadgen), 15 s between a series' samples with timestamps advancing as fast as the receiver takes them (starting 72 h back), "+
 		"block builders uploading to a filesystem bucket every 5 s. Small series counts advance sample time fastest, so their runs include cutting blocks; large ones may not.",
 		o.load.Protocol, o.load.SamplesPerRequest, o.load.Concurrency, o.duration, o.warmupRounds)
+	if len(o.baselines) > 0 {
+		conditions += " The baselines take the same load directly, each as one process with its defaults but for listening on loopback"
+		if _, ok := o.baselines[bench.VictoriaMetrics]; ok {
+			conditions += "; VictoriaMetrics keeps 100 years (-retentionPeriod=100y)"
+		}
+		if _, ok := o.baselines[bench.Prometheus]; ok {
+			conditions += fmt.Sprintf("; Prometheus has an empty configuration (no scraping) and its receiver accepts the remote-write %d.0 message", o.load.Protocol)
+		}
+		conditions += ". Each was checked, through its own metrics, to have stored every sample it acknowledged."
+	}
 	js, err := json.MarshalIndent(struct {
 		Machine    bench.Machine  `json:"machine"`
 		Conditions string         `json:"conditions"`
@@ -196,7 +317,7 @@ type cluster struct {
 }
 
 func runScenario(ctx context.Context, o *options, scenario string, series int) bench.Result {
-	res := bench.Result{Scenario: scenario, Series: series, Roles: map[int]string{}}
+	res := bench.Result{Scenario: scenario, Series: series, Roles: map[int]string{}, Version: o.baselines[scenario].version}
 	dir, err := os.MkdirTemp(o.tmp, "strata-bench-")
 	if err != nil {
 		res.Error = err.Error()
@@ -267,6 +388,11 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	}
 	if res.Error == "" && rep.Samples == 0 {
 		res.Error = fmt.Sprintf("no sample acknowledged in the window; errors %v %v", rep.Errors, rep.ErrorExamples)
+	}
+	if m, ok := storedMetrics[scenario]; ok && res.Error == "" {
+		if err := checkStored(ctx, c.profile[c.measured[0]], m, rep.AckedSamples); err != nil {
+			res.Error = err.Error()
+		}
 	}
 	if len(profileErrs) > 0 {
 		fmt.Fprintf(os.Stderr, "   profiles: %s\n", strings.Join(profileErrs, "; "))
@@ -382,8 +508,53 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		c.profile[p] = addr
 		c.url = "http://" + addr + "/api/v1/receive"
 		return c, waitReady(ctx, p, addr)
+	case bench.VictoriaMetrics, bench.Prometheus:
+		return c, startBaseline(ctx, c, o.baselines[scenario].bin, scenario, dir, o.load.Protocol)
 	}
 	return c, fmt.Errorf("unknown scenario %q", scenario)
+}
+
+// startBaseline starts another receiver, listening on loopback only, for
+// remote-write straight from the load generator, and waits until it is
+// ready. Both serve /-/ready and /debug/pprof/ on their HTTP address.
+func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, protocol int) error {
+	addr, err := freeAddr(1)
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(dir, scenario)
+	var args []string
+	switch scenario {
+	case bench.VictoriaMetrics:
+		// Graphite, InfluxDB and OpenTSDB listeners stay off, as they are
+		// unless set. The retention keeps the backfilled samples (72 h
+		// back) far from its edge.
+		args = []string{"-storageDataPath=" + data, "-httpListenAddr=" + addr, "-retentionPeriod=100y"}
+	case bench.Prometheus:
+		// An empty configuration: no scraping, no rules, no remote write;
+		// it only receives. The receiver accepts one protobuf message, the
+		// one of the load's remote-write version.
+		cfg := filepath.Join(dir, "prometheus.yml")
+		if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+			return err
+		}
+		msg := "prometheus.WriteRequest"
+		if protocol == 2 {
+			msg = "io.prometheus.write.v2.Request"
+		}
+		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data, "--web.listen-address=" + addr,
+			"--web.enable-remote-write-receiver", "--web.remote-write-receiver.accepted-protobuf-messages=" + msg}
+	}
+	p, err := startProc(bin, args, nil, filepath.Join(dir, scenario+".log"))
+	if err != nil {
+		return err
+	}
+	c.procs = append(c.procs, p)
+	c.roles[p.pid()] = scenario
+	c.measured = []*proc{p}
+	c.profile[p] = addr
+	c.url = "http://" + addr + "/api/v1/write"
+	return waitReady(ctx, p, addr)
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
@@ -504,6 +675,68 @@ func waitReady(ctx context.Context, p *proc, addr string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// storedMetrics names, per baseline, the counters of its /metrics that
+// count the samples it took in and those of them it dropped without
+// telling the sender: a baseline that acknowledges what it does not store
+// would look faster than it is.
+var storedMetrics = map[string]struct{ stored, ignored string }{
+	bench.VictoriaMetrics: {`vm_rows_inserted_total{type="promremotewrite"}`, "vm_rows_ignored_total"},
+	bench.Prometheus:      {"prometheus_tsdb_head_samples_appended_total", ""},
+}
+
+// checkStored fails when a baseline at addr stored fewer samples than it
+// acknowledged.
+func checkStored(ctx context.Context, addr string, m struct{ stored, ignored string }, acked int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("read its metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("read its metrics: %s %v", resp.Status, err)
+	}
+	stored, ignored := sumMetric(string(body), m.stored), sumMetric(string(body), m.ignored)
+	if stored-ignored < acked {
+		return fmt.Errorf("it acknowledged %d samples but stored %d (%s) and ignored %d (%s)", acked, stored, m.stored, ignored, m.ignored)
+	}
+	return nil
+}
+
+// sumMetric sums the values of the series of a metric in the text
+// exposition format; series is a metric name, for every series of it, or
+// a name with its labels as exposed, for that one.
+func sumMetric(text, series string) int64 {
+	var sum float64
+	if series == "" {
+		return 0
+	}
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, series)
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(series, "{") && strings.HasPrefix(rest, "{") {
+			_, rest, ok = strings.Cut(rest, "} ")
+			rest = " " + rest
+		}
+		if !ok || !strings.HasPrefix(rest, " ") {
+			continue
+		}
+		if f := strings.Fields(rest); len(f) > 0 {
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err == nil {
+				sum += v
+			}
+		}
+	}
+	return int64(sum)
 }
 
 // fetch saves url's body in path.

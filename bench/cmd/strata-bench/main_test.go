@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,5 +72,132 @@ func TestRunSmallBench(t *testing.T) {
 	defer f.Close()
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("results.png: %v", err)
+	}
+}
+
+// TestRunBaselines runs the block builder beside Prometheus (and
+// VictoriaMetrics, when STRATA_TEST_VICTORIAMETRICS names it: `make test`
+// does not build it) at one small number of series, and checks each
+// baseline took every sample, was profiled, and that results.md reads the
+// block builder against it.
+func TestRunBaselines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real receivers")
+	}
+	bin := harness.Tool(t, "strata")
+	prom := harness.Tool(t, "prometheus")
+	out := t.TempDir()
+	scenarios, want := "blockbuilder,prometheus", []string{bench.BlockBuilder, bench.Prometheus}
+	args := []string{"-bin", bin, "-prometheus", prom, "-out", out, "-tmp", t.TempDir(), "-series", "4000",
+		"-baseline-series", "4000", "-duration", "2s", "-concurrency", "2"}
+	if vm := os.Getenv("STRATA_TEST_VICTORIAMETRICS"); vm != "" {
+		scenarios += ",victoriametrics"
+		want = append(want, bench.VictoriaMetrics)
+		args = append(args, "-victoriametrics", vm)
+	}
+	if err := run(append(args, "-scenarios", scenarios)); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Results []bench.Result `json:"results"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != len(want) {
+		t.Fatalf("%d results, want %d (%v)", len(got.Results), len(want), want)
+	}
+	for i, r := range got.Results {
+		if r.Scenario != want[i] {
+			t.Errorf("result %d is %s, want %s (in -scenarios order)", i, r.Scenario, want[i])
+		}
+		if r.Error != "" || r.Report.Samples == 0 || r.SamplesPerCPUSecond() <= 0 || len(r.Report.Errors) > 0 || r.Report.DroppedSamples > 0 {
+			t.Errorf("%s: error %q, %d samples (%d dropped), errors %v %v", r.Scenario, r.Error, r.Report.Samples, r.Report.DroppedSamples, r.Report.Errors, r.Report.ErrorExamples)
+		}
+		if !bench.IsBaseline(r.Scenario) {
+			continue
+		}
+		if len(r.Profiles) != 2 || len(r.Measured) != 1 || r.Roles[r.Measured[0]] != r.Scenario {
+			t.Errorf("%s: profiles %v, measured %v (%v): want a CPU and a heap profile of the one process", r.Scenario, r.Profiles, r.Measured, r.Roles)
+		}
+		if !strings.Contains(strings.ToLower(r.Version), r.Scenario) {
+			t.Errorf("%s: version %q does not name its module", r.Scenario, r.Version)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"| prometheus | 4.0k |", "## Against baselines measured in this run", "| one block builder, RF=1 ≥ 750k | Prometheus (167k) | 4.49× | 4.0k * |"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("results.md lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+func TestPlan(t *testing.T) {
+	o := options{
+		scenarios:      []string{bench.BlockBuilder, bench.VictoriaMetrics, bench.Router},
+		series:         []int{100_000, 10_000},
+		baselineSeries: []int{100_000, 1_000_000},
+	}
+	want := []job{
+		{bench.BlockBuilder, 10_000}, {bench.Router, 10_000},
+		{bench.BlockBuilder, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000},
+		{bench.VictoriaMetrics, 1_000_000},
+	}
+	if got := o.plan(); !slices.Equal(got, want) {
+		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only", got, want)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown scenario", []string{"-scenarios", "blockbuilder,thanos"}, `unknown scenario "thanos"`},
+		{"bad baseline series", []string{"-baseline-series", "100k"}, `-baseline-series: "100k" is not a number of series`},
+		{"VictoriaMetrics over 2.0", []string{"-scenarios", "victoriametrics", "-protocol", "2"}, "needs remote-write 1.0"},
+		{"no Prometheus", []string{"-scenarios", "blockbuilder,prometheus", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus scenario:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(append([]string{"-out", t.TempDir()}, tc.args...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSumMetric(t *testing.T) {
+	text := `# HELP vm_rows_ignored_total Rows ignored.
+# TYPE vm_rows_ignored_total counter
+vm_rows_ignored_total{reason="big_timestamp"} 0
+vm_rows_ignored_total{reason="small_timestamp"} 7
+vm_rows_ignored_total_other 100
+vm_rows_inserted_total{type="influx"} 5
+vm_rows_inserted_total{type="promremotewrite"} 2.826e+06
+prometheus_tsdb_head_samples_appended_total 12
+`
+	for _, tc := range []struct {
+		series string
+		want   int64
+	}{
+		{"vm_rows_ignored_total", 7},
+		{`vm_rows_inserted_total{type="promremotewrite"}`, 2_826_000},
+		{"vm_rows_inserted_total", 2_826_005},
+		{"prometheus_tsdb_head_samples_appended_total", 12},
+		{"absent_total", 0},
+		{"", 0},
+	} {
+		if got := sumMetric(text, tc.series); got != tc.want {
+			t.Errorf("%q: %d, want %d", tc.series, got, tc.want)
+		}
 	}
 }
