@@ -102,6 +102,12 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// the start timestamp as a zero sample, metadata in the WAL.
 	opts.EnableSTAsZeroSample = true
 	opts.EnableMetadataWALRecords = true
+	// Isolation lets a query see only whole appends. A remote-write
+	// request is an arbitrary batch (a sender splits its scrapes across
+	// shards and requests), so here it guarantees nothing a reader can
+	// use, and costs a ring of append IDs per series and their upkeep
+	// on every append.
+	opts.IsolationDisabled = true
 	// Blocks are reloaded, and so local retention applied, at least as
 	// often as uploads run: an uploaded block goes once it is old enough.
 	opts.BlockReloadInterval = min(cfg.UploadInterval, time.Minute)

@@ -27,6 +27,7 @@ func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	tuneRuntime(logger, blockBuilderGOGC)
 	cfg := blockbuilder.DefaultConfig()
 	if err := loadEnv(&cfg); err != nil {
 		return err

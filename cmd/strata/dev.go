@@ -60,6 +60,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	tuneRuntime(logger, blockBuilderGOGC)
 
 	bbCfg := blockbuilder.DefaultConfig()
 	if err := loadEnv(&bbCfg); err != nil {

@@ -18,6 +18,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tuneRuntime(logger, 0)
 	cfg := functions.DefaultConfig()
 	if err := loadEnv(&cfg); err != nil {
 		return err

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/caarlos0/env/v11"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,6 +36,28 @@ func loadEnv(cfg any) error {
 type logConfig = logging.Config
 
 func newLogger(w io.Writer) (*slog.Logger, error) { return logging.FromEnv(w) }
+
+// blockBuilderGOGC is the GOGC of processes that run block builders. Their
+// heap is mostly the TSDB heads, which grow in place: little is allocated
+// per sample, so collecting at half Go's default growth costs a few
+// percent of CPU and keeps their peak memory, what sizes their pods, about
+// a tenth lower.
+const blockBuilderGOGC = 50
+
+// tuneRuntime prepares the Go runtime of a server: gcPercent (0: Go's
+// default) unless GOGC is set, and a soft memory limit at 90% of the
+// container's (cgroup) limit unless GOMEMLIMIT is set, so that the
+// garbage collector works harder as the limit nears instead of the
+// process being killed past it (AUTOMEMLIMIT=off or a ratio changes this).
+func tuneRuntime(logger *slog.Logger, gcPercent int) {
+	if _, set := os.LookupEnv("GOGC"); !set && gcPercent > 0 {
+		debug.SetGCPercent(gcPercent)
+	}
+	limit, err := memlimit.Set(memlimit.WithLogger(logger))
+	if err == nil && limit != math.MaxInt64 {
+		logger.Info("memory limit set from the container's", "GOMEMLIMIT", limit)
+	}
+}
 
 // newRegistry returns a registry with the Go and process collectors.
 func newRegistry() *prometheus.Registry {
