@@ -40,8 +40,14 @@ type Config struct {
 	// newest; 0 refuses out-of-order samples, as Thanos does by default.
 	OutOfOrderWindow time.Duration `env:"OUT_OF_ORDER_WINDOW" envDefault:"0s"`
 	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
-	// exemplar storage.
-	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"100000"`
+	// exemplar storage. The ring is allocated whole when the tenant opens
+	// (about 64 bytes an exemplar), so it is a cost per tenant.
+	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"10000"`
+	// HeadStripeSize is the number of stripes (locks and maps) of each
+	// tenant's series table: a cost of about 256 bytes each per tenant
+	// (Prometheus' 16384 stripes, sized for one TSDB per process, would
+	// cost 4 MiB per tenant). A power of two.
+	HeadStripeSize int `env:"HEAD_STRIPE_SIZE" envDefault:"1024"`
 	// TenantIdleTimeout flushes and uploads a tenant that had no write
 	// for this long, so memory follows the active tenants; it is closed
 	// once every block of it is in the bucket.
@@ -81,7 +87,8 @@ func DefaultConfig() Config {
 		TenantLabel:       "tenant_id",
 		TenantHeader:      "THANOS-TENANT",
 		DefaultTenant:     "default-tenant",
-		MaxExemplars:      100000,
+		MaxExemplars:      10000,
+		HeadStripeSize:    1024,
 		TenantIdleTimeout: time.Hour,
 		LocalRetention:    6 * time.Hour,
 		UploadInterval:    30 * time.Second,
@@ -116,6 +123,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_OUT_OF_ORDER_WINDOW must not be negative")
 	case c.MaxExemplars < 0:
 		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
+	case c.HeadStripeSize < 1 || c.HeadStripeSize&(c.HeadStripeSize-1) != 0:
+		return fmt.Errorf("STRATA_HEAD_STRIPE_SIZE must be a power of two, got %d", c.HeadStripeSize)
 	case c.TenantIdleTimeout <= 0 || c.UploadInterval <= 0 || c.FlushTimeout <= 0:
 		return fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT, STRATA_UPLOAD_INTERVAL and STRATA_FLUSH_TIMEOUT must be positive")
 	case c.LocalRetention < c.BlockDuration:

@@ -95,6 +95,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	opts.EnableExemplarStorage = cfg.MaxExemplars > 0
 	t.keepExemplars = opts.EnableExemplarStorage
 	opts.MaxExemplars = cfg.MaxExemplars
+	opts.StripeSize = cfg.HeadStripeSize
 	// Blocks are never merged here: the bucket's compactor does that, and
 	// overlapping blocks (out-of-order data) are its job too.
 	opts.EnableOverlappingCompaction = false
@@ -108,6 +109,11 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// use, and costs a ring of append IDs per series and their upkeep
 	// on every append.
 	opts.IsolationDisabled = true
+	// Every tenant has its own head chunk writer; Prometheus' 4 MiB
+	// buffer, sized for one TSDB per process, would cost that much per
+	// tenant. A head chunk is at most a few kB: 1 MiB still writes
+	// hundreds at once.
+	opts.HeadChunksWriteBufferSize = 1 << 20
 	// Blocks are reloaded, and so local retention applied, at least as
 	// often as uploads run: an uploaded block goes once it is old enough.
 	opts.BlockReloadInterval = min(cfg.UploadInterval, time.Minute)
