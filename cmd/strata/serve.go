@@ -109,15 +109,26 @@ func newHTTPServer(h http.Handler) *http.Server {
 // serve serves h on l until ctx ends, then stops taking connections and
 // drains requests in flight for up to drain.
 func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Duration) error {
+	srv, errc, err := serveUntil(ctx, l, h)
+	if srv == nil {
+		return err
+	}
+	return shutdown(srv, errc, time.Now().Add(drain))
+}
+
+// serveUntil serves h on l until ctx ends and returns the server and the
+// channel its Serve returns on; or, when Serve failed first, a nil server
+// and its error.
+func serveUntil(ctx context.Context, l net.Listener, h http.Handler) (*http.Server, chan error, error) {
 	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
-		return err
+		return nil, nil, err
 	case <-ctx.Done():
+		return srv, errc, nil
 	}
-	return shutdown(srv, errc, time.Now().Add(drain))
 }
 
 // serveBehindBalancer is serve for a server behind load balancers. When ctx
@@ -127,13 +138,9 @@ func serve(ctx context.Context, l net.Listener, h http.Handler, drain time.Durat
 // balancers see the change and stop sending before the listener closes;
 // then it drains what is still in flight. bound limits the whole.
 func serveBehindBalancer(ctx context.Context, l net.Listener, h http.Handler, stopping func() <-chan struct{}, delay, bound time.Duration, logger *slog.Logger) error {
-	srv := newHTTPServer(h)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
+	srv, errc, err := serveUntil(ctx, l, h)
+	if srv == nil {
 		return err
-	case <-ctx.Done():
 	}
 	deadline := time.Now().Add(bound)
 	answered, delayed := stopping(), time.After(delay)
