@@ -49,8 +49,9 @@ type QueryLimits struct {
 	// MaxSeries is the most series one query may select; 0 is no limit.
 	MaxSeries int `env:"QUERY_MAX_SERIES" envDefault:"1000000"`
 	// MaxSamples is the most samples one query may hold: the samples of
-	// the chunks one StoreAPI Series call sends, and the PromQL engine's
-	// limit on samples in memory. 0 is no limit.
+	// the chunks one StoreAPI Series call sends, the PromQL engine's limit
+	// on samples in memory, and the exemplars one exemplar query returns
+	// (HTTP or gRPC). 0 is no limit.
 	MaxSamples int `env:"QUERY_MAX_SAMPLES" envDefault:"50000000"`
 	// Timeout ends a query that runs longer (a client's shorter deadline
 	// wins). 0 is no timeout.

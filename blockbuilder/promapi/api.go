@@ -2,7 +2,8 @@
 // over one tenant per request: /api/v1/query, /api/v1/query_range,
 // /api/v1/series, /api/v1/labels and /api/v1/label/<name>/values, answered
 // by Prometheus' own PromQL engine over the tenant's TSDB (head and local
-// blocks), in Prometheus' JSON format. Grafana, promtool and curl can then
+// blocks), and /api/v1/query_exemplars from the head's exemplar storage,
+// in Prometheus' JSON format. Grafana, promtool and curl can then
 // look at the data a block builder holds, before it reaches the bucket.
 //
 // The one thing to know before changing it: answers must stay what a
@@ -118,6 +119,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/series", a.handle(a.series, true))
 	mux.HandleFunc("/api/v1/labels", a.handle(a.labelNames, true))
 	mux.HandleFunc("/api/v1/label/{name}/values", a.handle(a.labelValues, false))
+	mux.HandleFunc("/api/v1/query_exemplars", a.handle(a.queryExemplars, true))
 }
 
 // Handler returns the endpoints alone, for serving without the block
@@ -187,7 +189,7 @@ func classify(err error) *apiError {
 	case errors.As(err, &canceled), errors.Is(inner, context.Canceled):
 		// 499, nginx's "client closed request", as Prometheus answers.
 		return &apiError{"canceled", 499, err}
-	case errors.Is(inner, errTooManySeries):
+	case errors.Is(inner, errTooManySeries), errors.Is(inner, errTooManyExemplars):
 		return &apiError{"execution", http.StatusUnprocessableEntity, err}
 	case inner != err:
 		return &apiError{"internal", http.StatusInternalServerError, err}
@@ -251,6 +253,12 @@ func (a *API) handle(fn endpoint, allowPost bool) http.HandlerFunc {
 		}
 		if err != nil {
 			a.respondError(w, classify(err))
+			return
+		}
+		if res.data == nil {
+			// Nothing to answer (query_exemplars without a selector):
+			// Prometheus says 204 and writes no body.
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		warn, info := res.warnings.AsStrings(res.query, 10, 10)

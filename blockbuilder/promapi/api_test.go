@@ -566,8 +566,15 @@ func TestQueryAPITokens(t *testing.T) {
 	bb := startBlockBuilderWith(t, blockbuilder.DefaultQueryLimits(), func(cfg *blockbuilder.Config) { cfg.BearerTokenFile = tokens })
 	bb.token = "router-token"
 	base := (time.Now().Add(-40*time.Minute).UnixMilli() / 60000) * 60000
+	// An exemplar on the gauge, for query_exemplars to find.
+	exemplar := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:    []prompb.Label{{Name: "__name__", Value: "temperature"}, {Name: "room", Value: "lab"}},
+		Samples:   []prompb.Sample{{Timestamp: base + 31*60000, Value: 21}},
+		Exemplars: []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "t1"}}, Value: 21, Timestamp: base + 31*60000}},
+	}}}
 	for _, tenant := range []string{"team-a", "team-b", "default-tenant"} {
 		bb.write(t, tenant, writeRequest(testData(base)))
+		bb.write(t, tenant, exemplar)
 	}
 	ts := fmt.Sprint((base + 20*60000) / 1000)
 	q := func(path string, params ...string) string {
@@ -583,6 +590,7 @@ func TestQueryAPITokens(t *testing.T) {
 		"series":       q("/api/v1/series", "match[]", "temperature"),
 		"labels":       q("/api/v1/labels"),
 		"label values": q("/api/v1/label/room/values"),
+		"exemplars":    q("/api/v1/query_exemplars", "query", "temperature"),
 	}
 	for name, u := range endpoints {
 		for _, c := range []struct {

@@ -107,6 +107,24 @@ var storeService = grpc.ServiceDesc{
 	Metadata: "store/storepb/rpc.proto",
 }
 
+// exemplarsService is thanos.Exemplars.
+var exemplarsService = grpc.ServiceDesc{
+	ServiceName: "thanos.Exemplars",
+	HandlerType: (*any)(nil),
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Exemplars",
+		ServerStreams: true,
+		Handler: func(srv any, stream grpc.ServerStream) error {
+			req := &ExemplarsRequest{}
+			if err := stream.RecvMsg(req); err != nil {
+				return err
+			}
+			return srv.(*Server).Exemplars(stream.Context(), req, func(m Message) error { return stream.SendMsg(m) })
+		},
+	}},
+	Metadata: "exemplars/exemplarspb/rpc.proto",
+}
+
 // unary decodes a request of type *Req, runs the interceptor chain, if
 // any, and calls fn.
 func unary[Req any, Resp any, PReq interface {

@@ -3,8 +3,10 @@
 // data that are not in the bucket yet, as it does from Thanos Receive.
 //
 // It speaks the Info service (thanos.info.Info/Info), which Query calls to
-// learn an endpoint's label sets and time range, and the Store service's
-// Series, LabelNames and LabelValues. Each tenant is one label set, its
+// learn an endpoint's label sets and time range, the Store service's
+// Series, LabelNames and LabelValues, and the Exemplars service
+// (thanos.Exemplars/Exemplars), which serves the exemplars of the tenants'
+// heads: blocks do not carry them. Each tenant is one label set, its
 // external labels (tenant, replica, extra labels); series carry them.
 //
 // The one thing to know before changing it: the messages are hand-written
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // Query may be run with --grpc-compression=gzip.
@@ -43,7 +46,8 @@ type Tenants interface {
 
 // Options configure a Server.
 type Options struct {
-	// Limits bound each Series call (series, samples, duration).
+	// Limits bound each Series and Exemplars call (series, samples or
+	// exemplars, duration).
 	Limits blockbuilder.QueryLimits
 	// Ready, if set, must say true before Info answers: until then Query
 	// is told the endpoint is unavailable rather than that it is empty.
@@ -57,6 +61,7 @@ type Server struct {
 	tenants Tenants
 	opts    Options
 	logger  *slog.Logger
+	parser  parser.Parser // of Exemplars' queries
 }
 
 // New returns a Server over tenants.
@@ -68,7 +73,7 @@ func New(tenants Tenants, opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{tenants: tenants, opts: opts, logger: logger}, nil
+	return &Server{tenants: tenants, opts: opts, logger: logger, parser: parser.NewParser(parser.Options{})}, nil
 }
 
 // NewGRPCServer returns a gRPC server that uses the StoreAPI codec, with
@@ -83,11 +88,12 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// Register adds the Info and Store services to g, which must use the
-// StoreAPI codec (see NewGRPCServer).
+// Register adds the Info, Store and Exemplars services to g, which must
+// use the StoreAPI codec (see NewGRPCServer).
 func (s *Server) Register(g *grpc.Server) {
 	g.RegisterService(&infoService, s)
 	g.RegisterService(&storeService, s)
+	g.RegisterService(&exemplarsService, s)
 }
 
 // Serve serves the StoreAPI on l until ctx ends, then lets calls in
@@ -122,9 +128,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration,
 }
 
 // Info says which label sets (one per tenant) and which time range this
-// endpoint holds. The time range ends at the largest time: data keeps
-// arriving, and Query must not skip the endpoint for recent queries
-// between two Info calls.
+// endpoint holds, and that it serves exemplars. The time range ends at the
+// largest time: data keeps arriving, and Query must not skip the endpoint
+// for recent queries between two Info calls.
 func (s *Server) Info(_ context.Context, _ *InfoRequest) (*InfoResponse, error) {
 	if s.opts.Ready != nil && !s.opts.Ready() {
 		return nil, status.Error(codes.Unavailable, "block builder is not ready")
@@ -139,6 +145,9 @@ func (s *Server) Info(_ context.Context, _ *InfoRequest) (*InfoResponse, error) 
 			SupportsWithoutReplicaLabels: true,
 			TSDBInfos:                    make([]TSDBInfo, 0, len(tenants)),
 		},
+		// Any time: a tenant's ring keeps exemplars by count, not by age,
+		// and may hold some older than its first sample.
+		Exemplars: &ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 	}
 	for _, t := range tenants {
 		ls := wireLabels(nil, t.ExternalLabels)

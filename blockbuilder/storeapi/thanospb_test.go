@@ -15,7 +15,8 @@ import (
 
 // The reference the tests hold the hand-written messages to: Thanos
 // 0.42's .proto files (store/labelpb/types.proto, store/storepb/types.proto,
-// store/storepb/rpc.proto, info/infopb/rpc.proto), transcribed field by
+// store/storepb/rpc.proto, exemplars/exemplarspb/rpc.proto,
+// info/infopb/rpc.proto), transcribed field by
 // field into descriptors, every field of each message kept, and turned
 // into messages by google.golang.org/protobuf's dynamicpb. Nothing here
 // shares code with wire.go: a field number or type copied wrong in one
@@ -25,6 +26,7 @@ type fieldType = descriptorpb.FieldDescriptorProto_Type
 
 const (
 	tInt64  = descriptorpb.FieldDescriptorProto_TYPE_INT64
+	tDouble = descriptorpb.FieldDescriptorProto_TYPE_DOUBLE
 	tUint64 = descriptorpb.FieldDescriptorProto_TYPE_UINT64
 	tBool   = descriptorpb.FieldDescriptorProto_TYPE_BOOL
 	tString = descriptorpb.FieldDescriptorProto_TYPE_STRING
@@ -192,6 +194,35 @@ func thanosFiles() []*descriptorpb.FileDescriptorProto {
 		}},
 	}
 
+	// Thanos' gogo-generated code types the label sets ZLabelSet, its
+	// newer code LabelSet: the same message on the wire.
+	exemplarsResp := message("ExemplarsResponse",
+		inOneof(fm("data", 1, tMsg, ".thanos.ExemplarData"), 0),
+		inOneof(f("warning", 2, tString), 0))
+	exemplarsResp.OneofDecl = []*descriptorpb.OneofDescriptorProto{{Name: proto.String("result")}}
+	exemplarsRPC := &descriptorpb.FileDescriptorProto{
+		Name: proto.String("exemplars/exemplarspb/rpc.proto"), Package: proto.String("thanos"), Syntax: proto3,
+		Dependency: []string{"store/storepb/types.proto", "store/labelpb/types.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{
+			message("ExemplarsRequest",
+				f("query", 1, tString),
+				f("start", 2, tInt64), f("end", 3, tInt64),
+				fm("partial_response_strategy", 4, tEnum, ".thanos.PartialResponseStrategy")),
+			exemplarsResp,
+			message("ExemplarData",
+				fm("seriesLabels", 1, tMsg, ".thanos.LabelSet"),
+				rep(fm("exemplars", 2, tMsg, ".thanos.Exemplar"))),
+			message("Exemplar",
+				fm("labels", 1, tMsg, ".thanos.LabelSet"),
+				f("value", 2, tDouble),
+				f("ts", 3, tInt64)),
+		},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name:   proto.String("Exemplars"),
+			Method: []*descriptorpb.MethodDescriptorProto{method("Exemplars", ".thanos.ExemplarsRequest", ".thanos.ExemplarsResponse", true)},
+		}},
+	}
+
 	infoRPC := &descriptorpb.FileDescriptorProto{
 		Name: proto.String("info/infopb/rpc.proto"), Package: proto.String("thanos.info"), Syntax: proto3,
 		Dependency: []string{"store/labelpb/types.proto"},
@@ -227,7 +258,7 @@ func thanosFiles() []*descriptorpb.FileDescriptorProto {
 	}
 	return []*descriptorpb.FileDescriptorProto{
 		protodesc.ToFileDescriptorProto(anypb.File_google_protobuf_any_proto),
-		labelpb, storeTypes, storeRPC, infoRPC,
+		labelpb, storeTypes, storeRPC, exemplarsRPC, infoRPC,
 	}
 }
 

@@ -2,13 +2,15 @@ package storeapi
 
 import (
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // The messages of Thanos' StoreAPI (package thanos, store/storepb/rpc.proto
-// and types.proto) and Info API (package thanos.info, info/infopb/rpc.proto)
-// as Thanos 0.42 defines them. Field numbers and wire types are those of
+// and types.proto), Exemplars API (package thanos,
+// exemplars/exemplarspb/rpc.proto) and Info API (package thanos.info,
+// info/infopb/rpc.proto) as Thanos 0.42 defines them. Field numbers and wire types are those of
 // the .proto files; only the fields Strata reads or writes are kept, and
 // every other field is skipped when decoding, as protobuf requires.
 //
@@ -130,16 +132,49 @@ type LabelValuesResponse struct {
 	Values, Warnings []string
 }
 
+// ExemplarsRequest is thanos.ExemplarsRequest: the exemplars of the
+// series a PromQL expression's selectors pick, in [Start, End]
+// (milliseconds).
+type ExemplarsRequest struct {
+	Query                   string
+	Start, End              int64
+	PartialResponseStrategy int32
+}
+
+// ExemplarsResponse is thanos.ExemplarsResponse, a oneof: exactly one of
+// Data and Warning is set (Data nil means a warning).
+type ExemplarsResponse struct {
+	Data    *ExemplarData
+	Warning string
+}
+
+// ExemplarData is thanos.ExemplarData: one series' labels (external
+// labels merged in) and its exemplars.
+type ExemplarData struct {
+	SeriesLabels []Label
+	Exemplars    []Exemplar
+}
+
+// Exemplar is thanos.Exemplar: its own labels (a trace ID, typically),
+// value and timestamp in milliseconds.
+type Exemplar struct {
+	Labels []Label
+	Value  float64
+	Ts     int64
+}
+
 // InfoRequest is thanos.info.InfoRequest, which has no fields.
 type InfoRequest struct{}
 
 // InfoResponse is thanos.info.InfoResponse. Store is set by components
 // that serve the Store service; the other APIs (rules, targets, ...) are
-// left unset, which tells Query not to call them.
+// left unset, which tells Query not to call them. Exemplars, when set,
+// tells Query to ask this endpoint for exemplars.
 type InfoResponse struct {
 	LabelSets     [][]Label
 	ComponentType string
 	Store         *StoreInfo
+	Exemplars     *ExemplarsInfo
 }
 
 // StoreInfo is thanos.info.StoreInfo.
@@ -148,6 +183,12 @@ type StoreInfo struct {
 	SupportsSharding             bool
 	SupportsWithoutReplicaLabels bool
 	TSDBInfos                    []TSDBInfo
+}
+
+// ExemplarsInfo is thanos.info.ExemplarsInfo: the time range of the
+// exemplars served.
+type ExemplarsInfo struct {
+	MinTime, MaxTime int64
 }
 
 // TSDBInfo is thanos.info.TSDBInfo: one TSDB's labels and time range.
@@ -219,9 +260,25 @@ const (
 	fValuesRespValues   = 1
 	fValuesRespWarnings = 2
 
+	fExemplarsReqQuery           = 1
+	fExemplarsReqStart           = 2
+	fExemplarsReqEnd             = 3
+	fExemplarsReqPartialStrategy = 4
+
+	fExemplarsRespData    = 1
+	fExemplarsRespWarning = 2
+
+	fExemplarDataSeriesLabels = 1
+	fExemplarDataExemplars    = 2
+
+	fExemplarLabels = 1
+	fExemplarValue  = 2
+	fExemplarTs     = 3
+
 	fInfoLabelSets     = 1
 	fInfoComponentType = 2
 	fInfoStore         = 3
+	fInfoExemplars     = 7
 
 	fStoreInfoMinTime              = 1
 	fStoreInfoMaxTime              = 2
@@ -232,6 +289,9 @@ const (
 	fTSDBInfoLabels  = 1
 	fTSDBInfoMinTime = 2
 	fTSDBInfoMaxTime = 3
+
+	fExemplarsInfoMinTime = 1
+	fExemplarsInfoMaxTime = 2
 )
 
 // Appending helpers. Each omits the proto3 default of its type.
@@ -258,6 +318,16 @@ func appendBool(b []byte, num protowire.Number, v bool) []byte {
 	}
 	b = protowire.AppendTag(b, num, protowire.VarintType)
 	return protowire.AppendVarint(b, 1)
+}
+
+// appendDouble omits +0 only, as protobuf does: -0 has bits set.
+func appendDouble(b []byte, num protowire.Number, v float64) []byte {
+	bits := math.Float64bits(v)
+	if bits == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, bits)
 }
 
 func appendString(b []byte, num protowire.Number, v string) []byte {
@@ -423,6 +493,40 @@ func (r *LabelValuesResponse) AppendMarshal(b []byte) []byte {
 	return appendRepeatedString(b, fValuesRespWarnings, r.Warnings)
 }
 
+// AppendMarshal appends the encoding of r to b.
+func (r *ExemplarsRequest) AppendMarshal(b []byte) []byte {
+	b = appendString(b, fExemplarsReqQuery, r.Query)
+	b = appendInt64(b, fExemplarsReqStart, r.Start)
+	b = appendInt64(b, fExemplarsReqEnd, r.End)
+	return appendInt64(b, fExemplarsReqPartialStrategy, int64(r.PartialResponseStrategy))
+}
+
+// AppendMarshal appends the encoding of r to b.
+func (r *ExemplarsResponse) AppendMarshal(b []byte) []byte {
+	if r.Data != nil {
+		return appendMessage(b, fExemplarsRespData, r.Data.appendTo)
+	}
+	// As for SeriesResponse, an empty warning is still a warning.
+	b = protowire.AppendTag(b, fExemplarsRespWarning, protowire.BytesType)
+	return protowire.AppendString(b, r.Warning)
+}
+
+func (d *ExemplarData) appendTo(b []byte) []byte {
+	// The label sets are non-nullable in Thanos' gogo-generated code,
+	// which writes them even when empty: so do we.
+	b = appendMessage(b, fExemplarDataSeriesLabels, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, d.SeriesLabels) })
+	for i := range d.Exemplars {
+		b = appendMessage(b, fExemplarDataExemplars, d.Exemplars[i].appendTo)
+	}
+	return b
+}
+
+func (e *Exemplar) appendTo(b []byte) []byte {
+	b = appendMessage(b, fExemplarLabels, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, e.Labels) })
+	b = appendDouble(b, fExemplarValue, e.Value)
+	return appendInt64(b, fExemplarTs, e.Ts)
+}
+
 // AppendMarshal appends the encoding of r (nothing) to b.
 func (r *InfoRequest) AppendMarshal(b []byte) []byte { return b }
 
@@ -434,6 +538,12 @@ func (r *InfoResponse) AppendMarshal(b []byte) []byte {
 	b = appendString(b, fInfoComponentType, r.ComponentType)
 	if r.Store != nil {
 		b = appendMessage(b, fInfoStore, r.Store.appendTo)
+	}
+	if r.Exemplars != nil {
+		b = appendMessage(b, fInfoExemplars, func(b []byte) []byte {
+			b = appendInt64(b, fExemplarsInfoMinTime, r.Exemplars.MinTime)
+			return appendInt64(b, fExemplarsInfoMaxTime, r.Exemplars.MaxTime)
+		})
 	}
 	return b
 }
@@ -459,7 +569,8 @@ func (t *TSDBInfo) appendTo(b []byte) []byte {
 // Decoding.
 
 // field is one decoded field: its number and wire type, and the value
-// for the two wire types the StoreAPI uses (varint, length-delimited).
+// for the three wire types the StoreAPI uses (varint and fixed64 in u,
+// length-delimited in b).
 type field struct {
 	num protowire.Number
 	typ protowire.Type
@@ -468,8 +579,8 @@ type field struct {
 }
 
 // decodeFields calls fn for every field of the message b. Fields of the
-// fixed-size and group wire types are skipped: no StoreAPI field we read
-// has them, and unknown fields must be ignored.
+// fixed32 and group wire types are skipped: no StoreAPI field we read has
+// them, and unknown fields must be ignored.
 func decodeFields(b []byte, fn func(f field) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -483,6 +594,8 @@ func decodeFields(b []byte, fn func(f field) error) error {
 			f.u, n = protowire.ConsumeVarint(b)
 		case protowire.BytesType:
 			f.b, n = protowire.ConsumeBytes(b)
+		case protowire.Fixed64Type:
+			f.u, n = protowire.ConsumeFixed64(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -490,7 +603,7 @@ func decodeFields(b []byte, fn func(f field) error) error {
 			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if typ != protowire.VarintType && typ != protowire.BytesType {
+		if typ != protowire.VarintType && typ != protowire.BytesType && typ != protowire.Fixed64Type {
 			continue
 		}
 		if err := fn(f); err != nil {
@@ -504,8 +617,9 @@ func decodeFields(b []byte, fn func(f field) error) error {
 // skipped, as an unknown field would be: that is what the protobuf
 // libraries do, and what keeps this decoder as lenient as the reference.
 
-func (f field) isVarint() bool { return f.typ == protowire.VarintType }
-func (f field) isBytes() bool  { return f.typ == protowire.BytesType }
+func (f field) isVarint() bool  { return f.typ == protowire.VarintType }
+func (f field) isBytes() bool   { return f.typ == protowire.BytesType }
+func (f field) isFixed64() bool { return f.typ == protowire.Fixed64Type }
 
 func setInt64(dst *int64, f field) error {
 	if f.isVarint() {
@@ -808,6 +922,88 @@ func (r *LabelValuesResponse) Unmarshal(b []byte) error {
 	})
 }
 
+// Unmarshal decodes b into r, which it resets first.
+func (r *ExemplarsRequest) Unmarshal(b []byte) error {
+	*r = ExemplarsRequest{}
+	return decodeFields(b, func(f field) error {
+		switch f.num {
+		case fExemplarsReqQuery:
+			return setString(&r.Query, f)
+		case fExemplarsReqStart:
+			return setInt64(&r.Start, f)
+		case fExemplarsReqEnd:
+			return setInt64(&r.End, f)
+		case fExemplarsReqPartialStrategy:
+			return setInt32(&r.PartialResponseStrategy, f)
+		}
+		return nil
+	})
+}
+
+// Unmarshal decodes b into r, which it resets first.
+func (r *ExemplarsResponse) Unmarshal(b []byte) error {
+	*r = ExemplarsResponse{}
+	return decodeFields(b, func(f field) error {
+		if !f.isBytes() {
+			return nil
+		}
+		switch f.num {
+		case fExemplarsRespData:
+			if r.Data == nil {
+				r.Data = &ExemplarData{}
+			}
+			r.Warning = ""
+			return r.Data.decode(f.b)
+		case fExemplarsRespWarning:
+			r.Data, r.Warning = nil, string(f.b)
+		}
+		return nil
+	})
+}
+
+func (d *ExemplarData) decode(b []byte) error {
+	return decodeFields(b, func(f field) error {
+		if !f.isBytes() {
+			return nil
+		}
+		switch f.num {
+		case fExemplarDataSeriesLabels:
+			if d.SeriesLabels == nil {
+				d.SeriesLabels = []Label{}
+			}
+			return decodeLabelSet(f.b, &d.SeriesLabels)
+		case fExemplarDataExemplars:
+			var e Exemplar
+			err := e.decode(f.b)
+			d.Exemplars = append(d.Exemplars, e)
+			return err
+		}
+		return nil
+	})
+}
+
+func (e *Exemplar) decode(b []byte) error {
+	return decodeFields(b, func(f field) error {
+		switch f.num {
+		case fExemplarLabels:
+			if !f.isBytes() {
+				return nil
+			}
+			if e.Labels == nil {
+				e.Labels = []Label{}
+			}
+			return decodeLabelSet(f.b, &e.Labels)
+		case fExemplarValue:
+			if f.isFixed64() {
+				e.Value = math.Float64frombits(f.u)
+			}
+		case fExemplarTs:
+			return setInt64(&e.Ts, f)
+		}
+		return nil
+	})
+}
+
 // Unmarshal checks that b is a well-formed message: InfoRequest has no
 // fields, and unknown fields are ignored.
 func (r *InfoRequest) Unmarshal(b []byte) error {
@@ -834,6 +1030,19 @@ func (r *InfoResponse) Unmarshal(b []byte) error {
 				r.Store = &StoreInfo{}
 			}
 			return r.Store.decode(f.b)
+		case fInfoExemplars:
+			if r.Exemplars == nil {
+				r.Exemplars = &ExemplarsInfo{}
+			}
+			return decodeFields(f.b, func(f field) error {
+				switch f.num {
+				case fExemplarsInfoMinTime:
+					return setInt64(&r.Exemplars.MinTime, f)
+				case fExemplarsInfoMaxTime:
+					return setInt64(&r.Exemplars.MaxTime, f)
+				}
+				return nil
+			})
 		}
 		return nil
 	})

@@ -303,6 +303,7 @@ func TestInfoResponseToReference(t *testing.T) {
 			SupportsSharding: true, SupportsWithoutReplicaLabels: true,
 			TSDBInfos: []storeapi.TSDBInfo{{Labels: ls, MinTime: 1000, MaxTime: math.MaxInt64}, {Labels: []storeapi.Label{}}},
 		},
+		Exemplars: &storeapi.ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 	}
 	refSet := func(labels []storeapi.Label) *dynamicpb.Message {
 		s := thanosMsg(t, "thanos.ZLabelSet")
@@ -329,11 +330,116 @@ func TestInfoResponseToReference(t *testing.T) {
 	set(ti2, "labels", refSet(nil))
 	add(store, "tsdb_infos", ti2)
 	set(ref, "store", store)
+	ex := thanosMsg(t, "thanos.info.ExemplarsInfo")
+	set(ex, "min_time", int64(math.MinInt64))
+	set(ex, "max_time", int64(math.MaxInt64))
+	set(ref, "exemplars", ex)
 	checkEncoding(t, ours.AppendMarshal(nil), ref)
+
+	// An empty ExemplarsInfo still says "exemplars are served".
+	empty := storeapi.InfoResponse{Exemplars: &storeapi.ExemplarsInfo{}}
+	refEmpty := thanosMsg(t, "thanos.info.InfoResponse")
+	set(refEmpty, "exemplars", thanosMsg(t, "thanos.info.ExemplarsInfo"))
+	checkEncoding(t, empty.AppendMarshal(nil), refEmpty)
+	var backEmpty storeapi.InfoResponse
+	if err := backEmpty.Unmarshal(marshalRef(t, refEmpty)); err != nil || !reflect.DeepEqual(backEmpty, empty) {
+		t.Errorf("InfoResponse decoded as %+v, %v", backEmpty, err)
+	}
 
 	var back storeapi.InfoResponse
 	if err := back.Unmarshal(marshalRef(t, ref)); err != nil || !reflect.DeepEqual(back, ours) {
 		t.Errorf("InfoResponse decoded as %+v, %v", back, err)
+	}
+}
+
+func TestExemplarsRequestFromReference(t *testing.T) {
+	ref := thanosMsg(t, "thanos.ExemplarsRequest")
+	set(ref, "query", `rate(http_requests_total{job="api"}[5m])`)
+	set(ref, "start", int64(-1000))
+	set(ref, "end", int64(1700000000000))
+	set(ref, "partial_response_strategy", protoreflect.EnumNumber(1))
+	want := storeapi.ExemplarsRequest{Query: `rate(http_requests_total{job="api"}[5m])`, Start: -1000, End: 1700000000000, PartialResponseStrategy: 1}
+	var got storeapi.ExemplarsRequest
+	if err := got.Unmarshal(marshalRef(t, ref)); err != nil || got != want {
+		t.Fatalf("ExemplarsRequest: %+v, %v; want %+v", got, err, want)
+	}
+	checkEncoding(t, want.AppendMarshal(nil), ref)
+
+	// Unknown fields, a fixed64 among them, are skipped.
+	withUnknown := append(marshalRef(t, ref), 9<<3|1, 1, 2, 3, 4, 5, 6, 7, 8, 10<<3|0, 42)
+	if err := got.Unmarshal(withUnknown); err != nil || got != want {
+		t.Fatalf("ExemplarsRequest with unknown fields: %+v, %v", got, err)
+	}
+}
+
+func TestExemplarsResponseToReference(t *testing.T) {
+	refSet := func(ls ...storeapi.Label) *dynamicpb.Message {
+		s := thanosMsg(t, "thanos.LabelSet")
+		for _, l := range ls {
+			add(s, "labels", refLabel(t, l.Name, l.Value))
+		}
+		return s
+	}
+	series := []storeapi.Label{{Name: "__name__", Value: "http_request_duration_seconds_bucket"}, {Name: "le", Value: "0.5"}, {Name: "tenant_id", Value: "team-a"}}
+	trace := []storeapi.Label{{Name: "span_id", Value: "s1"}, {Name: "trace_id", Value: "t1"}}
+	exemplars := []storeapi.Exemplar{
+		{Labels: trace, Value: 0.25, Ts: 1700000000123},
+		// Zero value and no labels: the labels are written all the same,
+		// the value is the default, omitted.
+		{Labels: []storeapi.Label{}, Value: 0, Ts: -5},
+		// Negative zero has bits set, and is written.
+		{Labels: []storeapi.Label{}, Value: math.Copysign(0, -1), Ts: 1},
+		{Labels: []storeapi.Label{}, Value: math.Inf(-1)},
+	}
+	cases := []struct {
+		name string
+		ours storeapi.ExemplarsResponse
+		ref  func() *dynamicpb.Message
+	}{
+		{"data", storeapi.ExemplarsResponse{Data: &storeapi.ExemplarData{SeriesLabels: series, Exemplars: exemplars}}, func() *dynamicpb.Message {
+			d := thanosMsg(t, "thanos.ExemplarData")
+			set(d, "seriesLabels", refSet(series...))
+			for _, e := range exemplars {
+				re := thanosMsg(t, "thanos.Exemplar")
+				set(re, "labels", refSet(e.Labels...))
+				set(re, "value", e.Value)
+				set(re, "ts", e.Ts)
+				add(d, "exemplars", re)
+			}
+			r := thanosMsg(t, "thanos.ExemplarsResponse")
+			set(r, "data", d)
+			return r
+		}},
+		{"no exemplars", storeapi.ExemplarsResponse{Data: &storeapi.ExemplarData{SeriesLabels: []storeapi.Label{}}}, func() *dynamicpb.Message {
+			d := thanosMsg(t, "thanos.ExemplarData")
+			set(d, "seriesLabels", refSet())
+			r := thanosMsg(t, "thanos.ExemplarsResponse")
+			set(r, "data", d)
+			return r
+		}},
+		{"warning", storeapi.ExemplarsResponse{Warning: "partial data"}, func() *dynamicpb.Message {
+			r := thanosMsg(t, "thanos.ExemplarsResponse")
+			set(r, "warning", "partial data")
+			return r
+		}},
+		{"empty warning", storeapi.ExemplarsResponse{}, func() *dynamicpb.Message {
+			r := thanosMsg(t, "thanos.ExemplarsResponse")
+			set(r, "warning", "")
+			return r
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := tc.ref()
+			checkEncoding(t, tc.ours.AppendMarshal(nil), ref)
+			var back storeapi.ExemplarsResponse
+			if err := back.Unmarshal(marshalRef(t, ref)); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, tc.ours) {
+				t.Errorf("decoded the reference as\n %+v\nwant\n %+v", back, tc.ours)
+			}
+		})
 	}
 }
 
