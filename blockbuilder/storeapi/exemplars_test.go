@@ -288,6 +288,24 @@ func TestExemplarsThroughRouter(t *testing.T) {
 		})
 	}
 
+	// With exemplar storage off, Info does not offer exemplars, so that
+	// Query does not ask for them.
+	t.Run("info without exemplar storage", func(t *testing.T) {
+		for _, off := range []bool{false, true} {
+			s, err := storeapi.New(c.nodes[0].bb, storeapi.Options{NoExemplars: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := s.Info(context.Background(), &storeapi.InfoRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if offered := info.Exemplars != nil; offered == off {
+				t.Errorf("NoExemplars %v: Info offers exemplars: %v", off, offered)
+			}
+		}
+	})
+
 	// The limits bound exemplars as they bound Series: a server with
 	// small limits over the same block builder.
 	t.Run("limits", func(t *testing.T) {

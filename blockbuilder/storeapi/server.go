@@ -54,6 +54,9 @@ type Options struct {
 	Ready func() bool
 	// Logger, if set, logs server errors.
 	Logger *slog.Logger
+	// NoExemplars: the tenants keep no exemplars (exemplar storage off),
+	// so Info does not offer them and Query does not ask.
+	NoExemplars bool
 }
 
 // Server answers the StoreAPI from Tenants.
@@ -145,9 +148,11 @@ func (s *Server) Info(_ context.Context, _ *InfoRequest) (*InfoResponse, error) 
 			SupportsWithoutReplicaLabels: true,
 			TSDBInfos:                    make([]TSDBInfo, 0, len(tenants)),
 		},
+	}
+	if !s.opts.NoExemplars {
 		// Any time: a tenant's ring keeps exemplars by count, not by age,
 		// and may hold some older than its first sample.
-		Exemplars: &ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64},
+		resp.Exemplars = &ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64}
 	}
 	for _, t := range tenants {
 		ls := wireLabels(nil, t.ExternalLabels)

@@ -96,7 +96,10 @@ func runBlockBuilderOn(ctx context.Context, cfg blockbuilder.Config, limits bloc
 		closeAll()
 		return err
 	}
-	storeAPI, err := storeapi.New(bb, storeapi.Options{Limits: limits, Ready: bb.Ready, Logger: logger.With("api", "store")})
+	storeAPI, err := storeapi.New(bb, storeapi.Options{
+		Limits: limits, Ready: bb.Ready, Logger: logger.With("api", "store"),
+		NoExemplars: cfg.MaxExemplars == 0,
+	})
 	if err != nil {
 		closeAll()
 		return err
