@@ -403,3 +403,46 @@ func TestSpecialValues(t *testing.T) {
 
 var _ = errors.Is
 var _ remote.WriteClient
+
+// TestPartlyInvalidRequests: a request with some invalid series gets 400
+// naming them, and its valid series are written, to every owner, whether
+// every block builder owns every series (3 at RF=3: one part shared by
+// all) or the request is split (6 at RF=3); the same series sent again
+// (known to the router by then) are written too.
+func TestPartlyInvalidRequests(t *testing.T) {
+	for _, n := range []int{3, 6} {
+		t.Run(fmt.Sprintf("%d block builders, RF=3", n), func(t *testing.T) {
+			c := startCluster(t, n, 3, nil)
+			now := time.Now().UnixMilli()
+			for round := int64(0); round < 2; round++ {
+				req := seriesV1("mixed", 40, now+round*1000)
+				for _, i := range []int{3, 17, 31} {
+					req.Timeseries[i].Samples[0].Timestamp = now + 2*time.Hour.Milliseconds()
+				}
+				resp, body := post(t, c.routerURL, encodeV1(t, req), v1Headers("mixed"))
+				if resp.StatusCode != 400 || !strings.Contains(body, "host-17") {
+					t.Fatalf("round %d: got %d %q, want 400 naming the series ahead of the clock", round, resp.StatusCode, body)
+				}
+				if got := resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"); got != "37" {
+					t.Fatalf("round %d: %s samples written, want 37", round, got)
+				}
+			}
+			c.flush()
+			got, blocks := c.bucketSamples()
+			if n := got.TenantCount("mixed"); n != 74 {
+				t.Fatalf("%d samples in the bucket, want 74", n)
+			}
+			perReplica := map[string]uint64{}
+			for _, b := range blocks {
+				perReplica[b.Replica] += b.Meta.Stats.NumSamples
+			}
+			var total uint64
+			for _, s := range perReplica {
+				total += s
+			}
+			if total != 3*74 {
+				t.Fatalf("replicas hold %d samples together, want %d (74 at RF=3): %v", total, 3*74, perReplica)
+			}
+		})
+	}
+}

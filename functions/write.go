@@ -275,17 +275,23 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	ctx = context.WithoutCancel(ctx)
 	whole := len(st.rejected) == 0
 	results := make(chan forwardResult, n)
-	// Endpoints that get every series share one copy of the sender's body.
-	// This loop holds a reference to it until every sender has taken
-	// theirs, so that a fast first sender cannot recycle it under the
-	// others.
+	// Endpoints that get every series share one copy of the sender's body;
+	// endpoints that share one list of series (st.aliased) share one part
+	// made of it. This loop holds a reference to the shared body until
+	// every sender has taken theirs, so that a fast first sender cannot
+	// recycle it under the others.
 	var shared *sharedBody
 	for _, e := range st.touched {
 		var body *sharedBody
-		if whole && len(st.epSeries[e]) == st.req.NumSeries() {
+		if st.aliased || whole && len(st.epSeries[e]) == st.req.NumSeries() {
 			if shared == nil {
-				shared = &sharedBody{pool: r.compressed, buf: r.compressed.Get()}
-				shared.buf.B = append(shared.buf.B, st.compressed.B...)
+				shared = &sharedBody{pool: r.compressed}
+				if whole {
+					shared.buf = r.compressed.Get()
+					shared.buf.B = append(shared.buf.B, st.compressed.B...)
+				} else {
+					shared.buf = r.partBody(st, e)
+				}
 				shared.refs.Add(1)
 			}
 			body = shared
