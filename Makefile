@@ -124,7 +124,7 @@ THANOS           := $(TOOLS_DIR)/thanos-$(THANOS_VERSION)/thanos
 $(THANOS):
 	mkdir -p $(dir $@)
 	set -e; src=$$(mktemp -d); cd $$src; \
-	GOFLAGS=-mod=mod $(GO) mod download github.com/thanos-io/thanos@$(THANOS_VERSION); \
+	GOTOOLCHAIN=$(THANOS_TOOLCHAIN) GOFLAGS=-mod=mod $(GO) mod download github.com/thanos-io/thanos@$(THANOS_VERSION); \
 	cp -r "$$($(GO) env GOMODCACHE)/github.com/thanos-io/thanos@$(THANOS_VERSION)/." .; chmod -R u+w .; \
 	GOTOOLCHAIN=$(THANOS_TOOLCHAIN) GOFLAGS=-mod=mod $(GO) build -tags netgo,slicelabels \
 	  -ldflags '-X github.com/prometheus/common/version.Version=$(patsubst v%,%,$(THANOS_VERSION))' -o $@ ./cmd/thanos; \
