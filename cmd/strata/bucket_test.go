@@ -51,7 +51,14 @@ func newBucketFixture(t *testing.T) *bucketFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bkt.Close() })
-	return &bucketFixture{t: t, s3: s3, bkt: bkt, now: time.Now()}
+	// The samples (the ten minutes before now) must fall in one 2h block
+	// window, so that a block builder cuts one block of each tenant: near
+	// the start of a window they end just before it instead.
+	now := time.Now()
+	if start := now.Truncate(2 * time.Hour); now.Sub(start) < 15*time.Minute {
+		now = start.Add(-time.Minute)
+	}
+	return &bucketFixture{t: t, s3: s3, bkt: bkt, now: now}
 }
 
 // testBlockBuilder is a block builder in this process, served by httptest.
