@@ -20,7 +20,7 @@ import (
 // block builder (three replicas, each its own replica label).
 func TestDevFlushesOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	addr := harness.FreeAddr(t)
+	addr := harness.FreeAddrs(t, 4) // the router's port, then 3 block builders'
 	dev := harness.StartProcess(t, harness.Tool(t, "strata"), []string{"dev", "-data-dir", dir, "-listen", addr}, nil)
 	dev.WaitHTTP("http://"+addr+"/-/ready", time.Minute)
 

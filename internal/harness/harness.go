@@ -33,6 +33,45 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreePorts returns "127.0.0.1:p" such that the ports p to p+n-1 were all
+// free a moment ago, for a process that listens on a run of ports (strata
+// dev puts its block builders on the ports after the router's).
+func FreePorts(n int) (string, error) {
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		ls := []net.Listener{l}
+		for i := 1; i < n; i++ {
+			li, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i)))
+			if err != nil {
+				break
+			}
+			ls = append(ls, li)
+		}
+		free := len(ls) == n
+		for _, l := range ls {
+			l.Close()
+		}
+		if free {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+		}
+	}
+	return "", fmt.Errorf("no run of %d free ports found", n)
+}
+
+// FreeAddrs is FreePorts for a test.
+func FreeAddrs(t testing.TB, n int) string {
+	t.Helper()
+	addr, err := FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 // FreeAddr returns "127.0.0.1:<FreePort>".
 func FreeAddr(t testing.TB) string {
 	t.Helper()

@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/stratametrics/strata/bench"
+	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/loadgen"
 )
 
@@ -427,11 +427,11 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		return c, err
 	}
 	startBB := func(i int) (*proc, string, error) {
-		addr, err := freeAddr(1)
+		addr, err := harness.FreePorts(1)
 		if err != nil {
 			return nil, "", err
 		}
-		grpc, err := freeAddr(1)
+		grpc, err := harness.FreePorts(1)
 		if err != nil {
 			return nil, "", err
 		}
@@ -463,7 +463,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 	case bench.Dev:
 		// strata dev puts its block builders on the three ports after the
 		// router's.
-		addr, err := freeAddr(4)
+		addr, err := harness.FreePorts(4)
 		if err != nil {
 			return c, err
 		}
@@ -490,7 +490,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 			}
 			addrs = append(addrs, addr)
 		}
-		addr, err := freeAddr(1)
+		addr, err := harness.FreePorts(1)
 		if err != nil {
 			return c, err
 		}
@@ -518,7 +518,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 // remote-write straight from the load generator, and waits until it is
 // ready. Both serve /-/ready and /debug/pprof/ on their HTTP address.
 func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, protocol int) error {
-	addr, err := freeAddr(1)
+	addr, err := harness.FreePorts(1)
 	if err != nil {
 		return err
 	}
@@ -558,35 +558,6 @@ func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, p
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
-
-// freeAddr finds a loopback port p such that p to p+n-1 were free a
-// moment ago.
-func freeAddr(n int) (string, error) {
-	for try := 0; try < 50; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", fmt.Errorf("find a free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		ls := []net.Listener{l}
-		ok := true
-		for i := 1; i < n; i++ {
-			li, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i)))
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, li)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if ok {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
-		}
-	}
-	return "", errors.New("no run of free ports found")
-}
 
 // proc is a started process with its own process group, so that killing
 // it kills what it started too.
