@@ -371,16 +371,11 @@ func TestSplitAcrossOwners(t *testing.T) {
 			if n := got.TenantCount("split"); n != 300 {
 				t.Fatalf("%d samples in the bucket, want 300", n)
 			}
-			perReplica := map[string]uint64{}
-			for _, b := range blocks {
-				perReplica[b.Replica] += b.Meta.Stats.NumSamples
-			}
-			var total uint64
+			perReplica, total := samplesPerReplica(blocks)
 			for r, n := range perReplica {
 				if n == 0 || n == 300 {
 					t.Fatalf("replica %s holds %d samples: not split", r, n)
 				}
-				total += n
 			}
 			if total != 300 {
 				t.Fatalf("replicas hold %d samples together, want exactly 300 (RF=1)", total)
@@ -432,19 +427,23 @@ func TestPartlyInvalidRequests(t *testing.T) {
 			if n := got.TenantCount("mixed"); n != 74 {
 				t.Fatalf("%d samples in the bucket, want 74", n)
 			}
-			perReplica := map[string]uint64{}
-			for _, b := range blocks {
-				perReplica[b.Replica] += b.Meta.Stats.NumSamples
-			}
 			// The answer waits for a quorum (2 of 3 owners); the third
 			// copy may still be on its way when the test flushes.
-			var total uint64
-			for _, s := range perReplica {
-				total += s
-			}
+			perReplica, total := samplesPerReplica(blocks)
 			if total < 2*74 || total > 3*74 {
 				t.Fatalf("replicas hold %d samples together, want 74 on 2 or 3 of them: %v", total, perReplica)
 			}
 		})
 	}
+}
+
+// samplesPerReplica sums the samples of the blocks by replica, and in all.
+func samplesPerReplica(blocks []harness.BlockInfo) (map[string]uint64, uint64) {
+	per := map[string]uint64{}
+	var total uint64
+	for _, b := range blocks {
+		per[b.Replica] += b.Meta.Stats.NumSamples
+		total += b.Meta.Stats.NumSamples
+	}
+	return per, total
 }

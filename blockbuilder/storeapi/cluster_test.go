@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder/storeapi"
@@ -173,6 +174,22 @@ type sample struct {
 type dataset map[string]map[string][]sample
 
 // client speaks the StoreAPI through reference messages (thanospb_test.go)
+// call starts the server-streaming method with req, sent whole.
+func (c *client) call(method string, req *dynamicpb.Message) grpc.ClientStream {
+	c.t.Helper()
+	stream, err := c.conn.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true}, method)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := stream.SendMsg(req); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		c.t.Fatal(err)
+	}
+	return stream
+}
+
 // and gRPC's stock protobuf codec: nothing of the server's encoding.
 type client struct {
 	t    *testing.T
@@ -266,16 +283,7 @@ func (c *client) series(r seriesReq) ([]seriesResult, []string, error) {
 	set(req, "skip_chunks", r.skipChunks)
 	set(req, "limit", r.limit)
 	set(req, "response_batch_size", r.batch)
-	stream, err := c.conn.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true}, "/thanos.Store/Series")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := stream.SendMsg(req); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		c.t.Fatal(err)
-	}
+	stream := c.call("/thanos.Store/Series", req)
 	var (
 		out      []seriesResult
 		warnings []string

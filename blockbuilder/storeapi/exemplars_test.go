@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -105,16 +104,7 @@ func (c *client) exemplars(query string, start, end int64) ([]exemplarResult, []
 	set(req, "query", query)
 	set(req, "start", start)
 	set(req, "end", end)
-	stream, err := c.conn.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true}, "/thanos.Exemplars/Exemplars")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := stream.SendMsg(req); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		c.t.Fatal(err)
-	}
+	stream := c.call("/thanos.Exemplars/Exemplars", req)
 	var (
 		out      []exemplarResult
 		warnings []string
