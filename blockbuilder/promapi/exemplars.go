@@ -3,14 +3,14 @@ package promapi
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 
+	jsoniter "github.com/json-iterator/go"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/jsonutil"
 
 	"github.com/stratametrics/strata/blockbuilder"
 )
@@ -87,7 +87,8 @@ type exemplarSeries struct {
 	Exemplars    []exemplarJSON `json:"exemplars"`
 }
 
-// exemplarJSON writes an exemplar as Prometheus' API does:
+// exemplarJSON writes an exemplar as Prometheus' API does, with its own
+// formatting of values and timestamps (util/jsonutil):
 // {"labels":{...},"value":"<float>","timestamp":<seconds>}, the value a
 // string (NaN and infinities have no JSON number) and the timestamp in
 // seconds with milliseconds. The type's own JSON tags would write neither.
@@ -98,43 +99,14 @@ func (e exemplarJSON) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(ls)+64)
-	b = append(b, `{"labels":`...)
-	b = append(b, ls...)
-	b = append(b, `,"value":"`...)
-	b = appendFloat(b, e.Value)
-	b = append(b, `","timestamp":`...)
-	b = appendTimestamp(b, e.Ts)
-	return append(b, '}'), nil
-}
-
-// appendFloat formats as Prometheus' JSON does: the shortest form, in
-// exponent notation only when very small or very large.
-func appendFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	return strconv.AppendFloat(b, f, format, -1, 64)
-}
-
-// appendTimestamp writes milliseconds as seconds, with the fraction's
-// three digits when it has one (1.5s is 1.500), as Prometheus does.
-func appendTimestamp(b []byte, ms int64) []byte {
-	if ms < 0 {
-		b = append(b, '-')
-		ms = -ms
-	}
-	b = strconv.AppendInt(b, ms/1000, 10)
-	if frac := ms % 1000; frac != 0 {
-		b = append(b, '.')
-		if frac < 100 {
-			b = append(b, '0')
-		}
-		if frac < 10 {
-			b = append(b, '0')
-		}
-		b = strconv.AppendInt(b, frac, 10)
-	}
-	return b
+	stream := jsoniter.ConfigCompatibleWithStandardLibrary.BorrowStream(nil)
+	defer jsoniter.ConfigCompatibleWithStandardLibrary.ReturnStream(stream)
+	stream.WriteRaw(`{"labels":`)
+	stream.WriteRaw(string(ls))
+	stream.WriteRaw(`,"value":`)
+	jsonutil.MarshalFloat(e.Value, stream)
+	stream.WriteRaw(`,"timestamp":`)
+	jsonutil.MarshalTimestamp(e.Ts, stream)
+	stream.WriteRaw(`}`)
+	return append([]byte(nil), stream.Buffer()...), stream.Error
 }
