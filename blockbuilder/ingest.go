@@ -42,14 +42,14 @@ func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
 func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
-	tenant, res, err := b.serveWrite(r)
+	tenant, res, err := b.serveWrite(r, forwarded)
 	status := b.respond(w, forwarded, res, err)
 	b.metrics.observe(tenant, status, res, time.Since(start))
 }
 
 // serveWrite does the work of one write; respond turns its outcome into
 // the answer.
-func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error) {
+func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, appendResult, error) {
 	if !b.Ready() {
 		return "", appendResult{}, errNotReady
 	}
@@ -58,7 +58,7 @@ func (b *BlockBuilder) serveWrite(r *http.Request) (string, appendResult, error)
 		return "", appendResult{}, err
 	}
 	header := b.cfg.TenantHeader
-	if r.Header.Get(remotewrite.HeaderForwarded) != "" && r.Header.Get(remotewrite.HeaderForwardedTenant) != "" {
+	if forwarded && r.Header.Get(remotewrite.HeaderForwardedTenant) != "" {
 		header = remotewrite.HeaderForwardedTenant
 	}
 	tenant, err := remotewrite.Tenant(r.Header, header, b.cfg.DefaultTenant)

@@ -231,10 +231,6 @@ func (l *limits) sweep(before time.Time) {
 	}
 }
 
-func (l *limits) forTenant(tenant string) *TenantLimits {
-	return l.cur.Load().forTenant(tenant)
-}
-
 // knownSeed is the seed of knownKey for a tenant's series under the
 // current limits, and those limits.
 func (l *limits) knownSeed(tenant string) (uint64, *TenantLimits) {

@@ -69,18 +69,28 @@ func TestLimitsReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := l.forTenant("a").IngestionRate; got != 10 {
+	seed, tl := l.knownSeed("a")
+	if got := tl.IngestionRate; got != 10 {
 		t.Fatalf("rate %v", got)
 	}
 	write("tenants:\n  a:\n    ingestion_rate: 20\n")
 	l.reload()
-	if got := l.forTenant("a").IngestionRate; got != 20 {
+	reloaded, tl := l.knownSeed("a")
+	if got := tl.IngestionRate; got != 20 {
 		t.Fatalf("after reload: rate %v, want 20", got)
+	}
+	// Series known under the old limits are checked again under the new.
+	if reloaded == seed {
+		t.Fatal("the known-series seed did not change with the limits")
 	}
 	write("tenants:\n  a:\n    ingestion_rate: nope\n")
 	l.reload()
-	if got := l.forTenant("a").IngestionRate; got != 20 {
+	kept, tl := l.knownSeed("a")
+	if got := tl.IngestionRate; got != 20 {
 		t.Fatalf("after a broken file: rate %v, want the previous 20", got)
+	}
+	if kept != reloaded {
+		t.Fatal("a broken limits file changed the known-series seed")
 	}
 	if v := gaugeValue(l.reloadOK); v != 0 {
 		t.Fatalf("last reload successful = %v after a broken file", v)

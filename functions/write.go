@@ -3,11 +3,11 @@ package functions
 import (
 	"context"
 	"fmt"
-
-	"github.com/cespare/xxhash/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
