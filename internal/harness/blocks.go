@@ -39,9 +39,12 @@ func (s Samples) Count() int {
 }
 
 // TenantCount is the number of distinct samples of one tenant.
-func (s Samples) TenantCount(tenant string) int {
+func (s Samples) TenantCount(tenant string) int { return tenantCount(s[tenant]) }
+
+// tenantCount counts the samples of one tenant's series -> timestamp map.
+func tenantCount[V any](series map[string]map[int64]V) int {
 	n := 0
-	for _, ts := range s[tenant] {
+	for _, ts := range series {
 		n += len(ts)
 	}
 	return n
@@ -81,13 +84,7 @@ func (h Histogram) String() string {
 }
 
 // TenantCount is the number of distinct histogram samples of one tenant.
-func (h Histograms) TenantCount(tenant string) int {
-	n := 0
-	for _, ts := range h[tenant] {
-		n += len(ts)
-	}
-	return n
-}
+func (h Histograms) TenantCount(tenant string) int { return tenantCount(h[tenant]) }
 
 // BucketContents is what ReadBucket found in a bucket.
 type BucketContents struct {
