@@ -529,19 +529,9 @@ func TestQueryAPIErrors(t *testing.T) {
 		}
 	})
 	t.Run("post form", func(t *testing.T) {
-		body := url.Values{"query": {"sum(temperature)"}, "time": {ts}}.Encode()
-		req, _ := http.NewRequest(http.MethodPost, bb.url+"/api/v1/query", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("THANOS-TENANT", "team-a")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var a apiAnswer
-		_ = json.NewDecoder(resp.Body).Decode(&a)
-		if resp.StatusCode != 200 || !strings.Contains(string(a.Data), `"resultType":"vector"`) {
-			t.Errorf("%d %+v", resp.StatusCode, a)
+		status, a := postForm(t, bb.url+"/api/v1/query", url.Values{"query": {"sum(temperature)"}, "time": {ts}}, "team-a")
+		if status != 200 || !strings.Contains(string(a.Data), `"resultType":"vector"`) {
+			t.Errorf("%d %+v", status, a)
 		}
 	})
 	t.Run("empty result is a list", func(t *testing.T) {
@@ -615,4 +605,23 @@ func TestQueryAPITokens(t *testing.T) {
 			}
 		}
 	}
+}
+
+// postForm posts values as a form for tenant and returns the answer.
+func postForm(t *testing.T, u string, values url.Values, tenant string) (int, apiAnswer) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(values.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("THANOS-TENANT", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a apiAnswer
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a
 }

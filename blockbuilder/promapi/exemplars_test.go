@@ -200,19 +200,9 @@ func TestQueryExemplars(t *testing.T) {
 		}
 	})
 	t.Run("post form", func(t *testing.T) {
-		body := url.Values{"query": {"rpc_total"}, "start": {fmt.Sprint(base / 1000)}}.Encode()
-		req, _ := http.NewRequest(http.MethodPost, bb.url+"/api/v1/query_exemplars", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("THANOS-TENANT", "team-a")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var a apiAnswer
-		_ = json.NewDecoder(resp.Body).Decode(&a)
-		if resp.StatusCode != 200 || !strings.Contains(string(a.Data), `"trace_id":"team-a-2-19"`) {
-			t.Errorf("%d %+v", resp.StatusCode, a)
+		status, a := postForm(t, bb.url+"/api/v1/query_exemplars", url.Values{"query": {"rpc_total"}, "start": {fmt.Sprint(base / 1000)}}, "team-a")
+		if status != 200 || !strings.Contains(string(a.Data), `"trace_id":"team-a-2-19"`) {
+			t.Errorf("%d %+v", status, a)
 		}
 	})
 	t.Run("no selector, no content", func(t *testing.T) {

@@ -202,22 +202,13 @@ func waitDevReady(t *testing.T, url string, devErr chan error, logs *syncBuffer)
 
 func httpGet(t *testing.T, url string, h http.Header) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getWith(t, url, h)
 	resp.Body.Close()
 	return resp.StatusCode
 }
 
-// querySeries runs a Prometheus instant query and returns the labels of
-// the series it answers.
-func querySeries(t *testing.T, url string, h http.Header) []map[string]string {
+// getWith sends a GET with headers h; the caller closes the body.
+func getWith(t *testing.T, url string, h http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -228,6 +219,14 @@ func querySeries(t *testing.T, url string, h http.Header) []map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// querySeries runs a Prometheus instant query and returns the labels of
+// the series it answers.
+func querySeries(t *testing.T, url string, h http.Header) []map[string]string {
+	t.Helper()
+	resp := getWith(t, url, h)
 	defer resp.Body.Close()
 	var res struct {
 		Status string `json:"status"`
