@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"runtime"
 	"testing"
 
@@ -327,11 +326,35 @@ func checkSkipLabels(t *testing.T, body []byte) {
 			fromRun.Labels = append(fromRun.Labels, l)
 			j = next
 		}
-		if !reflect.DeepEqual(fromRun.Labels, full.Labels) || !reflect.DeepEqual(skipped.Samples, full.Samples) ||
-			!reflect.DeepEqual(skipped.Histograms, full.Histograms) || !reflect.DeepEqual(skipped.Exemplars, full.Exemplars) {
+		if !sameDecoded(fromRun.Labels, full.Labels, sameLabel) || !sameDecoded(skipped.Samples, full.Samples, sameSample) ||
+			!sameDecoded(skipped.Histograms, full.Histograms, sameHistogram) || !sameDecoded(skipped.Exemplars, full.Exemplars, bytes.Equal) {
 			t.Fatalf("series %d: SeriesSkipLabels sees %+v / %+v, Series %+v", i, fromRun, skipped, full)
 		}
 	}
+}
+
+// sameDecoded compares decoded slices element by element: an empty slice
+// and a nil one (and empty and nil bytes within) hold the same.
+func sameDecoded[T any](a, b []T, eq func(T, T) bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !eq(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameLabel(a, b Label) bool { return bytes.Equal(a.Name, b.Name) && bytes.Equal(a.Value, b.Value) }
+
+func sameSample(a, b Sample) bool {
+	return (a.Value == b.Value || math.IsNaN(a.Value) && math.IsNaN(b.Value)) && a.Timestamp == b.Timestamp && a.StartTimestamp == b.StartTimestamp
+}
+
+func sameHistogram(a, b Histogram) bool {
+	return a.Timestamp == b.Timestamp && a.StartTimestamp == b.StartTimestamp && bytes.Equal(a.Raw, b.Raw)
 }
 
 // labelsLeadV1 tells whether every label field of a 1.0 TimeSeries
