@@ -12,9 +12,11 @@ COPY . .
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
+# Build tags, e.g. --build-arg TAGS=gcs for objstore's native GCS client.
+ARG TAGS=
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/strata ./cmd/strata
+    go build -tags "${TAGS}" -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/strata ./cmd/strata
 
 # No shell, no package manager: only CA certificates (for HTTPS object
 # storage), time zone data and the binary.

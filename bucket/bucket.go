@@ -1,6 +1,6 @@
 // Package bucket opens the object storage bucket that Strata writes Thanos
-// blocks to: S3 from STRATA_S3_* variables, any provider through a Thanos
-// objstore YAML file, or a local directory.
+// blocks to: S3 from STRATA_S3_* variables, any provider of this build
+// (providers.go) through a Thanos objstore YAML file, or a local directory.
 //
 // Open does not contact the bucket: a bucket that is down shows up on first
 // use, so a block builder still starts, takes writes and keeps its blocks
@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
-	"github.com/thanos-io/objstore/client"
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"github.com/thanos-io/objstore/providers/s3"
 )
@@ -193,7 +192,7 @@ func (c Config) Open(ctx context.Context, logger *slog.Logger, reg prometheus.Re
 		if err != nil {
 			return nil, fmt.Errorf("bucket: read STRATA_OBJSTORE_CONFIG_FILE: %w", err)
 		}
-		bkt, err = client.NewBucket(kitLog, content, component, nil)
+		bkt, err = openObjstoreFile(kitLog, content, component)
 		if err != nil {
 			return nil, fmt.Errorf("bucket: open %s: %w", c, err)
 		}
