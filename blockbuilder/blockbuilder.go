@@ -35,8 +35,11 @@ type BlockBuilder struct {
 	logger  *slog.Logger
 	metrics *metrics
 	ship    *shipper.Metrics
-	bufs    *remotewrite.BufferPool
-	states  sync.Pool
+	// Bodies and their decoded form pool apart: sharing one pool, a
+	// small compressed buffer handed out for decoding is regrown, and
+	// both sizes stay in the heap twice.
+	compressed, raw *remotewrite.BufferPool
+	states          sync.Pool
 
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
@@ -72,13 +75,16 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	b := &BlockBuilder{
-		cfg:     cfg,
-		bucket:  bkt,
-		logger:  logger,
-		ship:    shipper.NewMetrics(reg),
-		bufs:    remotewrite.NewBufferPool(4 * cfg.Limits.MaxBodyBytes),
-		tenants: map[string]*tenantEntry{},
-		now:     time.Now,
+		cfg:    cfg,
+		bucket: bkt,
+		logger: logger,
+		ship:   shipper.NewMetrics(reg),
+		// Buffers past these sizes (bodies far larger than Prometheus
+		// sends) are dropped after use rather than kept.
+		compressed: remotewrite.NewBufferPool(4 << 20),
+		raw:        remotewrite.NewBufferPool(16 << 20),
+		tenants:    map[string]*tenantEntry{},
+		now:        time.Now,
 	}
 	if cfg.BearerTokenFile != "" {
 		var err error

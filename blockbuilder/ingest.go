@@ -69,13 +69,13 @@ func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, appe
 		return "", appendResult{}, err
 	}
 	limits := &b.cfg.Limits
-	compressed := b.bufs.Get()
-	defer b.bufs.Put(compressed)
+	compressed := b.compressed.Get()
+	defer b.compressed.Put(compressed)
 	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, limits.MaxBodyBytes); err != nil {
 		return tenant, appendResult{}, err
 	}
-	raw := b.bufs.Get()
-	defer b.bufs.Put(raw)
+	raw := b.raw.Get()
+	defer b.raw.Put(raw)
 	if err := remotewrite.DecodeSnappy(raw, compressed.B, limits.MaxDecodedBytes); err != nil {
 		return tenant, appendResult{}, err
 	}
