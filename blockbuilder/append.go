@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -25,6 +24,14 @@ type appendState struct {
 	key       []byte
 	exemplars []exemplar.Exemplar
 	family    map[string]*metadata.Metadata
+}
+
+// seriesTarget is where one series of a request goes: its reference in
+// the head (0 for a new series), its labels and its metadata.
+type seriesTarget struct {
+	ref  storage.SeriesRef
+	lset labels.Labels
+	meta *metadata.Metadata
 }
 
 // appendResult is what one write stored and what it refused, by series.
@@ -76,6 +83,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		}
 	}()
 
+	getRef, _ := app.(storage.GetRef)
 	req := &st.req
 	if req.Version == remotewrite.V1 && req.NumMetadata() > 0 {
 		st.loadFamilies()
@@ -93,10 +101,10 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
 			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, limits.MaxSamplesPerRequest)
 		}
-		// A series seen before skips building and checking its labels.
-		st.key = keyOf(st.key, s.Labels)
-		h := xxhash.Sum64(st.key)
-		e, known := t.cache.get(h, st.key, s.Labels)
+		// A series in the head already skips building and checking its
+		// labels.
+		ref, lset, h, built := st.lookUp(getRef, s.Labels)
+		known := ref != 0
 		var invalid error
 		if known {
 			invalid = limits.CheckSamples(req.Version, s, nowMs)
@@ -107,17 +115,20 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 			res.reject(i, invalid, len(s.Samples), len(s.Histograms), len(s.Exemplars))
 			continue
 		}
-		if !known {
-			e.lset = remotewrite.BuildLabels(&st.builder, s.Labels)
+		if !known && !built {
+			lset = remotewrite.BuildLabels(&st.builder, s.Labels)
 		}
-		before := e
-		e.meta = st.metadataOf(req.Version, s, e.lset, e.meta)
-		var fatal error
-		if e.ref, fatal = t.appendSeries(exApp, st, i, e, &res); fatal != nil {
+		var last *metadata.Metadata
+		if req.Version == remotewrite.V2 && !s.Metadata.IsEmpty() {
+			last = t.meta.get(h)
+		}
+		e := seriesTarget{ref: ref, lset: lset, meta: st.metadataOf(req.Version, s, lset, last)}
+		appended, fatal := t.appendSeries(exApp, st, i, e, &res)
+		if fatal != nil {
 			return res, fatal
 		}
-		if e.ref != 0 && (e.ref != before.ref || !known || metaChanged(e.meta, before.meta)) {
-			t.cache.put(h, e)
+		if appended != 0 && req.Version == remotewrite.V2 && e.meta != nil && e.meta != last {
+			t.meta.put(h, e.meta)
 		}
 	}
 	if err := app.Commit(); err != nil {
@@ -132,7 +143,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 // appendSeries appends one validated series and returns its reference in
 // the head (0 if nothing was appended). Only errors that make the whole
 // write fail are returned.
-func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState, i int, e cachedSeries, res *appendResult) (storage.SeriesRef, error) {
+func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState, i int, e seriesTarget, res *appendResult) (storage.SeriesRef, error) {
 	s := &st.series
 	ls, ref := e.lset, e.ref
 	var opts storage.AOptions

@@ -27,7 +27,7 @@ type tenantDB struct {
 	db     *tsdb.DB
 	ship   *shipper.Shipper
 	reg    *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
-	cache  *seriesCache
+	meta   *metaCache
 	logger *slog.Logger
 
 	blockRange int64 // ms
@@ -57,7 +57,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		reg:        prometheus.NewRegistry(),
 		logger:     logger.With("tenant", id),
 		blockRange: cfg.BlockDuration.Milliseconds(),
-		cache:      newSeriesCache(),
+		meta:       newMetaCache(),
 	}
 	// The shipper reads its ledger from the TSDB's directory: make it first.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -170,10 +170,11 @@ func (t *tenantDB) cut(ctx context.Context) error {
 	}
 	head := t.db.Head()
 	limit := head.MaxTime() - t.blockRange*3/2
-	// Cutting garbage-collects series from the head: forget them here too.
+	// Cutting garbage-collects series from the head: forget their
+	// metadata too.
 	defer func(before int64) {
 		if head.MinTime() != before {
-			t.cache.reset()
+			t.meta.reset()
 		}
 	}(head.MinTime())
 	for ctx.Err() == nil {
@@ -199,7 +200,7 @@ func (t *tenantDB) cut(ctx context.Context) error {
 // flushHead cuts the whole head, the unfinished block too, into blocks
 // aligned to the block range. Callers hold t.mu exclusively.
 func (t *tenantDB) flushHead() error {
-	defer t.cache.reset()
+	defer t.meta.reset()
 	head := t.db.Head()
 	mint, maxt := head.MinTime(), head.MaxTime()
 	if mint != math.MaxInt64 {
