@@ -36,6 +36,18 @@ import (
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestBlockBuilder opens a block builder with one-minute blocks on bkt.
+// newS3BlockBuilder starts a real S3 server and a block builder that
+// uploads to it.
+func newS3BlockBuilder(t *testing.T, reg prometheus.Registerer) (*harness.S3, objstore.Bucket, *BlockBuilder) {
+	t.Helper()
+	s3 := harness.StartS3(t)
+	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s3, bkt, newTestBlockBuilder(t, bkt, reg, nil)
+}
+
 func newTestBlockBuilder(t *testing.T, bkt objstore.Bucket, reg prometheus.Registerer, tweak func(*Config)) *BlockBuilder {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -133,12 +145,7 @@ func compareSamples(t *testing.T, got map[string]map[int64]float64, want map[str
 // blocks, uploads them to a real S3 server and reads every sample back
 // from the uploaded blocks; meta.json must be what Thanos writes.
 func TestUploadToS3(t *testing.T) {
-	s3 := harness.StartS3(t)
-	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newTestBlockBuilder(t, bkt, nil, nil)
+	_, bkt, b := newS3BlockBuilder(t, nil)
 	start := alignDown(time.Now().Add(-20*time.Minute).UnixMilli(), time.Minute.Milliseconds())
 	req := minuteSeries(20, start, 5*time.Minute)
 	if w := send(t, b.Handler(), "team-a", req, false); w.Code != http.StatusNoContent {
@@ -230,13 +237,8 @@ func checkThanosMeta(t *testing.T, bkt objstore.Bucket, id string) {
 // on disk, the backlog shows in the metrics, and everything is uploaded
 // once it is back.
 func TestS3OutageKeepsBlocks(t *testing.T) {
-	s3 := harness.StartS3(t)
-	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	b := newTestBlockBuilder(t, bkt, reg, nil)
+	s3, bkt, b := newS3BlockBuilder(t, reg)
 	clock := useTestClock(b)
 	start := alignDown(time.Now().Add(-30*time.Minute).UnixMilli(), time.Minute.Milliseconds())
 
@@ -614,13 +616,8 @@ func dbSamples(t *testing.T, db *tsdb.DB) map[string]map[int64]float64 {
 // once S3 is back its blocks arrive, with no new write and no restart,
 // and only then is it closed.
 func TestIdleTenantUploadsAfterOutage(t *testing.T) {
-	s3 := harness.StartS3(t)
-	bkt, err := s3.BucketConfig().Open(context.Background(), testLogger(), nil, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	b := newTestBlockBuilder(t, bkt, reg, nil)
+	s3, bkt, b := newS3BlockBuilder(t, reg)
 	clock := useTestClock(b)
 	req := minuteSeries(5, alignDown(time.Now().Add(-10*time.Minute).UnixMilli(), time.Minute.Milliseconds()), 3*time.Minute)
 	if w := send(t, b.Handler(), "idle", req, false); w.Code != http.StatusNoContent {

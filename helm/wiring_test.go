@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/stratametrics/strata/internal/harness"
@@ -573,26 +572,7 @@ func remoteWrite(t *testing.T, client *http.Client, url string, hdr http.Header,
 		}
 		req.Timeseries = append(req.Timeseries, ts)
 	}
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		hreq.Header[k] = v
-	}
-	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	hreq.Header.Set("Content-Encoding", "snappy")
-	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	resp, err := client.Do(hreq)
-	if err != nil {
-		t.Fatalf("remote-write to %s: %v", url, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := harness.PostWrite(t, client, url, hdr, &req)
 	return resp.StatusCode, string(body)
 }
 

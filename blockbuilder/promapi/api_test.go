@@ -1,7 +1,6 @@
 package promapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/stratametrics/strata/blockbuilder"
 	queryapi "github.com/stratametrics/strata/blockbuilder/promapi"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -147,27 +146,23 @@ func startBlockBuilderWith(t *testing.T, limits blockbuilder.QueryLimits, tweak 
 	return &blockBuilder{url: srv.URL}
 }
 
+// query is the URL of path on the block builder with the query
+// parameters given as name, value pairs.
+func (b *blockBuilder) query(path string, params ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(params); i += 2 {
+		v.Add(params[i], params[i+1])
+	}
+	return b.url + path + "?" + v.Encode()
+}
+
 func (b *blockBuilder) write(t *testing.T, tenant string, req *prompb.WriteRequest) {
 	t.Helper()
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, _ := http.NewRequest(http.MethodPost, b.url+"/api/v1/receive", bytes.NewReader(snappy.Encode(nil, raw)))
-	hr.Header.Set("Content-Type", "application/x-protobuf")
-	hr.Header.Set("Content-Encoding", "snappy")
-	hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	hr.Header.Set("THANOS-TENANT", tenant)
+	h := http.Header{"THANOS-TENANT": {tenant}}
 	if b.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+b.token)
+		h.Set("Authorization", "Bearer "+b.token)
 	}
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
+	if resp, body := harness.PostWrite(t, nil, b.url+"/api/v1/receive", h, req); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("write: %d %s", resp.StatusCode, body)
 	}
 }
@@ -482,13 +477,7 @@ func TestQueryAPIErrors(t *testing.T) {
 	bb := startBlockBuilder(t, blockbuilder.QueryLimits{MaxSeries: 3, MaxSamples: 200, Timeout: time.Minute})
 	bb.write(t, "team-a", writeRequest(testData(base)))
 	ts := fmt.Sprint((base + 20*60000) / 1000)
-	q := func(path string, params ...string) string {
-		v := url.Values{}
-		for i := 0; i+1 < len(params); i += 2 {
-			v.Add(params[i], params[i+1])
-		}
-		return bb.url + path + "?" + v.Encode()
-	}
+	q := bb.query
 	cases := []struct {
 		name, method, url, tenant string
 		status                    int
@@ -567,13 +556,7 @@ func TestQueryAPITokens(t *testing.T) {
 		bb.write(t, tenant, exemplar)
 	}
 	ts := fmt.Sprint((base + 20*60000) / 1000)
-	q := func(path string, params ...string) string {
-		v := url.Values{}
-		for i := 0; i+1 < len(params); i += 2 {
-			v.Add(params[i], params[i+1])
-		}
-		return bb.url + path + "?" + v.Encode()
-	}
+	q := bb.query
 	endpoints := map[string]string{
 		"query":        q("/api/v1/query", "query", "temperature", "time", ts),
 		"query_range":  q("/api/v1/query_range", "query", "temperature", "start", ts, "end", ts, "step", "15"),

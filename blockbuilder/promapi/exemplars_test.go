@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -303,21 +302,7 @@ func TestQueryExemplarsMatchesPrometheus(t *testing.T) {
 	req := exemplarRequest(exemplarData("team-a", base, minutes), base, minutes)
 	bb := startBlockBuilder(t, blockbuilder.DefaultQueryLimits())
 	bb.write(t, "team-a", req)
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, _ := http.NewRequest(http.MethodPost, promURL+"/api/v1/write", bytes.NewReader(snappy.Encode(nil, raw)))
-	hr.Header.Set("Content-Type", "application/x-protobuf")
-	hr.Header.Set("Content-Encoding", "snappy")
-	hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
+	if resp, body := harness.PostWrite(t, nil, promURL+"/api/v1/write", nil, req); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("write to Prometheus: %d %s", resp.StatusCode, body)
 	}
 

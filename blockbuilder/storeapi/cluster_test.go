@@ -1,7 +1,6 @@
 package storeapi_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -33,6 +31,7 @@ import (
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder/storeapi"
 	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -133,25 +132,7 @@ func startCluster(t *testing.T, n, rf int, limits blockbuilder.QueryLimits) *clu
 // until every block builder has stored it (the tests replicate to all).
 func (c *cluster) write(t *testing.T, tenant string, req *prompb.WriteRequest) {
 	t.Helper()
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, err := http.NewRequest(http.MethodPost, c.routerURL, bytes.NewReader(snappy.Encode(nil, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr.Header.Set("Content-Type", "application/x-protobuf")
-	hr.Header.Set("Content-Encoding", "snappy")
-	hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	hr.Header.Set("THANOS-TENANT", tenant)
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusNoContent {
+	if resp, body := harness.PostWrite(t, nil, c.routerURL, http.Header{"THANOS-TENANT": {tenant}}, req); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("write through the router: %d %s", resp.StatusCode, body)
 	}
 	for _, nd := range c.nodes {
@@ -469,8 +450,27 @@ func extLabels(n *node, tenant string) labels.Labels {
 // for the tenants and stored labels keep selects.
 func expected(n *node, data dataset, mint, maxt int64, keep func(tenant string, ls labels.Labels) bool, drop ...string) []seriesResult {
 	var out []seriesResult
+	for _, e := range expectedOf(n, data, func(s sample) int64 { return s.t }, mint, maxt, keep, drop...) {
+		out = append(out, seriesResult{lset: e.lset, samples: e.items})
+	}
+	return out
+}
+
+// expectedSeries is one series of a dataset as a node must answer it.
+type expectedSeries[T any] struct {
+	lset  labels.Labels
+	items []T
+}
+
+// expectedOf lists, for a node, the series of data (per tenant, per
+// stored labels) that keep selects (nil: all) with their items whose time
+// is in [mint, maxt], labelled as the node sends them: the tenant's
+// external labels merged in, drop removed, sorted by labels. Series with
+// no item in range are left out.
+func expectedOf[T any](n *node, data map[string]map[string][]T, at func(T) int64, mint, maxt int64, keep func(tenant string, ls labels.Labels) bool, drop ...string) []expectedSeries[T] {
+	var out []expectedSeries[T]
 	for tenant, series := range data {
-		for key, smps := range series {
+		for key, items := range series {
 			stored, err := parseLabels(key)
 			if err != nil {
 				panic(err)
@@ -478,10 +478,10 @@ func expected(n *node, data dataset, mint, maxt int64, keep func(tenant string, 
 			if keep != nil && !keep(tenant, stored) {
 				continue
 			}
-			var in []sample
-			for _, s := range smps {
-				if s.t >= mint && s.t <= maxt {
-					in = append(in, s)
+			var in []T
+			for _, it := range items {
+				if t := at(it); t >= mint && t <= maxt {
+					in = append(in, it)
 				}
 			}
 			if len(in) == 0 {
@@ -492,10 +492,10 @@ func expected(n *node, data dataset, mint, maxt int64, keep func(tenant string, 
 			for _, d := range drop {
 				b.Del(d)
 			}
-			out = append(out, seriesResult{lset: b.Labels(), samples: in})
+			out = append(out, expectedSeries[T]{lset: b.Labels(), items: in})
 		}
 	}
-	slices.SortFunc(out, func(a, b seriesResult) int { return labels.Compare(a.lset, b.lset) })
+	slices.SortFunc(out, func(a, b expectedSeries[T]) int { return labels.Compare(a.lset, b.lset) })
 	return out
 }
 

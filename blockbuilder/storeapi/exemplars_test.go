@@ -143,30 +143,9 @@ func (c *client) exemplars(query string, start, end int64) ([]exemplarResult, []
 // tenant's external labels merged in, sorted by them.
 func expectedExemplars(n *node, data exemplarData, start, end int64, keep func(tenant string, ls labels.Labels) bool) []exemplarResult {
 	var out []exemplarResult
-	for tenant, series := range data {
-		for key, sent := range series {
-			stored, err := parseLabels(key)
-			if err != nil {
-				panic(err)
-			}
-			if !keep(tenant, stored) {
-				continue
-			}
-			var in []sentExemplar
-			for _, e := range sent {
-				if e.ts >= start && e.ts <= end {
-					in = append(in, e)
-				}
-			}
-			if len(in) == 0 {
-				continue
-			}
-			b := labels.NewBuilder(stored)
-			extLabels(n, tenant).Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
-			out = append(out, exemplarResult{lset: b.Labels(), exemplars: in})
-		}
+	for _, e := range expectedOf(n, data, func(e sentExemplar) int64 { return e.ts }, start, end, keep) {
+		out = append(out, exemplarResult{lset: e.lset, exemplars: e.items})
 	}
-	slices.SortFunc(out, func(a, b exemplarResult) int { return labels.Compare(a.lset, b.lset) })
 	return out
 }
 

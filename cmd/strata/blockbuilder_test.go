@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // servedBlockBuilder is a block builder served by runBlockBuilderOn in
@@ -94,24 +94,7 @@ func writeSeries(t *testing.T, addr, tenant, name string, n int, ts time.Time) *
 			Samples: []prompb.Sample{{Value: float64(i), Timestamp: ts.UnixMilli()}},
 		})
 	}
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq, err := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/receive", bytes.NewReader(snappy.Encode(nil, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	hreq.Header.Set("Content-Encoding", "snappy")
-	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	hreq.Header.Set("THANOS-TENANT", tenant)
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp, _ := harness.PostWrite(t, nil, "http://"+addr+"/api/v1/receive", http.Header{"THANOS-TENANT": {tenant}}, req)
 	return resp
 }
 

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/thanos-io/objstore"
@@ -139,27 +138,7 @@ func (f *bucketFixture) write(b *testBlockBuilder, tenant string, series int) {
 // failing the test unless it is accepted.
 func remoteWrite(t *testing.T, url string, h http.Header, req *prompb.WriteRequest) {
 	t.Helper()
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		hreq.Header[http.CanonicalHeaderKey(k)] = v
-	}
-	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	hreq.Header.Set("Content-Encoding", "snappy")
-	hreq.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
+	if resp, body := harness.PostWrite(t, nil, url, h, req); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("remote-write to %s with %v: %s: %s", url, h, resp.Status, body)
 	}
 }

@@ -28,16 +28,7 @@ func TestRunSmallBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		Results []bench.Result `json:"results"`
-	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := readResults(t, out)
 	if len(got.Results) != 2 {
 		t.Fatalf("%d results, want 2", len(got.Results))
 	}
@@ -98,16 +89,7 @@ func TestRunBaselines(t *testing.T) {
 	if err := run(append(args, "-scenarios", scenarios)); err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		Results []bench.Result `json:"results"`
-	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := readResults(t, out)
 	if len(got.Results) != len(want) {
 		t.Fatalf("%d results, want %d (%v)", len(got.Results), len(want), want)
 	}
@@ -200,4 +182,19 @@ prometheus_tsdb_head_samples_appended_total 12
 			t.Errorf("%q: %d, want %d", tc.series, got, tc.want)
 		}
 	}
+}
+
+// readResults reads the results.json a run wrote into out.
+func readResults(t *testing.T, out string) (got struct {
+	Results []bench.Result `json:"results"`
+}) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
