@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	"github.com/prometheus/client_golang/prometheus"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -54,6 +55,7 @@ type cluster struct {
 	bbs       []*testBlockBuilder
 	router    *functions.Router
 	routerURL string
+	routerReg *prometheus.Registry // the router's metrics
 	bucket    objstore.Bucket // where the block builders upload
 	release   chan struct{}   // closed at cleanup: hung requests return
 }
@@ -151,7 +153,8 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 	if opts.router != nil {
 		opts.router(&cfg)
 	}
-	r, err := functions.New(cfg, quietLogger(), nil)
+	c.routerReg = prometheus.NewRegistry()
+	r, err := functions.New(cfg, quietLogger(), c.routerReg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +173,31 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 		}
 	})
 	return c
+}
+
+// endpointUp is the router's strata_router_endpoint_up for block builder
+// i: 0 while it backs the block builder off.
+func (c *cluster) endpointUp(i int) float64 {
+	c.t.Helper()
+	mfs, err := c.routerReg.Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	addr := c.bbs[i].srv.Listener.Addr().String()
+	for _, mf := range mfs {
+		if mf.GetName() != "strata_router_endpoint_up" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "endpoint" && l.GetValue() == addr {
+					return m.Gauge.GetValue()
+				}
+			}
+		}
+	}
+	c.t.Fatalf("the router has no strata_router_endpoint_up for %s", addr)
+	return 0
 }
 
 // flush cuts and uploads every block builder's head.

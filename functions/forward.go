@@ -129,6 +129,9 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 				readyURL: base + "/-/ready",
 			}
 			e.byURL[base] = ep
+			// Present from the first write the endpoint could take, not
+			// from its first failure, so that 1 is seen before 0.
+			e.metrics.endpointUp.WithLabelValues(ep.addr).Set(1)
 		}
 		eps[i] = ep
 	}
