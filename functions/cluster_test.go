@@ -200,6 +200,18 @@ func (c *cluster) endpointUp(i int) float64 {
 	return 0
 }
 
+// waitEndpointUp waits for the router to report block builder i up (1)
+// or backed off (0). Parts of a write still in flight after its answer
+// report their block builder's state a little later.
+func (c *cluster) waitEndpointUp(i int, want float64) {
+	c.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); c.endpointUp(i) != want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the router's strata_router_endpoint_up for block builder %d stayed %v, want %v", i, c.endpointUp(i), want)
+		}
+	}
+}
+
 // flush cuts and uploads every block builder's head.
 func (c *cluster) flush() {
 	c.t.Helper()
