@@ -57,7 +57,7 @@ export STRATA_TEST_ETCD           := $(ETCD)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test test-unit bench tools fuzz clean chaos test-thanos chromium image
+.PHONY: all build run test fmt-check test-unit bench tools fuzz clean chaos test-thanos chromium image
 
 all: build
 
@@ -168,12 +168,17 @@ chromium:
 	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; \
 	fi
 
-# Unit and integration tests against real processes, the objstore file
-# again in a build with native GCS, then a short run of every fuzz target.
-test: build tools chromium
+# Formatting first (cheap), then unit and integration tests against real
+# processes, the objstore file again in a build with native GCS, then a
+# short run of every fuzz target.
+test: fmt-check build tools chromium
 	STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -tags gcs -run 'ObjstoreFile' ./bucket/
 	$(MAKE) fuzz
+
+fmt-check:
+	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted (run gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
 
 test-unit:
 	$(GO) test -count=1 -short ./...

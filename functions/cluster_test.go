@@ -56,8 +56,8 @@ type cluster struct {
 	router    *functions.Router
 	routerURL string
 	routerReg *prometheus.Registry // the router's metrics
-	bucket    objstore.Bucket // where the block builders upload
-	release   chan struct{}   // closed at cleanup: hung requests return
+	bucket    objstore.Bucket      // where the block builders upload
+	release   chan struct{}        // closed at cleanup: hung requests return
 }
 
 // clusterOptions are what startClusterWith can change beyond n and rf.
