@@ -43,7 +43,7 @@ func BenchmarkAppendRequest(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() {
-				if t, err := bb.tenant("bench"); err == nil {
+				if t, err := bb.tenant("bench", false); err == nil {
 					_ = t.db.Close()
 				}
 			})

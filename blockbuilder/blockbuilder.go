@@ -115,7 +115,7 @@ func (b *BlockBuilder) Open() error {
 		if !e.IsDir() || remotewrite.ValidateTenant(e.Name()) != nil {
 			continue
 		}
-		if _, err := b.tenant(e.Name()); err != nil {
+		if _, err := b.tenant(e.Name(), false); err != nil {
 			return err
 		}
 	}
@@ -235,22 +235,37 @@ func (b *BlockBuilder) closeTenant(ctx context.Context, t *tenantDB) error {
 	return err
 }
 
-// forget drops a closed tenant from the open ones; its next write opens
-// it again.
+// forget drops a closed tenant from the open ones, and its metrics; its
+// next write opens it again.
 func (b *BlockBuilder) forget(t *tenantDB) {
 	b.mu.Lock()
 	if e, ok := b.tenants[t.id]; ok && e.db == t {
 		delete(b.tenants, t.id)
 	}
 	b.mu.Unlock()
+	b.metrics.forget(t.id)
+}
+
+// isOpen tells whether a tenant is open (or being opened).
+func (b *BlockBuilder) isOpen(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.tenants[id]
+	return ok
 }
 
 // tenant returns the open TSDB of a tenant, opening it (and replaying its
-// WAL) on first use.
-func (b *BlockBuilder) tenant(id string) (*tenantDB, error) {
+// WAL) on first use. A write (bounded) may not open more than MaxTenants;
+// a tenant found on disk is opened whatever their number.
+func (b *BlockBuilder) tenant(id string, bounded bool) (*tenantDB, error) {
 	b.mu.Lock()
 	e, ok := b.tenants[id]
 	if !ok {
+		if n := len(b.tenants); bounded && b.cfg.MaxTenants > 0 && n >= b.cfg.MaxTenants {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("%w: tenant %s is not opened, %d are open already (STRATA_MAX_TENANTS); it will be once one has been idle for %s",
+				errTooManyTenants, id, n, b.cfg.TenantIdleTimeout)
+		}
 		e = &tenantEntry{}
 		b.tenants[id] = e
 	}
@@ -265,6 +280,11 @@ func (b *BlockBuilder) tenant(id string) (*tenantDB, error) {
 	})
 	return e.db, e.err
 }
+
+// errTooManyTenants refuses a write that would open a tenant over
+// MaxTenants. It is a 503, as in Cortex and Mimir: the sender retries,
+// and the write succeeds once an idle tenant has closed.
+var errTooManyTenants = fmt.Errorf("%w: too many open tenants", remotewrite.ErrUnavailable)
 
 // openTenants lists the open tenants, sorted by ID.
 func (b *BlockBuilder) openTenants() []*tenantDB {
@@ -284,7 +304,10 @@ func (b *BlockBuilder) openTenants() []*tenantDB {
 // races with an idle close of the tenant.
 func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState, nowMs int64) (appendResult, error) {
 	for attempt := 0; ; attempt++ {
-		t, err := b.tenant(tenant)
+		t, err := b.tenant(tenant, true)
+		if errors.Is(err, errTooManyTenants) {
+			return appendResult{}, err
+		}
 		if err != nil {
 			return appendResult{}, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
 		}

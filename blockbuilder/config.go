@@ -52,6 +52,13 @@ type Config struct {
 	// for this long, so memory follows the active tenants; it is closed
 	// once every block of it is in the bucket.
 	TenantIdleTimeout time.Duration `env:"TENANT_IDLE_TIMEOUT" envDefault:"1h"`
+	// MaxTenants bounds the tenants open at once (0: no bound). Each costs
+	// about 0.7 MB and three file descriptors even with one series, so
+	// without a bound a sender making up tenant IDs would exhaust both.
+	// A write that would open one more is answered 503 until an idle
+	// tenant closes (TenantIdleTimeout); tenants found on disk at start
+	// are always opened, so that nothing written is left behind.
+	MaxTenants int `env:"MAX_TENANTS" envDefault:"1000"`
 	// LocalRetention keeps uploaded blocks on disk this long for queries;
 	// a block is never deleted before it is uploaded.
 	LocalRetention time.Duration `env:"LOCAL_RETENTION" envDefault:"6h"`
@@ -90,6 +97,7 @@ func DefaultConfig() Config {
 		MaxExemplars:      10000,
 		HeadStripeSize:    1024,
 		TenantIdleTimeout: time.Hour,
+		MaxTenants:        1000,
 		LocalRetention:    6 * time.Hour,
 		UploadInterval:    30 * time.Second,
 		FlushTimeout:      5 * time.Minute,
@@ -121,6 +129,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
 	case c.OutOfOrderWindow < 0:
 		return fmt.Errorf("STRATA_OUT_OF_ORDER_WINDOW must not be negative")
+	case c.MaxTenants < 0:
+		return fmt.Errorf("STRATA_MAX_TENANTS must not be negative")
 	case c.MaxExemplars < 0:
 		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
 	case c.HeadStripeSize < 1 || c.HeadStripeSize&(c.HeadStripeSize-1) != 0:

@@ -44,6 +44,11 @@ func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
 	tenant, res, err := b.serveWrite(r, forwarded)
 	status := b.respond(w, forwarded, res, err)
+	// Only open tenants get series of their own: refused writes naming
+	// any tenant they like must not grow the metrics without bound.
+	if !b.isOpen(tenant) {
+		tenant = ""
+	}
 	b.metrics.observe(tenant, status, res, time.Since(start))
 }
 

@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_blockbuilder_write_requests_total",
-			Help: "Write requests by tenant and HTTP status code.",
+			Help: "Write requests by tenant and HTTP status code; tenant is \"unknown\" when it was not found or not opened.",
 		}, []string{"tenant", "code"}),
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_blockbuilder_appended_total",
@@ -49,6 +49,10 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 				Help: "Tenants whose TSDB is open.",
 			}, func() float64 { return float64(len(b.openTenants())) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "strata_blockbuilder_max_tenants",
+				Help: "STRATA_MAX_TENANTS: writes that would open one more tenant are refused (0: no bound).",
+			}, func() float64 { return float64(b.cfg.MaxTenants) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "strata_blockbuilder_ready",
 				Help: "1 when the block builder takes writes.",
 			}, func() float64 {
@@ -60,6 +64,15 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 		)
 	}
 	return m
+}
+
+// forget drops a closed tenant's series.
+func (m *metrics) forget(tenant string) {
+	l := prometheus.Labels{"tenant": tenant}
+	m.requests.DeletePartialMatch(l)
+	m.appended.DeletePartialMatch(l)
+	m.rejected.DeletePartialMatch(l)
+	m.exDropped.DeletePartialMatch(l)
 }
 
 func (m *metrics) observe(tenant string, status int, res appendResult, d time.Duration) {

@@ -1,0 +1,108 @@
+package blockbuilder
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
+)
+
+// TestMaxTenants: a write that would open a tenant over STRATA_MAX_TENANTS
+// is told to retry, with a message naming the limit; the tenant opens once
+// idle ones have closed; refused tenants and closed ones leave no series
+// in the metrics; tenants found on disk open whatever their number.
+func TestMaxTenants(t *testing.T) {
+	dir := t.TempDir()
+	bkt := objstore.NewInMemBucket()
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, bkt, reg, func(c *Config) {
+		c.DataDir = dir
+		c.MaxTenants = 2
+		c.TenantIdleTimeout = time.Millisecond
+	})
+	now := time.Now().UnixMilli()
+	for _, tenant := range []string{"a", "b"} {
+		if w := send(t, b.Handler(), tenant, minuteSeries(3, now, 15*time.Second), false); w.Code != http.StatusNoContent {
+			t.Fatalf("tenant %s: %d %s", tenant, w.Code, w.Body)
+		}
+	}
+	w := send(t, b.Handler(), "c", minuteSeries(3, now, 15*time.Second), false)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("third tenant over a limit of two: %d (Retry-After %q) %s, want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	for _, want := range []string{"tenant c", "STRATA_MAX_TENANTS"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Fatalf("refusal %q does not say %q", w.Body, want)
+		}
+	}
+	if got := metricTenants(t, reg, "strata_blockbuilder_write_requests_total"); !slices.Equal(got, []string{"a", "b", "unknown"}) {
+		t.Fatalf("write requests by tenant %v, want a, b and unknown (the refused c)", got)
+	}
+	if got := gauge(t, reg, "strata_blockbuilder_max_tenants"); got != 2 {
+		t.Fatalf("strata_blockbuilder_max_tenants %v, want 2", got)
+	}
+
+	// Both go idle and close: c opens, and a and b leave the metrics.
+	time.Sleep(5 * time.Millisecond)
+	b.maintain(context.Background())
+	if n := gauge(t, reg, "strata_blockbuilder_open_tenants"); n != 0 {
+		t.Fatalf("%v tenants open after they went idle, want 0", n)
+	}
+	if w := send(t, b.Handler(), "c", minuteSeries(3, now, 15*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("tenant c once the others closed: %d %s", w.Code, w.Body)
+	}
+	for _, name := range []string{"strata_blockbuilder_write_requests_total", "strata_blockbuilder_appended_total"} {
+		if got := metricTenants(t, reg, name); slices.Contains(got, "a") || slices.Contains(got, "b") {
+			t.Fatalf("%s still has closed tenants: %v", name, got)
+		}
+	}
+	if err := b.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart opens every tenant on disk, over the limit, so none of
+	// their data waits for a write; new tenants are still refused.
+	b2 := newTestBlockBuilder(t, bkt, nil, func(c *Config) {
+		c.DataDir = dir
+		c.MaxTenants = 1
+	})
+	if open := len(b2.openTenants()); open != 3 {
+		t.Fatalf("%d tenants opened from disk, want 3", open)
+	}
+	if w := send(t, b2.Handler(), "a", minuteSeries(3, now+60000, 15*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("tenant a, open from disk: %d %s", w.Code, w.Body)
+	}
+	if w := send(t, b2.Handler(), "d", minuteSeries(3, now, 15*time.Second), false); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("new tenant d over the limit: %d %s, want 503", w.Code, w.Body)
+	}
+}
+
+// metricTenants lists the tenant label values of a metric, sorted and
+// without repeats.
+func metricTenants(t *testing.T, g prometheus.Gatherer, name string) []string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "tenant" && !slices.Contains(out, l.GetValue()) {
+					out = append(out, l.GetValue())
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
