@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -179,25 +180,38 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 // i: 0 while it backs the block builder off.
 func (c *cluster) endpointUp(i int) float64 {
 	c.t.Helper()
-	mfs, err := c.routerReg.Gather()
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	addr := c.bbs[i].srv.Listener.Addr().String()
-	for _, mf := range mfs {
-		if mf.GetName() != "strata_router_endpoint_up" {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "endpoint" && l.GetValue() == addr {
-					return m.Gauge.GetValue()
-				}
-			}
+	for _, m := range c.routerMetric("strata_router_endpoint_up") {
+		if labelOf(m, "endpoint") == addr {
+			return m.Gauge.GetValue()
 		}
 	}
 	c.t.Fatalf("the router has no strata_router_endpoint_up for %s", addr)
 	return 0
+}
+
+// routerMetric returns the series of one of the router's metrics.
+func (c *cluster) routerMetric(name string) []*dto.Metric {
+	c.t.Helper()
+	mfs, err := c.routerReg.Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.Metric
+		}
+	}
+	return nil
+}
+
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // waitEndpointUp waits for the router to report block builder i up (1)

@@ -57,6 +57,12 @@ type Config struct {
 	// they come again (16 bytes each, allocated up front; 0 turns it off).
 	// Size it to the active series the router sees, all tenants together.
 	KnownSeries int `env:"KNOWN_SERIES" envDefault:"1048576"`
+	// MetricsMaxTenants bounds the tenants with series of their own in the
+	// router's metrics (those with a request in the last 10 minutes);
+	// others are counted as tenant "unknown". Tenant IDs come from
+	// senders, and made-up ones must not grow the metrics without bound.
+	// 0 keeps no series per tenant.
+	MetricsMaxTenants int `env:"METRICS_MAX_TENANTS" envDefault:"1000"`
 
 	// TLS of the remote-write listener.
 	TLS security.ServerConfig `envPrefix:"TLS_"`
@@ -88,6 +94,7 @@ func DefaultConfig() Config {
 		ForwardMaxInflight:     32,
 		EndpointBackoff:        500 * time.Millisecond,
 		EndpointMaxBackoff:     10 * time.Second,
+		MetricsMaxTenants:      1000,
 		LimitsReloadInterval:   10 * time.Second,
 		Limits:                 remotewrite.DefaultLimits(),
 		KnownSeries:            1 << 20,
@@ -111,6 +118,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_FORWARD_TIMEOUT must be positive")
 	case c.KnownSeries < 0 || c.KnownSeries > 1<<30:
 		return fmt.Errorf("STRATA_KNOWN_SERIES must be between 0 (off) and %d, got %d", 1<<30, c.KnownSeries)
+	case c.MetricsMaxTenants < 0:
+		return fmt.Errorf("STRATA_METRICS_MAX_TENANTS must not be negative (0 keeps no series per tenant)")
 	case c.ForwardMaxInflight < 1:
 		return fmt.Errorf("STRATA_FORWARD_MAX_INFLIGHT must be at least 1")
 	case c.EndpointBackoff <= 0 || c.EndpointMaxBackoff < c.EndpointBackoff:

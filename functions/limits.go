@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,17 +125,17 @@ type limits struct {
 	cur      atomic.Pointer[limitSet]
 	sum      uint64
 
-	mu       sync.Mutex
-	limiters map[string]*tenantLimiter
+	// limiters hold the rate of each tenant seen lately; tenants over
+	// their bound share overflow's.
+	limiters, overflow *recentTenants[*rate.Limiter]
 
 	reloadOK prometheus.Gauge
 	reloads  *prometheus.CounterVec
 }
 
-type tenantLimiter struct {
-	lim      *rate.Limiter
-	lastUsed atomic.Int64
-}
+// maxLimiters bounds the tenants with a rate limiter of their own (about
+// 200 bytes each).
+const maxLimiters = 100_000
 
 func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*limits, error) {
 	l := &limits{
@@ -144,7 +143,8 @@ func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*li
 		base:     cfg.Limits,
 		interval: cfg.LimitsReloadInterval,
 		logger:   logger,
-		limiters: map[string]*tenantLimiter{},
+		limiters: newRecentTenants[*rate.Limiter](maxLimiters),
+		overflow: newRecentTenants[*rate.Limiter](1),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_limits_config_last_reload_successful",
 			Help: "Whether the last load of the limits file succeeded (1) or the previous limits are still in use (0).",
@@ -186,7 +186,7 @@ func (l *limits) run(ctx context.Context) {
 			return
 		case <-t.C:
 			l.reload()
-			l.sweep(time.Now().Add(-10 * time.Minute))
+			l.limiters.sweep(time.Now().Add(-10*time.Minute), nil)
 		}
 	}
 }
@@ -206,9 +206,9 @@ func (l *limits) reload() {
 			l.sum = sum
 			set.version = sum
 			l.cur.Store(set)
-			l.mu.Lock()
-			clear(l.limiters) // rebuilt with the new rates on next use
-			l.mu.Unlock()
+			// Rebuilt with the new rates on next use.
+			l.limiters.reset()
+			l.overflow.reset()
 			l.reloadOK.Set(1)
 			l.reloads.WithLabelValues("success").Inc()
 			l.logger.Info("limits file reloaded", "path", l.path, "tenants", len(set.tenants))
@@ -221,16 +221,6 @@ func (l *limits) reload() {
 	l.logger.Error("limits file not loaded; the previous limits stay in use", "path", l.path, "err", err)
 }
 
-func (l *limits) sweep(before time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, v := range l.limiters {
-		if v.lastUsed.Load() < before.UnixNano() {
-			delete(l.limiters, k)
-		}
-	}
-}
-
 // knownSeed is the seed of knownKey for a tenant's series under the
 // current limits, and those limits.
 func (l *limits) knownSeed(tenant string) (uint64, *TenantLimits) {
@@ -238,22 +228,24 @@ func (l *limits) knownSeed(tenant string) (uint64, *TenantLimits) {
 	return xxhash.Sum64String(tenant) ^ set.version, set.forTenant(tenant)
 }
 
-// allow takes n samples from the tenant's rate; false means 429.
+// allow takes n samples from the tenant's rate; false means 429. With
+// maxLimiters tenants seen in the last ten minutes, a new one shares one
+// rate with the others over the bound until idle ones are forgotten: a
+// sender spraying made-up tenant IDs slows only those.
 func (l *limits) allow(tenant string, tl *TenantLimits, n int, now time.Time) bool {
 	if tl.IngestionRate <= 0 {
 		return true
 	}
-	l.mu.Lock()
-	tlim, ok := l.limiters[tenant]
-	if !ok {
+	mk := func() *rate.Limiter {
 		burst := tl.IngestionBurst
 		if burst == 0 {
 			burst = max(int(tl.IngestionRate), tl.MaxSamplesPerRequest)
 		}
-		tlim = &tenantLimiter{lim: rate.NewLimiter(rate.Limit(tl.IngestionRate), burst)}
-		l.limiters[tenant] = tlim
+		return rate.NewLimiter(rate.Limit(tl.IngestionRate), burst)
 	}
-	l.mu.Unlock()
-	tlim.lastUsed.Store(now.UnixNano())
-	return tlim.lim.AllowN(now, n)
+	lim, ok := l.limiters.get(tenant, now, mk)
+	if !ok {
+		lim, _ = l.overflow.get("", now, mk)
+	}
+	return lim.AllowN(now, n)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -117,9 +119,43 @@ func TestRateLimit(t *testing.T) {
 	if !l.allow("b", tl, 150, now) {
 		t.Fatal("tenants share a rate")
 	}
-	l.sweep(now.Add(time.Hour))
-	if len(l.limiters) != 0 {
-		t.Fatalf("%d idle limiters kept", len(l.limiters))
+	l.limiters.sweep(now.Add(time.Hour), nil)
+	if n := l.limiters.len(); n != 0 {
+		t.Fatalf("%d idle limiters kept", n)
+	}
+}
+
+// TestRateLimitersAreBounded: past the bound on tenants with a rate of
+// their own, new tenants share one rate, and get their own again once
+// idle tenants are forgotten.
+func TestRateLimitersAreBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	l, err := newLimits(&cfg, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.limiters = newRecentTenants[*rate.Limiter](2)
+	tl := &TenantLimits{Limits: cfg.Limits, IngestionRate: 100, IngestionBurst: 150}
+	now := time.Now()
+	for _, tenant := range []string{"a", "b", "c"} {
+		if !l.allow(tenant, tl, 150, now) {
+			t.Fatalf("tenant %s: its first burst was refused", tenant)
+		}
+	}
+	if n := l.limiters.len(); n != 2 {
+		t.Fatalf("%d rate limiters held, want the bound of 2", n)
+	}
+	if l.allow("d", tl, 150, now) {
+		t.Fatal("tenants over the bound do not share a rate: d had a burst of its own after c used the shared one")
+	}
+	later := now.Add(time.Minute)
+	l.allow("a", tl, 1, later)
+	l.limiters.sweep(later, nil)
+	if !l.allow("d", tl, 150, later) {
+		t.Fatal("d got no rate of its own once b was forgotten")
+	}
+	if n := l.limiters.len(); n != 2 {
+		t.Fatalf("%d rate limiters held after the sweep, want a and d", n)
 	}
 }
 

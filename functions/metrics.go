@@ -18,10 +18,17 @@ type metrics struct {
 	endpointUp         *prometheus.GaugeVec
 	quorumFailures     prometheus.Counter
 	minorityRejections prometheus.Counter
+	// tenants are the tenants with series of their own; the others are
+	// counted as "unknown".
+	tenants *recentTenants[struct{}]
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// tenantMetricsTTL is how long a tenant's series outlive its last request.
+const tenantMetricsTTL = 10 * time.Minute
+
+func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 	m := &metrics{
+		tenants: newRecentTenants[struct{}](maxTenants),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_router_requests_total",
 			Help: "Remote-write requests by tenant and HTTP status code.",
@@ -65,9 +72,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(tenant string, out outcome, d time.Duration) {
+func (m *metrics) observe(tenant string, out outcome, d time.Duration, now time.Time) {
 	m.duration.Observe(d.Seconds())
 	if tenant == "" {
+		tenant = "unknown"
+	} else if _, ok := m.tenants.get(tenant, now, func() struct{} { return struct{}{} }); !ok {
 		tenant = "unknown"
 	}
 	m.requests.WithLabelValues(tenant, strconv.Itoa(remotewrite.HTTPStatus(out.err))).Inc()
@@ -80,4 +89,13 @@ func (m *metrics) observe(tenant string, out outcome, d time.Duration) {
 	if out.written.Exemplars > 0 {
 		m.written.WithLabelValues(tenant, "exemplar").Add(float64(out.written.Exemplars))
 	}
+}
+
+// sweep drops the series of tenants without a request since before.
+func (m *metrics) sweep(before time.Time) {
+	m.tenants.sweep(before, func(tenant string, _ struct{}) {
+		l := prometheus.Labels{"tenant": tenant}
+		m.requests.DeletePartialMatch(l)
+		m.written.DeletePartialMatch(l)
+	})
 }

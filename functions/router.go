@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -85,7 +86,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 			return nil, fmt.Errorf("STRATA_BEARER_TOKEN_FILE: %w", err)
 		}
 	}
-	r.metrics = newMetrics(reg)
+	r.metrics = newMetrics(reg, cfg.MetricsMaxTenants)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.eps, err = newEndpoints(r.ctx, &r.cfg, logger, r.metrics); err != nil {
 		return nil, err
@@ -139,6 +140,20 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); r.limits.run(ctx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				r.metrics.sweep(now.Add(-tenantMetricsTTL))
+			}
+		}
+	}()
 	<-ctx.Done()
 	wg.Wait()
 	return nil

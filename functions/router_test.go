@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -451,4 +452,25 @@ func samplesPerReplica(blocks []harness.BlockInfo) (map[string]uint64, uint64) {
 		total += b.Meta.Stats.NumSamples
 	}
 	return per, total
+}
+
+// TestTenantMetricsAreBounded: the router keeps series of their own for
+// at most STRATA_METRICS_MAX_TENANTS tenants; requests of the others, as
+// of tenants it could not determine, are counted as "unknown".
+func TestTenantMetricsAreBounded(t *testing.T) {
+	c := startCluster(t, 1, 1, func(cfg *functions.Config) { cfg.MetricsMaxTenants = 2 })
+	now := time.Now().UnixMilli()
+	for _, tenant := range []string{"a", "b", "c", "d"} {
+		if resp, body := post(t, c.routerURL, encodeV1(t, seriesV1("m", 3, now)), v1Headers(tenant)); resp.StatusCode != 204 {
+			t.Fatalf("tenant %s: %d %s", tenant, resp.StatusCode, body)
+		}
+	}
+	written := map[string]float64{}
+	for _, m := range c.routerMetric("strata_router_written_total") {
+		written[labelOf(m, "tenant")] += m.Counter.GetValue()
+	}
+	want := map[string]float64{"a": 3, "b": 3, "unknown": 6}
+	if !maps.Equal(written, want) {
+		t.Fatalf("samples written by tenant %v, want %v", written, want)
+	}
 }

@@ -81,7 +81,8 @@ func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
 	st.compressed, st.raw = r.compressed.Get(), r.raw.Get()
 	tenant, out := r.write(req, st)
 	r.respond(w, out)
-	r.metrics.observe(tenant, out, time.Since(start))
+	now := time.Now()
+	r.metrics.observe(tenant, out, now.Sub(start), now)
 	// The buffers may still be read by parts being sent in the background
 	// after the answer was decided; those parts hold their own copies.
 	r.compressed.Put(st.compressed)
