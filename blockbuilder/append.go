@@ -115,6 +115,13 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 			res.reject(i, invalid, len(s.Samples), len(s.Histograms), len(s.Exemplars))
 			continue
 		}
+		if !known && t.maxSeries > 0 {
+			if n := t.db.Head().NumSeries(); n >= t.maxSeries {
+				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most STRATA_MAX_SERIES_PER_TENANT allows; a new series is refused", remotewrite.ErrTooLarge, t.id, n),
+					len(s.Samples), len(s.Histograms), len(s.Exemplars))
+				continue
+			}
+		}
 		if !known && !built {
 			lset = remotewrite.BuildLabels(&st.builder, s.Labels)
 		}

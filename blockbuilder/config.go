@@ -59,6 +59,12 @@ type Config struct {
 	// tenant closes (TenantIdleTimeout); tenants found on disk at start
 	// are always opened, so that nothing written is left behind.
 	MaxTenants int `env:"MAX_TENANTS" envDefault:"1000"`
+	// MaxSeriesPerTenant bounds the series in a tenant's head (0: no
+	// bound), so that a sender making up series cannot take the memory of
+	// every tenant: a new series past it is refused (413, the sender drops
+	// it) while the series already in the head keep being written. The
+	// head drops series that stopped at each block cut.
+	MaxSeriesPerTenant int `env:"MAX_SERIES_PER_TENANT" envDefault:"5000000"`
 	// LocalRetention keeps uploaded blocks on disk this long for queries;
 	// a block is never deleted before it is uploaded.
 	LocalRetention time.Duration `env:"LOCAL_RETENTION" envDefault:"6h"`
@@ -86,22 +92,23 @@ type Config struct {
 // that build a Config in code.
 func DefaultConfig() Config {
 	return Config{
-		HTTPListen:        ":19291",
-		GRPCListen:        ":10901",
-		DataDir:           "./data",
-		BlockDuration:     2 * time.Hour,
-		ReplicaLabel:      "receive_replica",
-		TenantLabel:       "tenant_id",
-		TenantHeader:      "THANOS-TENANT",
-		DefaultTenant:     "default-tenant",
-		MaxExemplars:      10000,
-		HeadStripeSize:    1024,
-		TenantIdleTimeout: time.Hour,
-		MaxTenants:        1000,
-		LocalRetention:    6 * time.Hour,
-		UploadInterval:    30 * time.Second,
-		FlushTimeout:      5 * time.Minute,
-		Limits:            remotewrite.DefaultLimits(),
+		HTTPListen:         ":19291",
+		GRPCListen:         ":10901",
+		DataDir:            "./data",
+		BlockDuration:      2 * time.Hour,
+		ReplicaLabel:       "receive_replica",
+		TenantLabel:        "tenant_id",
+		TenantHeader:       "THANOS-TENANT",
+		DefaultTenant:      "default-tenant",
+		MaxExemplars:       10000,
+		HeadStripeSize:     1024,
+		TenantIdleTimeout:  time.Hour,
+		MaxTenants:         1000,
+		MaxSeriesPerTenant: 5000000,
+		LocalRetention:     6 * time.Hour,
+		UploadInterval:     30 * time.Second,
+		FlushTimeout:       5 * time.Minute,
+		Limits:             remotewrite.DefaultLimits(),
 	}
 }
 
@@ -129,8 +136,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_TENANT_HEADER must not be empty")
 	case c.OutOfOrderWindow < 0:
 		return fmt.Errorf("STRATA_OUT_OF_ORDER_WINDOW must not be negative")
-	case c.MaxTenants < 0:
-		return fmt.Errorf("STRATA_MAX_TENANTS must not be negative")
+	case c.MaxTenants < 0 || c.MaxSeriesPerTenant < 0:
+		return fmt.Errorf("STRATA_MAX_TENANTS and STRATA_MAX_SERIES_PER_TENANT must not be negative")
 	case c.MaxExemplars < 0:
 		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
 	case c.HeadStripeSize < 1 || c.HeadStripeSize&(c.HeadStripeSize-1) != 0:

@@ -34,6 +34,8 @@ type tenantDB struct {
 	// keepExemplars is what the TSDB was told: false when exemplar storage
 	// is off (STRATA_MAX_EXEMPLARS=0).
 	keepExemplars bool
+	// maxSeries bounds the series of the head (0: no bound).
+	maxSeries uint64
 
 	// lastWrite is the wall clock of the last write, unix ms.
 	lastWrite atomic.Int64
@@ -58,6 +60,7 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		logger:     logger.With("tenant", id),
 		blockRange: cfg.BlockDuration.Milliseconds(),
 		meta:       newMetaCache(),
+		maxSeries:  uint64(cfg.MaxSeriesPerTenant),
 	}
 	// The shipper reads its ledger from the TSDB's directory: make it first.
 	if err := os.MkdirAll(dir, 0o755); err != nil {

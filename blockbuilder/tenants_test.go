@@ -3,6 +3,7 @@ package blockbuilder
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/remotewrite"
 )
 
 // TestMaxTenants: a write that would open a tenant over STRATA_MAX_TENANTS
@@ -79,6 +82,40 @@ func TestMaxTenants(t *testing.T) {
 	}
 	if w := send(t, b2.Handler(), "d", minuteSeries(3, now, 15*time.Second), false); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("new tenant d over the limit: %d %s, want 503", w.Code, w.Body)
+	}
+}
+
+// TestMaxSeriesPerTenant: past the bound, a tenant's new series are
+// refused as over a limit (413, which senders drop) while its series in
+// the head, and other tenants, keep being written.
+func TestMaxSeriesPerTenant(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := newTestBlockBuilder(t, objstore.NewInMemBucket(), reg, func(c *Config) { c.MaxSeriesPerTenant = 3 })
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	written := func(w *httptest.ResponseRecorder) string { return w.Header().Get(remotewrite.HeaderSamplesWritten) }
+
+	w := send(t, b.Handler(), "a", minuteSeries(5, now, 30*time.Second), false) // two samples a series
+	if w.Code != http.StatusRequestEntityTooLarge || written(w) != "6" {
+		t.Fatalf("five new series over a bound of three: %d, %s samples written, %s; want 413 with 6 written", w.Code, written(w), w.Body)
+	}
+	for _, want := range []string{"STRATA_MAX_SERIES_PER_TENANT", "2 series rejected", "series 3:", "series 4:"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Fatalf("refusal %q does not say %q", w.Body, want)
+		}
+	}
+	// The three in the head go on; the two others are refused again.
+	w = send(t, b.Handler(), "a", minuteSeries(5, now+30000, 30*time.Second), false)
+	if w.Code != http.StatusRequestEntityTooLarge || written(w) != "6" {
+		t.Fatalf("the same five later: %d, %s written, %s; want 413 with 6 written", w.Code, written(w), w.Body)
+	}
+	if w := send(t, b.Handler(), "a", minuteSeries(3, now+60000, 30*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("only the three series in the head: %d %s", w.Code, w.Body)
+	}
+	if w := send(t, b.Handler(), "b", minuteSeries(3, now, 30*time.Second), false); w.Code != http.StatusNoContent {
+		t.Fatalf("another tenant: %d %s", w.Code, w.Body)
+	}
+	if got := gauge(t, reg, "strata_blockbuilder_rejected_series_total"); got != 4 {
+		t.Fatalf("%v rejected series counted, want 4", got)
 	}
 }
 
