@@ -42,10 +42,24 @@ type Series struct {
 	// Exemplars are left encoded; see DecodeExemplar.
 	Exemplars [][]byte
 	Metadata  Metadata
-	// LabelsUTF8 is set when decoding proved every label name and value
-	// valid UTF-8 on the way (all ASCII, or symbols checked once per
-	// request), so that validation need not check them one by one.
-	LabelsUTF8 bool
+	// labelsUTF8 is set when decoding proved every label name and value
+	// valid UTF-8 on the way (symbols checked once per request), or found
+	// them in one run of label fields, asciiRun, whose check for ASCII
+	// is left to LabelsUTF8: only series that are validated, new ones,
+	// need it.
+	labelsUTF8 bool
+	asciiRun   []byte
+}
+
+// LabelsUTF8 tells whether every label name and value is known to be
+// valid UTF-8 (all ASCII, or symbols checked once per request), so that
+// validation need not check them one by one.
+func (s *Series) LabelsUTF8() bool {
+	if s.asciiRun != nil {
+		s.labelsUTF8 = s.labelsUTF8 && isASCII(s.asciiRun)
+		s.asciiRun = nil
+	}
+	return s.labelsUTF8
 }
 
 // Reset empties s, keeping its memory.
@@ -55,7 +69,8 @@ func (s *Series) Reset() {
 	s.Histograms = s.Histograms[:0]
 	s.Exemplars = s.Exemplars[:0]
 	s.Metadata = Metadata{}
-	s.LabelsUTF8 = false
+	s.labelsUTF8 = false
+	s.asciiRun = nil
 }
 
 // span locates a top-level field in the body: start is the field's tag,
@@ -243,9 +258,8 @@ func (r *Request) decodeV1(b []byte, s *Series) error {
 		i = next
 	}
 	if ascii && runStart >= 0 {
-		ascii = isASCII(b[runStart:runEnd])
+		s.labelsUTF8, s.asciiRun = true, b[runStart:runEnd]
 	}
-	s.LabelsUTF8 = ascii
 	return nil
 }
 
@@ -549,7 +563,7 @@ func (r *Request) decodeV2(b []byte, s *Series) error {
 		}
 		s.Labels = append(s.Labels, Label{Name: r.symbols[n], Value: r.symbols[v]})
 	}
-	s.LabelsUTF8 = r.symbolsUTF8
+	s.labelsUTF8 = r.symbolsUTF8
 	return nil
 }
 

@@ -91,6 +91,7 @@ func (l *Limits) CheckLabels(s *Series) error {
 		return fmt.Errorf("%w: series %s has %d labels, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(s.Labels), l.MaxLabelsPerSeries)
 	}
 	hasName := false
+	utf8Known := s.LabelsUTF8()
 	for i, lb := range s.Labels {
 		switch {
 		case len(lb.Name) == 0:
@@ -101,9 +102,9 @@ func (l *Limits) CheckLabels(s *Series) error {
 			return fmt.Errorf("%w: series %s has a label name of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(lb.Name), l.MaxLabelNameLength)
 		case len(lb.Value) > l.MaxLabelValueLength:
 			return fmt.Errorf("%w: series %s has label %q with a value of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), clip(lb.Name, 64), len(lb.Value), l.MaxLabelValueLength)
-		case !s.LabelsUTF8 && !utf8.Valid(lb.Name):
+		case !utf8Known && !utf8.Valid(lb.Name):
 			return fmt.Errorf("%w: series %s has a label name that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200))
-		case !s.LabelsUTF8 && !utf8.Valid(lb.Value):
+		case !utf8Known && !utf8.Valid(lb.Value):
 			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
 		if i > 0 {
