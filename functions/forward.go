@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,9 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 				readyURL: base + "/-/ready",
 			}
 			e.byURL[base] = ep
+			if e.token != nil && strings.HasPrefix(base, "http://") {
+				e.logger.Warn("the forward bearer token goes to this block builder in clear: reach it over https (STRATA_FORWARD_TLS_*, or https:// in the hashrings file)", "endpoint", se.Address)
+			}
 			// Present from the first write the endpoint could take, not
 			// from its first failure, so that 1 is seen before 0.
 			e.metrics.endpointUp.WithLabelValues(ep.addr).Set(1)
