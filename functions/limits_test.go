@@ -43,6 +43,7 @@ tenants:
 		{"tenants:\n  team-a:\n    ingestion_rate: -1\n", "must not be negative"},
 		{"tenants:\n  ../x:\n    ingestion_rate: 1\n", "tenant"},
 		{"default:\n  max_series_per_request: 0\n", "must be positive"},
+		{"tenants:\n  big:\n    max_decoded_bytes: 2147483648\n", "at most 1073741824 (1 GiB)"},
 		{"defaults: {}\n", "defaults"},
 		{"default: [1, 2]\n", "default"},
 	} {

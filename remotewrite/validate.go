@@ -32,6 +32,10 @@ type Limits struct {
 	MaxFutureSkew time.Duration `yaml:"max_future_skew" env:"MAX_FUTURE_SKEW"`
 }
 
+// MaxDecodedBytesLimit bounds MaxDecodedBytes: a snappy block holds less
+// than 4 GiB, and no remote-write request comes near 1 GiB.
+const MaxDecodedBytesLimit = 1 << 30
+
 // DefaultLimits returns the limits used when none are configured.
 func DefaultLimits() Limits {
 	return Limits{
@@ -63,6 +67,9 @@ func (l Limits) Validate() error {
 		if c.v <= 0 {
 			return fmt.Errorf("limit %s must be positive, got %d", c.name, c.v)
 		}
+	}
+	if l.MaxDecodedBytes > MaxDecodedBytesLimit {
+		return fmt.Errorf("limit max_decoded_bytes must be at most %d (1 GiB), got %d", MaxDecodedBytesLimit, l.MaxDecodedBytes)
 	}
 	if l.MaxFutureSkew < 0 {
 		return fmt.Errorf("limit max_future_skew must not be negative, got %s", l.MaxFutureSkew)
