@@ -209,7 +209,7 @@ fuzz:
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,dev,router,victoriametrics,prometheus
+BENCH_SCENARIOS       ?= blockbuilder,dev,router,router6,victoriametrics,prometheus
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

@@ -26,6 +26,7 @@ var (
 		BlockBuilder: {31, 119, 180, 255},
 		Dev:          {255, 127, 14, 255},
 		Router:       {44, 160, 44, 255},
+		RouterWide:   {23, 190, 207, 255},
 		// The baselines' colours stand apart from Strata's.
 		VictoriaMetrics: {148, 103, 189, 255},
 		Prometheus:      {214, 39, 40, 255},

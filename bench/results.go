@@ -32,6 +32,10 @@ const (
 	BlockBuilder = "blockbuilder"
 	Dev          = "dev"
 	Router       = "router"
+	// RouterWide is the router over more block builders than RF, so that
+	// each gets a part of every request, built and compressed anew, as in
+	// most production rings.
+	RouterWide = "router6"
 	// The baselines: other receivers taking the same load directly, so
 	// that Strata's figures read as ratios that hold across machines.
 	VictoriaMetrics = "victoriametrics"
@@ -47,6 +51,7 @@ var Scenarios = []struct {
 	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly", false},
 	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four", false},
 	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own", false},
+	{RouterWide, "router alone, RF=3 over 6 block builders", "router alone, RF=3 of 6", "the router process only; each block builder gets about half of every request", false},
 	{VictoriaMetrics, "baseline: VictoriaMetrics single node", "VictoriaMetrics (baseline)", "the victoria-metrics process, receiving directly", true},
 	{Prometheus, "baseline: Prometheus with its remote-write receiver", "Prometheus (baseline)", "the prometheus process, receiving directly", true},
 }

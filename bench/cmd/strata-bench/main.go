@@ -478,9 +478,13 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		c.profile[p] = addr
 		c.url = "http://" + addr + "/api/v1/receive"
 		return c, waitReady(ctx, p, addr)
-	case bench.Router:
+	case bench.Router, bench.RouterWide:
+		n := 3
+		if scenario == bench.RouterWide {
+			n = 6
+		}
 		var addrs []string
-		for i := 0; i < 3; i++ {
+		for i := 0; i < n; i++ {
 			p, addr, err := startBB(i)
 			if err != nil {
 				return c, err

@@ -24,20 +24,20 @@ func TestRunSmallBench(t *testing.T) {
 	bin := harness.Tool(t, "strata")
 	out := t.TempDir()
 	err := run([]string{"-bin", bin, "-out", out, "-tmp", t.TempDir(), "-series", "4000",
-		"-duration", "2s", "-scenarios", "blockbuilder,router", "-concurrency", "2"})
+		"-duration", "2s", "-scenarios", "blockbuilder,router,router6", "-concurrency", "2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := readResults(t, out)
-	if len(got.Results) != 2 {
-		t.Fatalf("%d results, want 2", len(got.Results))
+	if len(got.Results) != 3 {
+		t.Fatalf("%d results, want 3", len(got.Results))
 	}
 	for _, r := range got.Results {
 		if r.Error != "" || r.Report.Samples == 0 || r.SamplesPerCPUSecond() <= 0 {
 			t.Errorf("%s: error %q, %d samples, %v per CPU-second", r.Scenario, r.Error, r.Report.Samples, r.SamplesPerCPUSecond())
 		}
-		if r.Scenario == bench.Router && (len(r.Report.Processes) != 4 || len(r.Measured) != 1 || r.Roles[r.Measured[0]] != "router") {
-			t.Errorf("router scenario: processes %+v, measured %v (%v): want 4 processes, the router measured", r.Report.Processes, r.Measured, r.Roles)
+		if want := map[string]int{bench.Router: 4, bench.RouterWide: 7}[r.Scenario]; want > 0 && (len(r.Report.Processes) != want || len(r.Measured) != 1 || r.Roles[r.Measured[0]] != "router") {
+			t.Errorf("%s scenario: processes %+v, measured %v (%v): want %d processes, the router measured", r.Scenario, r.Report.Processes, r.Measured, r.Roles, want)
 		}
 		cpu := 0
 		for _, p := range r.Profiles {
