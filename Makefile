@@ -199,7 +199,7 @@ fuzz:
 
 # `make bench` runs every scenario as real processes loaded by strata
 # loadgen and writes bench/results/ (results.md, results.png, results.json,
-# CPU and heap profiles); a little over 20 minutes as set here on two
+# CPU and heap profiles); about 15 minutes as set here on two
 # cores, sized by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g.
 # `make bench BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick
 # look). The baselines, VictoriaMetrics and Prometheus under the same load,

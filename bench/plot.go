@@ -120,8 +120,8 @@ func WritePNG(w io.Writer, results []Result) error {
 		drawText(img, lx+30, 47, s.Legend, 2, black)
 		lx += 30 + textWidth(s.Legend, 2) + 40
 	}
-	drawText(img, lx, 47, "(dashed: targets)", 2, black)
-	drawText(img, bx, 72, "(same run, same load)", 2, black)
+	// The notes go on the baselines' row, which has room to spare.
+	drawText(img, bx, 72, "(same run, same load)  (dashed: targets)", 2, black)
 
 	left := panel{x0: 130, y0: 135, x1: 660, y1: height - 80}
 	right := panel{x0: 830, y0: 135, x1: 1360, y1: height - 80}
