@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 
+	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -43,7 +44,7 @@ func TestMaxTenants(t *testing.T) {
 			t.Fatalf("refusal %q does not say %q", w.Body, want)
 		}
 	}
-	if got := metricTenants(t, reg, "strata_blockbuilder_write_requests_total"); !slices.Equal(got, []string{"a", "b", "unknown"}) {
+	if got := harness.LabelValues(t, reg, "tenant", "strata_blockbuilder_write_requests_total"); !slices.Equal(got, []string{"a", "b", "unknown"}) {
 		t.Fatalf("write requests by tenant %v, want a, b and unknown (the refused c)", got)
 	}
 	if got := gauge(t, reg, "strata_blockbuilder_max_tenants"); got != 2 {
@@ -60,7 +61,7 @@ func TestMaxTenants(t *testing.T) {
 		t.Fatalf("tenant c once the others closed: %d %s", w.Code, w.Body)
 	}
 	for _, name := range []string{"strata_blockbuilder_write_requests_total", "strata_blockbuilder_appended_total"} {
-		if got := metricTenants(t, reg, name); slices.Contains(got, "a") || slices.Contains(got, "b") {
+		if got := harness.LabelValues(t, reg, "tenant", name); slices.Contains(got, "a") || slices.Contains(got, "b") {
 			t.Fatalf("%s still has closed tenants: %v", name, got)
 		}
 	}
@@ -117,29 +118,4 @@ func TestMaxSeriesPerTenant(t *testing.T) {
 	if got := gauge(t, reg, "strata_blockbuilder_rejected_series_total"); got != 4 {
 		t.Fatalf("%v rejected series counted, want 4", got)
 	}
-}
-
-// metricTenants lists the tenant label values of a metric, sorted and
-// without repeats.
-func metricTenants(t *testing.T, g prometheus.Gatherer, name string) []string {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "tenant" && !slices.Contains(out, l.GetValue()) {
-					out = append(out, l.GetValue())
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
