@@ -305,11 +305,12 @@ func (b *BlockBuilder) openTenants() []*tenantDB {
 func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState, nowMs int64) (appendResult, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := b.tenant(tenant, true)
-		if errors.Is(err, errTooManyTenants) {
-			return appendResult{}, err
+		if err != nil && !errors.Is(err, remotewrite.ErrUnavailable) {
+			// A tenant that cannot be opened (disk, WAL) may open later.
+			err = fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
 		}
 		if err != nil {
-			return appendResult{}, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+			return appendResult{}, err
 		}
 		res, err := t.appendRequest(ctx, st, &b.cfg.Limits, nowMs)
 		if errors.Is(err, errTenantClosed) && attempt == 0 {

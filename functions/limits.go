@@ -126,8 +126,9 @@ type limits struct {
 	sum      uint64
 
 	// limiters hold the rate of each tenant seen lately; tenants over
-	// their bound share overflow's.
-	limiters, overflow *recentTenants[*rate.Limiter]
+	// their bound share overflow (nil until needed, or after a reload).
+	limiters *recentTenants[*rate.Limiter]
+	overflow atomic.Pointer[rate.Limiter]
 
 	reloadOK prometheus.Gauge
 	reloads  *prometheus.CounterVec
@@ -144,7 +145,6 @@ func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*li
 		interval: cfg.LimitsReloadInterval,
 		logger:   logger,
 		limiters: newRecentTenants[*rate.Limiter](maxLimiters),
-		overflow: newRecentTenants[*rate.Limiter](1),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_limits_config_last_reload_successful",
 			Help: "Whether the last load of the limits file succeeded (1) or the previous limits are still in use (0).",
@@ -208,7 +208,7 @@ func (l *limits) reload() {
 			l.cur.Store(set)
 			// Rebuilt with the new rates on next use.
 			l.limiters.reset()
-			l.overflow.reset()
+			l.overflow.Store(nil)
 			l.reloadOK.Set(1)
 			l.reloads.WithLabelValues("success").Inc()
 			l.logger.Info("limits file reloaded", "path", l.path, "tenants", len(set.tenants))
@@ -245,7 +245,10 @@ func (l *limits) allow(tenant string, tl *TenantLimits, n int, now time.Time) bo
 	}
 	lim, ok := l.limiters.get(tenant, now, mk)
 	if !ok {
-		lim, _ = l.overflow.get("", now, mk)
+		if lim = l.overflow.Load(); lim == nil {
+			l.overflow.CompareAndSwap(nil, mk())
+			lim = l.overflow.Load()
+		}
 	}
 	return lim.AllowN(now, n)
 }
