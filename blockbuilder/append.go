@@ -48,7 +48,8 @@ type appendResult struct {
 }
 
 // conflictError tells whether a TSDB append error means the sample
-// clashes with what is stored (409), as opposed to being invalid (400).
+// clashes with what is stored, as opposed to being invalid; both are
+// answered 400, but the router's quorum tells them apart.
 func conflictError(err error) bool {
 	return errors.Is(err, storage.ErrOutOfOrderSample) ||
 		errors.Is(err, storage.ErrOutOfBounds) ||
@@ -102,8 +103,13 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, limits.MaxSamplesPerRequest)
 		}
 		// A series in the head already skips building and checking its
-		// labels.
+		// labels. The head holds labels sorted, so a hit means the wire
+		// labels were sorted too; a miss may be a known series sent with
+		// its labels in another order, looked up again once sorted.
 		ref, lset, h, built := st.lookUp(getRef, s.Labels)
+		if ref == 0 && remotewrite.SortLabels(s.Labels) {
+			ref, lset, h, built = st.lookUp(getRef, s.Labels)
+		}
 		known := ref != 0
 		var invalid error
 		if known {

@@ -304,7 +304,8 @@ func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
 }
 
 // TestConflictsPerSeries: out-of-order samples are refused series by
-// series; plain senders get 409 text, the router gets JSON naming them.
+// series; plain senders get 400 text (as from Prometheus), the router
+// gets JSON naming them as conflicts.
 func TestConflictsPerSeries(t *testing.T) {
 	bkt, _ := filesystem.NewBucket(t.TempDir())
 	b := newTestBlockBuilder(t, bkt, nil, nil)
@@ -317,8 +318,8 @@ func TestConflictsPerSeries(t *testing.T) {
 	second := minuteSeries(3, now+15000, 15*time.Second)
 	second.Timeseries[1].Samples[0].Timestamp = now - 60000
 	w := send(t, b.Handler(), "a", second, true)
-	if w.Code != http.StatusConflict {
-		t.Fatalf("got %d %s, want 409", w.Code, w.Body)
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("got %d %s, want 400", w.Code, w.Body)
 	}
 	var wr remotewrite.WriteResponse
 	if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
@@ -331,7 +332,7 @@ func TestConflictsPerSeries(t *testing.T) {
 		t.Fatalf("written %+v / header %q, want 2", wr.Written, w.Header().Get(remotewrite.HeaderSamplesWritten))
 	}
 	second.Timeseries[0].Samples[0].Timestamp = now - 60000
-	if w := send(t, b.Handler(), "a", second, false); w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "out of") {
+	if w := send(t, b.Handler(), "a", second, false); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "out of") {
 		t.Fatalf("plain sender: %d %s", w.Code, w.Body)
 	}
 }
@@ -480,13 +481,16 @@ func TestExemplarDropsAreReported(t *testing.T) {
 			t.Fatalf("answer %+v, want 2 exemplars written and no rejection", wr)
 		}
 
-		// A plain sender gets a 204 whose header counts what was stored.
+		// A plain 1.0 sender gets a 204, without written headers: they
+		// belong to 2.0 answers.
 		req = withExemplars(now+2000, []string{"a4", tooLong}, []string{"b3"})
 		w = send(t, h, "a", req, false)
 		if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
 			t.Fatalf("plain write: got %d %q, want 204 without a body", w.Code, w.Body)
 		}
-		written(t, w, 2, 2)
+		if h := w.Header().Get(remotewrite.HeaderSamplesWritten); h != "" {
+			t.Fatalf("plain 1.0 write answered with %s: %s", remotewrite.HeaderSamplesWritten, h)
+		}
 
 		// Series 0's sample goes back in time and is refused; its exemplar
 		// is newer than its last one and is stored. Series 1's exemplar is
@@ -495,8 +499,8 @@ func TestExemplarDropsAreReported(t *testing.T) {
 		req.Timeseries[0].Samples[0].Timestamp = now - 60000
 		req.Timeseries[1].Exemplars[0].Timestamp = now - 60000
 		w = send(t, h, "a", req, true)
-		if w.Code != http.StatusConflict {
-			t.Fatalf("out-of-order sample: got %d %q, want 409", w.Code, w.Body)
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("out-of-order sample: got %d %q, want 400", w.Code, w.Body)
 		}
 		written(t, w, 1, 1)
 		wr = answer(t, w)
@@ -512,9 +516,9 @@ func TestExemplarDropsAreReported(t *testing.T) {
 		bkt, _ := filesystem.NewBucket(t.TempDir())
 		reg := prometheus.NewRegistry()
 		h := newTestBlockBuilder(t, bkt, reg, func(c *Config) { c.MaxExemplars = 0 }).Handler()
-		w := send(t, h, "a", withExemplars(now, []string{"a1", "a2"}, nil), false)
-		if w.Code != http.StatusNoContent {
-			t.Fatalf("plain write: got %d %q, want 204", w.Code, w.Body)
+		w := send(t, h, "a", withExemplars(now, []string{"a1", "a2"}, nil), true)
+		if w.Code != http.StatusOK {
+			t.Fatalf("forwarded write: got %d %q, want 200", w.Code, w.Body)
 		}
 		written(t, w, 2, 0)
 		w = send(t, h, "a", withExemplars(now+1000, []string{"a3"}, []string{"b1"}), true)
@@ -749,7 +753,7 @@ func TestFailedUploadsBackOff(t *testing.T) {
 
 // TestOutOfOrderWindow: with STRATA_OUT_OF_ORDER_WINDOW set, a sample
 // older than its series' newest is stored and uploaded when it is inside
-// the window, and refused as a conflict (409) outside it; without a window
+// the window, and refused as a conflict (400) outside it; without a window
 // every out-of-order sample is refused.
 func TestOutOfOrderWindow(t *testing.T) {
 	for _, tc := range []struct {
@@ -759,8 +763,8 @@ func TestOutOfOrderWindow(t *testing.T) {
 		want   int
 	}{
 		{"inside the window", 10 * time.Minute, 5 * time.Minute, http.StatusNoContent},
-		{"outside the window", 10 * time.Minute, 20 * time.Minute, http.StatusConflict},
-		{"no window", 0, 5 * time.Minute, http.StatusConflict},
+		{"outside the window", 10 * time.Minute, 20 * time.Minute, http.StatusBadRequest},
+		{"no window", 0, 5 * time.Minute, http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bkt, err := filesystem.NewBucket(t.TempDir())

@@ -42,8 +42,8 @@ func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
 func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
-	tenant, res, err := b.serveWrite(r, forwarded)
-	status := b.respond(w, forwarded, res, err)
+	tenant, version, res, err := b.serveWrite(r, forwarded)
+	status := b.respond(w, forwarded, version, res, err)
 	// Only open tenants get series of their own: refused writes naming
 	// any tenant they like must not grow the metrics without bound.
 	if !b.isOpen(tenant) {
@@ -54,14 +54,20 @@ func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 
 // serveWrite does the work of one write; respond turns its outcome into
 // the answer.
-func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, appendResult, error) {
+// version is 0 until the content type was negotiated.
+func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, remotewrite.Version, appendResult, error) {
 	if !b.Ready() {
-		return "", appendResult{}, errNotReady
+		return "", 0, appendResult{}, errNotReady
 	}
 	version, err := remotewrite.Negotiate(r.Header)
 	if err != nil {
-		return "", appendResult{}, err
+		return "", 0, appendResult{}, err
 	}
+	tenant, res, err := b.serveVersion(r, forwarded, version)
+	return tenant, version, res, err
+}
+
+func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version) (string, appendResult, error) {
 	header := b.cfg.TenantHeader
 	if forwarded && r.Header.Get(remotewrite.HeaderForwardedTenant) != "" {
 		header = remotewrite.HeaderForwardedTenant
@@ -110,14 +116,18 @@ var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", r
 // rejections, and the series that lost exemplars, as JSON for the router's
 // per-series quorum and written counts; a forwarded write that stored
 // everything is a 204 like any other.
-func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, res appendResult, err error) int {
+func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, version remotewrite.Version, res appendResult, err error) int {
 	if err == nil {
 		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string {
 			return fmt.Sprintf("series %d: %s", r.Series, r.Reason)
 		})
 	}
 	status := remotewrite.HTTPStatus(err)
-	res.written.SetHeaders(w.Header())
+	if forwarded {
+		res.written.SetForwardedHeaders(w.Header())
+	} else {
+		res.written.SetHeaders(version, w.Header())
+	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

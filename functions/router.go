@@ -160,10 +160,10 @@ func (r *Router) Run(ctx context.Context) error {
 }
 
 // respond writes the decided answer: 204 with the written counts, or the
-// error's status and message. Written headers are sent in every case, as
-// the 2.0 specification asks.
+// error's status and message. Written headers are sent on every 2.0
+// answer, as its specification asks, and on no 1.0 answer.
 func (r *Router) respond(w http.ResponseWriter, out outcome) {
-	out.written.SetHeaders(w.Header())
+	out.written.SetHeaders(out.version, w.Header())
 	status := remotewrite.HTTPStatus(out.err)
 	if out.err == nil {
 		w.WriteHeader(status)

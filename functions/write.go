@@ -93,17 +93,20 @@ func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
 
 // outcome is the decided answer to a write.
 type outcome struct {
+	// version is the request's, 0 until negotiated.
+	version remotewrite.Version
 	written remotewrite.Written
 	err     error
 	series  int
 }
 
-func (r *Router) write(hreq *http.Request, st *writeState) (string, outcome) {
+func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out outcome) {
 	version, err := remotewrite.Negotiate(hreq.Header)
 	if err != nil {
 		return "", outcome{err: err}
 	}
-	tenant, err := remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	defer func() { out.version = version }()
+	tenant, err = remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
 	if err != nil {
 		return "", outcome{err: err}
 	}

@@ -159,7 +159,7 @@ func TestWrittenHeadersCountWhatWasStored(t *testing.T) {
 		want.Exemplars -= 2
 		checkWritten(t, "two exemplars refused", resp, want)
 
-		// A float sample out of order is refused by every replica (409),
+		// A float sample out of order is refused by every replica (400),
 		// but its series' exemplars are newer than the series' last ones
 		// and are stored: they count.
 		third := newV2Request()
@@ -167,8 +167,8 @@ func TestWrittenHeadersCountWhatWasStored(t *testing.T) {
 		back := third.series(t, "w_requests_total", "h-0")
 		third.req.Timeseries[back].Samples[0].Timestamp = now - 60000
 		resp, body = post(t, c.routerURL, third.encode(t), v2Headers("a"))
-		if resp.StatusCode != http.StatusConflict {
-			t.Fatalf("out-of-order sample: %d %s, want 409", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("out-of-order sample: %d %s, want 400", resp.StatusCode, body)
 		}
 		want = third.sent
 		want.Samples--

@@ -29,7 +29,7 @@ func BuildLabels(b *labels.ScratchBuilder, ls []Label) labels.Labels {
 	for _, l := range ls {
 		b.Add(unsafeString(l.Name), unsafeString(l.Value))
 	}
-	// Labels are validated as sorted before this is called.
+	// Labels are sorted by validation (SortLabels) before this is called.
 	return b.Labels()
 }
 

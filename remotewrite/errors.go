@@ -13,7 +13,9 @@ var (
 	// ErrInvalid: the request or a series in it can never be written.
 	ErrInvalid = errors.New("invalid request")
 	// ErrConflict: samples clash with what is stored (out of order,
-	// duplicate timestamp with another value, out of bounds).
+	// duplicate timestamp with another value, out of bounds). Its status
+	// is 400, as invalid data's; the kind stays apart for the router's
+	// quorum and for messages.
 	ErrConflict = errors.New("conflict with stored samples")
 	// ErrTooLarge: a size limit was exceeded.
 	ErrTooLarge = errors.New("limit exceeded")
@@ -39,7 +41,9 @@ func HTTPStatus(err error) int {
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
+		// Prometheus' receiver and both remote-write specifications answer
+		// 400 for samples the TSDB refuses (Thanos Receive answers 409).
+		return http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnsupportedMedia):
@@ -64,7 +68,8 @@ func Retryable(status int) bool {
 }
 
 // RefusesData tells whether a receiver's status refuses the data itself
-// (400 invalid, 409 conflict, 413 too large), which no retry changes. Any
+// (400 invalid or conflict, 413 too large; 409 from block builders of
+// releases that answered conflicts so), which no retry changes. Any
 // other failure between two Strata components (401 or 403 from a
 // misconfigured token or certificate, 404, 415, 429, 5xx) is a fault of
 // the path, not of the data: the router must not turn it into a 4xx that

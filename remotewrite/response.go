@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -48,9 +49,17 @@ type ExemplarDrop struct {
 }
 
 // KindOf classifies a per-series error.
-func KindOf(err error) string { return KindOfStatus(HTTPStatus(err)) }
+func KindOf(err error) string {
+	if errors.Is(err, ErrConflict) {
+		// Answered 400 like invalid data, but a conflict all the same.
+		return KindConflict
+	}
+	return KindOfStatus(HTTPStatus(err))
+}
 
-// KindOfStatus classifies a non-retryable 4xx answer.
+// KindOfStatus classifies a non-retryable 4xx answer that came without a
+// list of rejections. 409 is a conflict from a block builder of a release
+// that answered conflicts so, during a rolling update.
 func KindOfStatus(status int) string {
 	switch status {
 	case http.StatusConflict:
@@ -76,12 +85,28 @@ func (w *Written) Add(o Written) {
 	w.Exemplars += o.Exemplars
 }
 
-// SetHeaders sets the X-Prometheus-Remote-Write-*-Written headers.
-func (w Written) SetHeaders(h http.Header) {
+// SetHeaders sets the X-Prometheus-Remote-Write-*-Written headers on the
+// answer to a request of version v: they belong to 2.0, whose receivers
+// must send them, success or not, once the content was negotiated; 1.0
+// answers carry none, as Prometheus' receiver sends none (and conformance
+// tests check it). Block builders also send them to the router, whatever
+// the version.
+func (w Written) SetHeaders(v Version, h http.Header) {
+	if v != V2 {
+		return
+	}
+	w.setHeaders(h)
+}
+
+func (w Written) setHeaders(h http.Header) {
 	h.Set(HeaderSamplesWritten, strconv.Itoa(w.Samples))
 	h.Set(HeaderHistogramsWritten, strconv.Itoa(w.Histograms))
 	h.Set(HeaderExemplarsWritten, strconv.Itoa(w.Exemplars))
 }
+
+// SetForwardedHeaders sets the written headers on a block builder's answer
+// to the router, whatever the version.
+func (w Written) SetForwardedHeaders(h http.Header) { w.setHeaders(h) }
 
 // WrittenFromHeaders reads the headers SetHeaders sets.
 func WrittenFromHeaders(h http.Header) Written {

@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,9 +88,10 @@ func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
 	return l.CheckSamples(v, s, nowMs)
 }
 
-// CheckLabels checks the labels: sorted and unique, names and values
-// non-empty valid UTF-8 within the length limits, a metric name. A caller
-// that has seen the very same labels pass may skip it.
+// CheckLabels puts the labels in order of name (SortLabels) and checks
+// them: unique, names and values non-empty valid UTF-8 within the length
+// limits, a metric name. A caller that has seen the very same labels pass
+// may skip it.
 func (l *Limits) CheckLabels(s *Series) error {
 	if len(s.Labels) == 0 {
 		return fmt.Errorf("%w: series without labels", ErrInvalid)
@@ -97,6 +99,7 @@ func (l *Limits) CheckLabels(s *Series) error {
 	if len(s.Labels) > l.MaxLabelsPerSeries {
 		return fmt.Errorf("%w: series %s has %d labels, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(s.Labels), l.MaxLabelsPerSeries)
 	}
+	SortLabels(s.Labels)
 	hasName := false
 	utf8Known := s.LabelsUTF8()
 	for i, lb := range s.Labels {
@@ -114,13 +117,8 @@ func (l *Limits) CheckLabels(s *Series) error {
 		case !utf8Known && !utf8.Valid(lb.Value):
 			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
-		if i > 0 {
-			switch c := bytes.Compare(s.Labels[i-1].Name, lb.Name); {
-			case c == 0:
-				return fmt.Errorf("%w: series %s has label %q twice", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
-			case c > 0:
-				return fmt.Errorf("%w: series %s has labels out of order (%q after %q); labels must be sorted by name", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64), clip(s.Labels[i-1].Name, 64))
-			}
+		if i > 0 && bytes.Equal(s.Labels[i-1].Name, lb.Name) {
+			return fmt.Errorf("%w: series %s has label %q twice", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
 		if string(lb.Name) == "__name__" {
 			hasName = true
@@ -130,6 +128,36 @@ func (l *Limits) CheckLabels(s *Series) error {
 		return fmt.Errorf("%w: series %s has no metric name (__name__ label)", ErrInvalid, FormatLabels(s.Labels, 200))
 	}
 	return nil
+}
+
+// SortLabels sorts labels by name, as Prometheus' own receiver does with
+// what it is sent: the specifications ask senders to sort, but many
+// (vmagent without -sortLabels, relabeling proxies, client libraries
+// building label sets from maps) do not, and refusing their series would
+// make them drop the data. Equal names stay next to each other, for
+// CheckLabels to refuse. It tells whether the order changed. Sorted
+// labels, nearly all there are, cost one comparison per label; the sort
+// itself is allocation-free: an insertion sort for the few labels a
+// series has, pdqsort past that, so that a hostile series of many labels
+// in reverse cannot cost quadratic time.
+func SortLabels(ls []Label) bool {
+	i := 1
+	for i < len(ls) && bytes.Compare(ls[i-1].Name, ls[i].Name) <= 0 {
+		i++
+	}
+	if i >= len(ls) {
+		return false
+	}
+	if len(ls) > 16 {
+		slices.SortFunc(ls, func(a, b Label) int { return bytes.Compare(a.Name, b.Name) })
+		return true
+	}
+	for ; i < len(ls); i++ {
+		for j := i; j > 0 && bytes.Compare(ls[j-1].Name, ls[j].Name) > 0; j-- {
+			ls[j-1], ls[j] = ls[j], ls[j-1]
+		}
+	}
+	return true
 }
 
 // CheckSamples checks what the version requires of samples and histograms

@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,121 @@ func checkUTF8(t *testing.T, lim *Limits, v Version, body []byte, ok bool, now i
 	case !ok && (err == nil || !strings.Contains(err.Error(), "UTF-8")):
 		t.Fatalf("invalid UTF-8 labels: got %v, want a refusal naming UTF-8", err)
 	}
+}
+
+// TestLabelsInAnyOrder: validation sorts labels by name, as Prometheus'
+// receiver does, whatever order they came in and however they were
+// decoded; defects stay refused, and a name twice is found even when the
+// two were apart in the request.
+func TestLabelsInAnyOrder(t *testing.T) {
+	now := time.Now().UnixMilli()
+	lim := DefaultLimits()
+	long := strings.Repeat("v", 200) // decoded apart from the inline run
+	for _, c := range []struct {
+		name   string
+		labels []prompb.Label
+		want   string // the sorted names, or the refusal
+	}{
+		{"sorted", []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "a", Value: "1"}, {Name: "b", Value: "2"}}, "__name__ a b"},
+		{"reversed", []prompb.Label{{Name: "b", Value: "2"}, {Name: "a", Value: "1"}, {Name: "__name__", Value: "m"}}, "__name__ a b"},
+		{"name last", []prompb.Label{{Name: "instance", Value: "x"}, {Name: "job", Value: "j"}, {Name: "quantile", Value: "0.5"}, {Name: "__name__", Value: "m"}}, "__name__ instance job quantile"},
+		{"long value out of order", []prompb.Label{{Name: "z", Value: long}, {Name: "__name__", Value: "m"}}, "__name__ z"},
+		{"a name twice, apart", []prompb.Label{{Name: "job", Value: "x"}, {Name: "__name__", Value: "m"}, {Name: "job", Value: "y"}}, `label "job" twice`},
+		{"empty name", []prompb.Label{{Name: "job", Value: "x"}, {Name: "", Value: "m"}}, "empty name"},
+		{"no metric name", []prompb.Label{{Name: "job", Value: "x"}, {Name: "a", Value: "m"}}, "no metric name"},
+		{"invalid UTF-8", []prompb.Label{{Name: "job", Value: "x\xff"}, {Name: "__name__", Value: "m"}}, "UTF-8"},
+	} {
+		for _, v := range []Version{V1, V2} {
+			t.Run(v.String()+"/"+c.name, func(t *testing.T) {
+				var body []byte
+				if v == V1 {
+					body = mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: c.labels, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
+				} else {
+					symbols := []string{""}
+					var refs []uint32
+					for _, l := range c.labels {
+						refs = append(refs, uint32(len(symbols)), uint32(len(symbols)+1))
+						symbols = append(symbols, l.Name, l.Value)
+					}
+					body = mustMarshal(t, &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
+				}
+				var r Request
+				if err := r.Parse(v, body); err != nil {
+					t.Fatal(err)
+				}
+				var s Series
+				if err := r.Series(0, &s); err != nil {
+					t.Fatal(err)
+				}
+				err := lim.CheckSeries(v, &s, now)
+				var names []string
+				for _, l := range s.Labels {
+					names = append(names, string(l.Name))
+				}
+				got := strings.Join(names, " ")
+				if err != nil {
+					got = err.Error()
+				}
+				if !strings.Contains(got, c.want) {
+					t.Fatalf("got %q, want %q", got, c.want)
+				}
+				if err != nil && HTTPStatus(err) != 400 {
+					t.Fatalf("refusal %v has status %d, want 400", err, HTTPStatus(err))
+				}
+			})
+		}
+	}
+}
+
+// TestSortLabels: SortLabels tells whether it changed anything, keeps
+// equal names together and sorts every permutation of a label set.
+func TestSortLabels(t *testing.T) {
+	mk := func(names ...string) []Label {
+		out := make([]Label, len(names))
+		for i, n := range names {
+			out[i] = Label{Name: []byte(n), Value: []byte("v" + n)}
+		}
+		return out
+	}
+	if SortLabels(nil) || SortLabels(mk("a")) || SortLabels(mk("a", "b", "b", "c")) {
+		t.Fatal("sorted labels reported as changed")
+	}
+	// Past the insertion sort's range.
+	var many []string
+	for i := 40; i > 0; i-- {
+		many = append(many, fmt.Sprintf("l%02d", i))
+	}
+	ls := mk(many...)
+	if !SortLabels(ls) {
+		t.Fatal("40 labels in reverse reported as sorted")
+	}
+	for i := 1; i < len(ls); i++ {
+		if string(ls[i-1].Name) >= string(ls[i].Name) || string(ls[i].Value) != "v"+string(ls[i].Name) {
+			t.Fatalf("40 labels sorted as %s", FormatLabels(ls, 2000))
+		}
+	}
+
+	names := []string{"__name__", "a", "b", "c", "d"}
+	var permute func(k int)
+	permute = func(k int) {
+		if k == len(names) {
+			ls := mk(names...)
+			changed := SortLabels(ls)
+			for i := 1; i < len(ls); i++ {
+				if string(ls[i-1].Name) >= string(ls[i].Name) || string(ls[i].Value) != "v"+string(ls[i].Name) {
+					t.Fatalf("%v sorted as %s", names, FormatLabels(ls, 200))
+				}
+			}
+			if sorted := strings.Join(names, ",") == "__name__,a,b,c,d"; changed == sorted {
+				t.Fatalf("%v: changed=%v", names, changed)
+			}
+			return
+		}
+		for i := k; i < len(names); i++ {
+			names[k], names[i] = names[i], names[k]
+			permute(k + 1)
+			names[k], names[i] = names[i], names[k]
+		}
+	}
+	permute(0)
 }

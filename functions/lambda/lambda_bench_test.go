@@ -53,7 +53,7 @@ func benchRequest(b *testing.B, v remotewrite.Version, n int) ([]byte, func() *h
 // reading the body: the handler of the overhead benchmark.
 func written(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
-	remotewrite.Written{Samples: 2000}.SetHeaders(w.Header())
+	remotewrite.Written{Samples: 2000}.SetForwardedHeaders(w.Header())
 	w.WriteHeader(http.StatusNoContent)
 }
 

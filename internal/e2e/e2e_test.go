@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +73,9 @@ func (a *acked) missing(got map[string]map[int64]float64) []string {
 }
 
 func labelsKey(ls []prompb.Label) string {
+	// Stored series have their labels sorted, whatever order they came in.
+	ls = slices.Clone(ls)
+	slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, l := range ls {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,10 +23,27 @@ import (
 // real block builder, one bad request per row and checks the status and
 // the message; after each row both processes must be healthy and their
 // memory bounded.
-func TestHostileInput(t *testing.T) {
+func TestHostileInput(t *testing.T) { hostileInput(t, false) }
+
+// TestHostileInputShuffledLabels: the same rows with every series' labels
+// out of order get the same answers: valid ones stored, defective ones
+// refused for the same defect.
+func TestHostileInputShuffledLabels(t *testing.T) { hostileInput(t, true) }
+
+func hostileInput(t *testing.T, shuffle bool) {
 	bbs := []*harness.Component{harness.StartBlockBuilder(t, "hostile-0", []string{"STRATA_BUCKET_DIR=" + t.TempDir()})}
 	router := harness.StartRouter(t, bbs, 1)
 	now := time.Now().UnixMilli()
+	// Reversed, then the first moved last: no label set of a row stays
+	// sorted, and __name__ never comes first.
+	order := func(ls []prompb.Label) {
+		if shuffle && len(ls) > 1 {
+			slices.Reverse(ls)
+			first := ls[0]
+			copy(ls, ls[1:])
+			ls[len(ls)-1] = first
+		}
+	}
 
 	one := func(mutate func(*prompb.TimeSeries)) []byte {
 		ts := prompb.TimeSeries{
@@ -35,6 +53,7 @@ func TestHostileInput(t *testing.T) {
 		if mutate != nil {
 			mutate(&ts)
 		}
+		order(ts.Labels)
 		raw, err := (&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts}}).Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -44,10 +63,9 @@ func TestHostileInput(t *testing.T) {
 	many := func(n int) []byte {
 		req := &prompb.WriteRequest{}
 		for i := 0; i < n; i++ {
-			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
-				Labels:  []prompb.Label{{Name: "__name__", Value: "many"}, {Name: "i", Value: strconv.Itoa(i)}},
-				Samples: []prompb.Sample{{Value: 1, Timestamp: now}},
-			})
+			ls := []prompb.Label{{Name: "__name__", Value: "many"}, {Name: "i", Value: strconv.Itoa(i)}}
+			order(ls)
+			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}})
 		}
 		raw, _ := req.Marshal()
 		return raw
@@ -80,7 +98,15 @@ func TestHostileInput(t *testing.T) {
 			}
 		})), "", "", 413, "10002 labels"},
 		{"duplicate labels", sz(one(func(ts *prompb.TimeSeries) { ts.Labels = append(ts.Labels, prompb.Label{Name: "job", Value: "y"}) })), "", "", 400, "twice"},
-		{"unsorted labels", sz(one(func(ts *prompb.TimeSeries) { ts.Labels[0], ts.Labels[1] = ts.Labels[1], ts.Labels[0] })), "", "", 400, "sorted"},
+		{"labels out of order are sorted, as by Prometheus", sz(one(func(ts *prompb.TimeSeries) {
+			ts.Labels[0].Value = "hostile_unsorted" // a series of its own: later rows write at now+1
+			ts.Labels[0], ts.Labels[1] = ts.Labels[1], ts.Labels[0]
+		})), "", "", 204, ""},
+		{"a label twice, apart", sz(one(func(ts *prompb.TimeSeries) {
+			ts.Labels = append([]prompb.Label{{Name: "job", Value: "y"}}, ts.Labels...)
+		})), "", "", 400, `label "job" twice`},
+		{"empty label name", sz(one(func(ts *prompb.TimeSeries) { ts.Labels = append(ts.Labels, prompb.Label{Name: "", Value: "v"}) })), "", "", 400, "empty name"},
+		{"no metric name", sz(one(func(ts *prompb.TimeSeries) { ts.Labels[0].Name = "name" })), "", "", 400, "no metric name"},
 		{"invalid UTF-8", sz(one(func(ts *prompb.TimeSeries) { ts.Labels[1].Value = "\xff\xfe" })), "", "", 400, "UTF-8"},
 		{"tenant ../../etc", sz(one(nil)), "", "../../etc", 400, "tenant"},
 		{"tenant of 10 kB", sz(one(nil)), "", strings.Repeat("t", 10<<10), 400, "tenant of 10240 bytes"},
@@ -88,7 +114,7 @@ func TestHostileInput(t *testing.T) {
 			ts.Samples = []prompb.Sample{{Value: math.NaN(), Timestamp: now + 1}, {Value: math.Inf(1), Timestamp: now + 2}, {Value: math.Inf(-1), Timestamp: now + 3}}
 		})), "", "", 204, ""},
 		{"timestamp far in the future", sz(one(func(ts *prompb.TimeSeries) { ts.Samples[0].Timestamp = now + 365*24*3600*1000 })), "", "", 400, "ahead of this receiver's clock"},
-		{"timestamp far in the past", sz(one(func(ts *prompb.TimeSeries) { ts.Samples[0].Timestamp = now - 10*365*24*3600*1000 })), "", "", 409, "out of bounds"},
+		{"timestamp far in the past", sz(one(func(ts *prompb.TimeSeries) { ts.Samples[0].Timestamp = now - 10*365*24*3600*1000 })), "", "", 400, "out of bounds"},
 		{"100k series in one request", sz(many(100_000)), "", "", 413, "100000 series"},
 	}
 	for _, r := range rows {

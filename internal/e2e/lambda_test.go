@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -215,9 +216,9 @@ func TestLambdaUnderRuntimeEmulator(t *testing.T) {
 
 	ts := time.Now().Add(-5 * time.Minute).UnixMilli()
 	ack := map[string]*acked{"lambda-team": newAcked(), "default-tenant": newAcked()}
-	// written checks a 204 and the written header, then records req as
-	// stored for tenant.
-	written := func(what string, resp events.LambdaFunctionURLResponse, req *prompb.WriteRequest, tenant string) {
+	// written checks a 204 and, for 2.0, the written header (1.0 answers
+	// have none), then records req as stored for tenant.
+	written := func(what string, v remotewrite.Version, resp events.LambdaFunctionURLResponse, req *prompb.WriteRequest, tenant string) {
 		t.Helper()
 		want := 0
 		for _, s := range req.Timeseries {
@@ -226,18 +227,31 @@ func TestLambdaUnderRuntimeEmulator(t *testing.T) {
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("%s: status %d, want 204: %s", what, resp.StatusCode, resp.Body)
 		}
-		if got := resp.Headers[remotewrite.HeaderSamplesWritten]; got != strconv.Itoa(want) {
-			t.Fatalf("%s: %s = %q, want %d (headers %v)", what, remotewrite.HeaderSamplesWritten, got, want, resp.Headers)
+		wantHeader := strconv.Itoa(want)
+		if v == remotewrite.V1 {
+			wantHeader = ""
+		}
+		if got := resp.Headers[remotewrite.HeaderSamplesWritten]; got != wantHeader {
+			t.Fatalf("%s: %s = %q, want %q (headers %v)", what, remotewrite.HeaderSamplesWritten, got, wantHeader, resp.Headers)
 		}
 		ack[tenant].add(req)
 	}
 
 	v1 := series("lambda_v1", 60, 3, ts)
-	written("1.0", fn.invoke(t, remoteWriteEvent(remotewrite.V1, v1, "lambda-team")), v1, "lambda-team")
+	written("1.0", remotewrite.V1, fn.invoke(t, remoteWriteEvent(remotewrite.V1, v1, "lambda-team")), v1, "lambda-team")
+
+	// Labels out of order, in both versions: sorted on receipt.
+	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
+		unsorted := series("lambda_unsorted_"+strings.ReplaceAll(v.String(), ".", ""), 20, 1, ts)
+		for i := range unsorted.Timeseries {
+			slices.Reverse(unsorted.Timeseries[i].Labels)
+		}
+		written("unsorted "+v.String(), v, fn.invoke(t, remoteWriteEvent(v, unsorted, "lambda-team")), unsorted, "lambda-team")
+	}
 
 	v2 := series("lambda_v2", 60, 2, ts)
 	resp := fn.invoke(t, remoteWriteEvent(remotewrite.V2, v2, "lambda-team"))
-	written("2.0", resp, v2, "lambda-team")
+	written("2.0", remotewrite.V2, resp, v2, "lambda-team")
 	for _, h := range []string{remotewrite.HeaderHistogramsWritten, remotewrite.HeaderExemplarsWritten} {
 		if resp.Headers[h] != "0" {
 			t.Errorf("2.0: %s = %q, want 0", h, resp.Headers[h])
@@ -246,13 +260,13 @@ func TestLambdaUnderRuntimeEmulator(t *testing.T) {
 
 	// No tenant header: the default tenant.
 	def := series("lambda_default", 20, 1, ts)
-	written("no tenant header", fn.invoke(t, remoteWriteEvent(remotewrite.V1, def, "")), def, "default-tenant")
+	written("no tenant header", remotewrite.V1, fn.invoke(t, remoteWriteEvent(remotewrite.V1, def, "")), def, "default-tenant")
 
 	// The same request as an API Gateway HTTP API event of a named
 	// stage: the stage prefix of rawPath is not part of the route.
 	api := series("lambda_httpapi", 10, 1, ts)
 	url := remoteWriteEvent(remotewrite.V2, api, "lambda-team")
-	written("HTTP API", fn.invoke(t, events.APIGatewayV2HTTPRequest{
+	written("HTTP API", remotewrite.V2, fn.invoke(t, events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: "POST /api/v1/receive", RawPath: "/prod/api/v1/receive", Headers: url.Headers,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			Stage: "prod", RouteKey: "POST /api/v1/receive", DomainName: "api.example.com",
