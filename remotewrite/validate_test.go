@@ -190,3 +190,41 @@ func TestSortLabels(t *testing.T) {
 	}
 	permute(0)
 }
+
+// TestV2SeriesShape: a 2.0 series must hold samples or histograms, not
+// both and not neither (400 either way); 1.0 has no such rule.
+func TestV2SeriesShape(t *testing.T) {
+	now := time.Now().UnixMilli()
+	lim := DefaultLimits()
+	h := writev2.Histogram{Count: &writev2.Histogram_CountInt{CountInt: 1}, Timestamp: now}
+	for _, c := range []struct {
+		name string
+		ts   writev2.TimeSeries
+		want string
+	}{
+		{"samples", writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}, ""},
+		{"histograms", writev2.TimeSeries{Histograms: []writev2.Histogram{h}}, ""},
+		{"neither", writev2.TimeSeries{}, "neither samples nor histograms"},
+		{"both", writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: now}}, Histograms: []writev2.Histogram{h}}, "both samples and histograms"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.ts.LabelsRefs = []uint32{1, 2}
+			body := mustMarshal(t, &writev2.Request{Symbols: []string{"", "__name__", "m"}, Timeseries: []writev2.TimeSeries{c.ts}})
+			var r Request
+			if err := r.Parse(V2, body); err != nil {
+				t.Fatal(err)
+			}
+			var s Series
+			if err := r.Series(0, &s); err != nil {
+				t.Fatal(err)
+			}
+			err := lim.CheckSeries(V2, &s, now)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || HTTPStatus(err) != 400):
+				t.Fatalf("got %v, want 400 saying %q", err, c.want)
+			}
+		})
+	}
+}
