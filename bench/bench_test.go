@@ -141,6 +141,60 @@ func TestBaselines(t *testing.T) {
 	}
 }
 
+// TestUnsorted reads the unsorted scenarios against their sorted ones at
+// the same number of series, and only there.
+func TestUnsorted(t *testing.T) {
+	if sorted, ok := Unsorted(RouterUnsorted); !ok || sorted != Router {
+		t.Errorf("Unsorted(%q) = %q, %v", RouterUnsorted, sorted, ok)
+	}
+	if _, ok := Unsorted(RouterWide); ok {
+		t.Errorf("%s is not an unsorted scenario", RouterWide)
+	}
+	results := append(fakeResults(),
+		// 2.5M samples over 5 CPU-s against the block builder's 4: 2000
+		// ns/sample against 1600.
+		Result{Scenario: BlockBuilderUnsorted, Series: 100_000, Measured: []int{40},
+			Report: loadgen.Report{Samples: 2_500_000, DurationSeconds: 30, UnsortedLabels: true,
+				Processes: []loadgen.ProcessReport{{Pid: 40, CPUSeconds: 5, PeakRSSBytes: 200e6}}}},
+		// The router's 1 CPU-s of 16 become 1.25 of 16.25.
+		Result{Scenario: RouterUnsorted, Series: 100_000, Measured: []int{50},
+			Report: loadgen.Report{Samples: 2_500_000, DurationSeconds: 30, UnsortedLabels: true,
+				Processes: []loadgen.ProcessReport{{Pid: 50, CPUSeconds: 1.25}, {Pid: 51, CPUSeconds: 15}}}},
+		Result{Scenario: RouterUnsorted, Series: 5000, Error: "did not get ready"},
+		Result{Scenario: BlockBuilderUnsorted, Series: 5000, Measured: []int{40},
+			Report: loadgen.Report{Samples: 1000, DurationSeconds: 30, Processes: []loadgen.ProcessReport{{Pid: 40, CPUSeconds: 1}}}},
+	)
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, Machine{}, "conditions", results, ""); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## Unsorted labels",
+		"- `blockbuilder-unsorted`: blockbuilder with every series' labels sent out of order",
+		"| blockbuilder-unsorted | 100k | 625k / 500k | 1600 / 2000 | **+400** | 1.25× | +400 | 1.25× |",
+		"| router-unsorted | 100k | 2.50M / 2.00M | 400 / 500 | **+100** | 1.25× | +100 | 1.02× |",
+		"| router-unsorted | 5.0k | failed (see above) |",
+		"| blockbuilder-unsorted | 5.0k | no blockbuilder run at this number of series |",
+		"| blockbuilder-unsorted | 100k | 0 | 0.17 | **500k** |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	var plain strings.Builder
+	if err := WriteMarkdown(&plain, Machine{}, "conditions", fakeResults(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "## Unsorted labels") {
+		t.Error("a section on unsorted labels without an unsorted scenario")
+	}
+	var png bytes.Buffer
+	if err := WritePNG(&png, results); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWritePNG(t *testing.T) {
 	var b bytes.Buffer
 	if err := WritePNG(&b, fakeResults()); err != nil {

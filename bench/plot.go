@@ -78,6 +78,12 @@ func WritePNG(w io.Writer, results []Result) error {
 	var spc, rss []series
 	xs := map[float64]bool{}
 	for _, s := range Scenarios {
+		// The unsorted scenarios are read against their sorted ones in
+		// results.md, usually at one number of series: beside them in
+		// the plot they would only hide them.
+		if _, ok := Unsorted(s.Name); ok {
+			continue
+		}
 		a, b := series{name: s.Name}, series{name: s.Name}
 		for _, r := range results {
 			if r.Scenario != s.Name || !r.ok() {
@@ -107,7 +113,7 @@ func WritePNG(w io.Writer, results []Result) error {
 	lx, bx := 30, 30
 	for _, s := range Scenarios {
 		c, ok := colors[s.Name]
-		if !ok {
+		if _, unsorted := Unsorted(s.Name); !ok || unsorted {
 			continue
 		}
 		if s.Baseline {

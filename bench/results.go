@@ -36,11 +36,21 @@ const (
 	// each gets a part of every request, built and compressed anew, as in
 	// most production rings.
 	RouterWide = "router6"
+	// BlockBuilderUnsorted and RouterUnsorted are BlockBuilder and Router
+	// loaded with every series' labels out of order (loadgen's
+	// -unsorted-labels), which the receiver sorts: their cost per sample
+	// over the sorted scenario's is what sorting on receipt costs.
+	BlockBuilderUnsorted = BlockBuilder + UnsortedSuffix
+	RouterUnsorted       = Router + UnsortedSuffix
 	// The baselines: other receivers taking the same load directly, so
 	// that Strata's figures read as ratios that hold across machines.
 	VictoriaMetrics = "victoriametrics"
 	Prometheus      = "prometheus"
 )
+
+// UnsortedSuffix ends the name of a scenario that is another one (the
+// name without it) loaded with unsorted labels.
+const UnsortedSuffix = "-unsorted"
 
 // Scenarios lists every scenario with what it measures.
 var Scenarios = []struct {
@@ -49,8 +59,10 @@ var Scenarios = []struct {
 	Baseline bool
 }{
 	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly", false},
+	{BlockBuilderUnsorted, "blockbuilder with every series' labels sent out of order (a fixed permutation, __name__ last), which it sorts", "block builder, RF=1, unsorted labels", "the block builder process, receiving directly", false},
 	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four", false},
 	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own", false},
+	{RouterUnsorted, "router with every series' labels sent out of order (a fixed permutation, __name__ last), which it sorts", "router alone, RF=3, unsorted labels", "the router process only; the block builders run as processes of their own", false},
 	{RouterWide, "router alone, RF=3 over 6 block builders", "router alone, RF=3 of 6", "the router process only; each block builder gets about half of every request", false},
 	{VictoriaMetrics, "baseline: VictoriaMetrics single node", "VictoriaMetrics (baseline)", "the victoria-metrics process, receiving directly", true},
 	{Prometheus, "baseline: Prometheus with its remote-write receiver", "Prometheus (baseline)", "the prometheus process, receiving directly", true},
@@ -64,6 +76,12 @@ func IsBaseline(scenario string) bool {
 		}
 	}
 	return false
+}
+
+// Unsorted tells whether a scenario sends unsorted labels, and returns
+// the scenario it is otherwise: its topology, and its sorted comparison.
+func Unsorted(scenario string) (sorted string, ok bool) {
+	return strings.CutSuffix(scenario, UnsortedSuffix)
 }
 
 // AnchorSeries is the number of active series the anchors and the
@@ -293,6 +311,7 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 			millis(rep.LatencyP50Seconds), millis(rep.LatencyP99Seconds), errorsOf(rep), rep.GeneratorNsPerSample)
 	}
 	b.WriteString("\n")
+	writeUnsorted(&b, results)
 	if plot != "" {
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
 	}
@@ -312,6 +331,52 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeUnsorted reads each unsorted scenario against its sorted one at
+// the same number of active series: the extra CPU per sample is what the
+// measured processes spent on labels out of order.
+func writeUnsorted(b *strings.Builder, results []Result) {
+	var rows []string
+	for _, r := range results {
+		sorted, ok := Unsorted(r.Scenario)
+		if !ok {
+			continue
+		}
+		row := fmt.Sprintf("| %s | %s |", r.Scenario, count(float64(r.Series)))
+		base := find(results, sorted, r.Series)
+		switch {
+		case !r.ok():
+			row += " failed (see above) | | | | | |"
+		case base == nil:
+			row += fmt.Sprintf(" no %s run at this number of series | | | | | |", sorted)
+		default:
+			ns, bns := nsPerSample(r.SamplesPerCPUSecond()), nsPerSample(base.SamplesPerCPUSecond())
+			all, ball := nsPerSample(r.AllSamplesPerCPUSecond()), nsPerSample(base.AllSamplesPerCPUSecond())
+			row += fmt.Sprintf(" %s / %s | %.0f / %.0f | **%+.0f** | %s | %+.0f | %s |",
+				count(base.SamplesPerCPUSecond()), count(r.SamplesPerCPUSecond()), bns, ns, ns-bns, times(ns, bns), all-ball, times(all, ball))
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## Unsorted labels\n\n")
+	b.WriteString("Each `-unsorted` scenario is the scenario without the suffix, run next to it, with the same series sent with their labels out of order (`strata loadgen -unsorted-labels`). ")
+	b.WriteString("Its extra ns per sample (1e9 ÷ samples per CPU-second) over the sorted run at the same number of active series is what labels out of order cost the measured processes: sorting them, and whatever else the order changes; ")
+	b.WriteString("the two are separate runs, so a difference of a few percent is within what a rerun moves on a shared machine.\n\n")
+	b.WriteString("| scenario | active series | samples per CPU-second, sorted / unsorted | ns/sample, sorted / unsorted | extra ns/sample | unsorted ÷ sorted, CPU per sample | all processes, extra ns/sample | all processes, unsorted ÷ sorted |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
+}
+
+// nsPerSample is CPU nanoseconds per sample at a number of samples per
+// CPU-second (0 for none).
+func nsPerSample(perCPUSecond float64) float64 {
+	if perCPUSecond <= 0 {
+		return 0
+	}
+	return 1e9 / perCPUSecond
 }
 
 func errorsOf(rep *loadgen.Report) string {

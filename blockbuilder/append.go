@@ -90,6 +90,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		st.loadFamilies()
 	}
 	total := 0
+	sortFirst := false
 	for i := 0; i < req.NumSeries(); i++ {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
@@ -105,9 +106,15 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		// A series in the head already skips building and checking its
 		// labels. The head holds labels sorted, so a hit means the wire
 		// labels were sorted too; a miss may be a known series sent with
-		// its labels in another order, looked up again once sorted.
+		// its labels in another order, looked up again once sorted. A
+		// sender that does not sort sends every series so: once one is
+		// found, the rest of the request is sorted before the lookup.
+		if sortFirst {
+			remotewrite.SortLabels(s.Labels)
+		}
 		ref, lset, h, built := st.lookUp(getRef, s.Labels)
-		if ref == 0 && remotewrite.SortLabels(s.Labels) {
+		if ref == 0 && !sortFirst && remotewrite.SortLabels(s.Labels) {
+			sortFirst = true
 			ref, lset, h, built = st.lookUp(getRef, s.Labels)
 		}
 		known := ref != 0

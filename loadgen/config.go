@@ -52,6 +52,12 @@ type Config struct {
 	// Churn is the fraction of series replaced by new ones (a new pod)
 	// per minute of sample time.
 	Churn float64 `env:"LOADGEN_CHURN"`
+	// UnsortedLabels sends every series' labels in an order not sorted by
+	// name (see SeriesID.UnsortedLabels), the same series otherwise: what
+	// a receiver that sorts them on receipt spends doing so is then the
+	// difference from a run without it. A receiver that requires sorted
+	// labels, as remote-write says, refuses every request.
+	UnsortedLabels bool `env:"LOADGEN_UNSORTED_LABELS"`
 	// Interval is the time between a series' samples (scrape interval).
 	Interval time.Duration `env:"LOADGEN_INTERVAL" envDefault:"15s"`
 	// Backfill is how far in the past the first samples are. Timestamps

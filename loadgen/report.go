@@ -20,6 +20,7 @@ type Report struct {
 	SamplesPerSeries  int     `json:"samples_per_series"`
 	Concurrency       int     `json:"concurrency"`
 	Churn             float64 `json:"churn_per_minute"`
+	UnsortedLabels    bool    `json:"unsorted_labels,omitempty"`
 
 	// DurationSeconds is the measured window.
 	DurationSeconds  float64 `json:"duration_seconds"`
@@ -63,7 +64,7 @@ func (r *runner) report(before, after snapshot, lat []time.Duration) Report {
 	c := &r.cfg
 	rep := Report{
 		URL: c.URL, Protocol: c.Protocol, Series: c.Series, SamplesPerRequest: c.SamplesPerRequest,
-		SamplesPerSeries: c.SamplesPerSeries, Concurrency: c.Concurrency, Churn: c.Churn,
+		SamplesPerSeries: c.SamplesPerSeries, Concurrency: c.Concurrency, Churn: c.Churn, UnsortedLabels: c.UnsortedLabels,
 		DurationSeconds:  after.at.Sub(before.at).Seconds(),
 		Requests:         r.winRequests.Load(),
 		Samples:          r.winSamples.Load(),
@@ -148,8 +149,12 @@ func (r *Report) PeakRSSBytes() int64 {
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "strata loadgen: %s series, remote-write %d.0, %d samples/request (%d per series), %d senders, churn %g/min\n",
-		thousands(float64(r.Series)), r.Protocol, r.SamplesPerRequest, r.SamplesPerSeries, r.Concurrency, r.Churn)
+	unsorted := ""
+	if r.UnsortedLabels {
+		unsorted = ", labels unsorted"
+	}
+	fmt.Fprintf(&b, "strata loadgen: %s series, remote-write %d.0, %d samples/request (%d per series), %d senders, churn %g/min%s\n",
+		thousands(float64(r.Series)), r.Protocol, r.SamplesPerRequest, r.SamplesPerSeries, r.Concurrency, r.Churn, unsorted)
 	fmt.Fprintf(&b, "  target           %s\n", r.URL)
 	fmt.Fprintf(&b, "  samples/s        %s  (%s samples in %s requests over %.1fs, %.2f bytes/sample on the wire)\n",
 		thousands(r.SamplesPerSecond), thousands(float64(r.Samples)), thousands(float64(r.Requests)), r.DurationSeconds, r.BodyBytesPerSample)

@@ -316,7 +316,7 @@ func (r *runner) template(w *worker, i, c int, replaced int64) *template {
 	if t != nil && slices.Equal(t.gens, gens) {
 		return t
 	}
-	t = buildTemplate(r.cfg.version(), first, gens, r.cfg.SamplesPerSeries)
+	t = buildTemplate(r.cfg.version(), first, gens, r.cfg.SamplesPerSeries, r.cfg.UnsortedLabels)
 	w.tmpls[i] = t
 	return t
 }

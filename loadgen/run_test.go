@@ -1,12 +1,14 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,9 @@ type receiver struct {
 	// delay, when set, holds a request before answering, by its first
 	// series.
 	delay func(first string) time.Duration
+	// unsorted expects every series' labels out of order and sorts them,
+	// as a receiver that accepts them does.
+	unsorted bool
 
 	requests atomic.Int64
 	mu       sync.Mutex
@@ -97,6 +102,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.problems = append(r.problems, err.Error())
 			continue
 		}
+		if r.unsorted {
+			if slices.IsSortedFunc(s.Labels, byName) {
+				r.problems = append(r.problems, fmt.Sprintf("%s: labels sorted, want them out of order", remotewrite.FormatLabels(s.Labels, 1<<20)))
+			}
+			slices.SortFunc(s.Labels, byName)
+		}
 		if err := limits.CheckSeries(v, &s, now); err != nil {
 			r.problems = append(r.problems, err.Error())
 			continue
@@ -119,6 +130,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func byName(a, b remotewrite.Label) int { return bytes.Compare(a.Name, b.Name) }
 
 func (r *receiver) check() {
 	r.t.Helper()
@@ -174,15 +187,25 @@ func testConfig(url string) Config {
 
 // TestRunDeliversWhatItAcks sends a bounded number of rounds of both
 // versions, with churn, and checks that the receiver got exactly the
-// acknowledged samples, in order per series.
+// acknowledged samples, in order per series; with unsorted labels too,
+// which a receiver that sorts them stores as the same series.
 func TestRunDeliversWhatItAcks(t *testing.T) {
-	for _, proto := range []int{1, 2} {
-		t.Run(fmt.Sprintf("protocol %d", proto), func(t *testing.T) {
+	for _, tc := range []struct {
+		proto    int
+		unsorted bool
+	}{{1, false}, {2, false}, {1, true}, {2, true}} {
+		name := fmt.Sprintf("protocol %d", tc.proto)
+		if tc.unsorted {
+			name += " unsorted labels"
+		}
+		t.Run(name, func(t *testing.T) {
 			rcv, url := newReceiver(t)
 			rcv.tenant = "team-a"
+			rcv.unsorted = tc.unsorted
 			var acks ackLog
 			cfg := testConfig(url)
-			cfg.Protocol = proto
+			cfg.Protocol = tc.proto
+			cfg.UnsortedLabels = tc.unsorted
 			cfg.Tenant = "team-a"
 			cfg.Series = 1000
 			cfg.SamplesPerRequest = 300

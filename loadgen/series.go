@@ -80,6 +80,34 @@ func (id SeriesID) Labels() []Label {
 	}
 }
 
+// unsortedOrder is the order, as indexes into Labels, in which the
+// unsorted mode writes a series' labels: a fixed permutation, so that
+// every request costs a receiver the same to sort; a zigzag of ascending
+// runs of at most two, so that it is neither nearly sorted nor reversed,
+// which some sorts detect and undo cheaply; and __name__ last, so that
+// nothing keyed on the first label finds the metric name there.
+var unsortedOrder = [...]int{6, 2, 8, 4, 9, 1, 7, 3, 5, 0}
+
+// UnsortedLabels returns the labels of Labels in an order that is not
+// sorted by name (the same for every series), for measuring a receiver
+// that sorts them on receipt: sorted, they are Labels.
+func (id SeriesID) UnsortedLabels() []Label {
+	ls := id.Labels()
+	out := make([]Label, len(ls))
+	for i, j := range unsortedOrder {
+		out[i] = ls[j]
+	}
+	return out
+}
+
+// labels returns the series' labels in the order a request carries them.
+func (id SeriesID) labels(unsorted bool) []Label {
+	if unsorted {
+		return id.UnsortedLabels()
+	}
+	return id.Labels()
+}
+
 // String renders the labels as Prometheus does ({a="b", c="d"}), so that
 // acknowledged samples can be matched with what a TSDB returns.
 func (id SeriesID) String() string {

@@ -37,16 +37,10 @@ type template struct {
 }
 
 // buildTemplate encodes the series of slots [first, first+len(gens)) with
-// perSeries samples each.
-func buildTemplate(v remotewrite.Version, first int, gens []int, perSeries int) *template {
+// perSeries samples each, their labels out of order if unsorted.
+func buildTemplate(v remotewrite.Version, first int, gens []int, perSeries int, unsorted bool) *template {
 	t := &template{first: first, n: len(gens), gens: gens, perSeries: perSeries}
-	var raw []byte
-	var dyn []int
-	if v == remotewrite.V2 {
-		raw, dyn = encodeV2(first, gens, perSeries)
-	} else {
-		raw, dyn = encodeV1(first, gens, perSeries)
-	}
+	raw, dyn := encode(v, first, gens, perSeries, unsorted)
 	t.rawLen = len(raw)
 	t.body, t.offs = encodeProtected(raw, dyn, sampleWidth)
 	return t
@@ -106,15 +100,24 @@ func appendStringField(b []byte, field int, s string) []byte {
 	return append(b, s...)
 }
 
+// encode encodes a request of version v; dyn are where its samples' values
+// go.
+func encode(v remotewrite.Version, first int, gens []int, perSeries int, unsorted bool) (raw []byte, dyn []int) {
+	if v == remotewrite.V2 {
+		return encodeV2(first, gens, perSeries, unsorted)
+	}
+	return encodeV1(first, gens, perSeries, unsorted)
+}
+
 // encodeV1 encodes a prometheus.WriteRequest.
-func encodeV1(first int, gens []int, perSeries int) ([]byte, []int) {
+func encodeV1(first int, gens []int, perSeries int, unsorted bool) ([]byte, []int) {
 	var (
 		raw, ts, lb []byte
 		dyn         []int
 	)
 	for i, g := range gens {
 		ts = ts[:0]
-		for _, l := range (SeriesID{Slot: first + i, Gen: g}).Labels() {
+		for _, l := range (SeriesID{Slot: first + i, Gen: g}).labels(unsorted) {
 			lb = appendStringField(lb[:0], 1, l.Name)
 			lb = appendStringField(lb, 2, l.Value)
 			ts = appendBytesField(ts, 1, lb)
@@ -134,7 +137,7 @@ func encodeV1(first int, gens []int, perSeries int) ([]byte, []int) {
 // encodeV2 encodes an io.prometheus.write.v2.Request: a symbol table of
 // the request's strings, then series that refer to it, each with its
 // metric type and help as Prometheus sends them.
-func encodeV2(first int, gens []int, perSeries int) ([]byte, []int) {
+func encodeV2(first int, gens []int, perSeries int, unsorted bool) ([]byte, []int) {
 	symbols := map[string]uint32{"": 0}
 	order := []string{""}
 	ref := func(s string) uint32 {
@@ -154,8 +157,7 @@ func encodeV2(first int, gens []int, perSeries int) ([]byte, []int) {
 	for i, g := range gens {
 		id := SeriesID{Slot: first + i, Gen: g}
 		var refs []byte
-		ls := id.Labels()
-		for _, l := range ls {
+		for _, l := range id.labels(unsorted) {
 			refs = binary.AppendUvarint(refs, uint64(ref(l.Name)))
 			refs = binary.AppendUvarint(refs, uint64(ref(l.Value)))
 		}
@@ -163,7 +165,7 @@ func encodeV2(first int, gens []int, perSeries int) ([]byte, []int) {
 		if isCounter(id.Slot) {
 			typ = 1
 		}
-		all[i] = seriesRefs{refs: refs, typ: typ, help: ref(helpOf(ls[0].Value))}
+		all[i] = seriesRefs{refs: refs, typ: typ, help: ref(helpOf(podMetrics[id.Slot%metricsPerPod]))}
 	}
 	var raw, ts, md []byte
 	for _, s := range order {
@@ -205,14 +207,19 @@ func helpOf(name string) string {
 // at startMs + k*intervalMs: the bytes the generator sends, for
 // benchmarks and tests of receivers.
 func Encode(v remotewrite.Version, first, n, perSeries int, k0, startMs, intervalMs int64) []byte {
-	gens := make([]int, n)
-	var raw []byte
-	var dyn []int
-	if v == remotewrite.V2 {
-		raw, dyn = encodeV2(first, gens, perSeries)
-	} else {
-		raw, dyn = encodeV1(first, gens, perSeries)
-	}
+	return encodeSamples(v, first, n, perSeries, k0, startMs, intervalMs, false)
+}
+
+// EncodeUnsorted is Encode with every series' labels in the order of
+// SeriesID.UnsortedLabels, as the generator sends them with
+// Config.UnsortedLabels: the same series for a receiver that sorts labels
+// on receipt.
+func EncodeUnsorted(v remotewrite.Version, first, n, perSeries int, k0, startMs, intervalMs int64) []byte {
+	return encodeSamples(v, first, n, perSeries, k0, startMs, intervalMs, true)
+}
+
+func encodeSamples(v remotewrite.Version, first, n, perSeries int, k0, startMs, intervalMs int64, unsorted bool) []byte {
+	raw, dyn := encode(v, first, make([]int, n), perSeries, unsorted)
 	for i, at := range dyn {
 		id := SeriesID{Slot: first + i/perSeries}
 		k := k0 + int64(i%perSeries)

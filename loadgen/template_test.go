@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
@@ -84,7 +86,7 @@ func TestTemplate(t *testing.T) {
 	}
 	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
 		t.Run(v.String(), func(t *testing.T) {
-			tmpl := buildTemplate(v, first, gens, per)
+			tmpl := buildTemplate(v, first, gens, per, false)
 			tmpl.patch(k0, startMs, intervalMs)
 			raw, err := snappy.Decode(nil, tmpl.body)
 			if err != nil {
@@ -236,7 +238,7 @@ func TestValueVaries(t *testing.T) {
 
 func TestEncodeMatchesTemplate(t *testing.T) {
 	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
-		tmpl := buildTemplate(v, 10, make([]int, 30), 2)
+		tmpl := buildTemplate(v, 10, make([]int, 30), 2, false)
 		tmpl.patch(4, 1_790_000_000_000, 15000)
 		want, err := snappy.Decode(nil, tmpl.body)
 		if err != nil {
@@ -244,6 +246,132 @@ func TestEncodeMatchesTemplate(t *testing.T) {
 		}
 		if got := Encode(v, 10, 30, 2, 4, 1_790_000_000_000, 15000); !bytes.Equal(got, want) {
 			t.Errorf("%s: Encode differs from the patched template", v)
+		}
+	}
+}
+
+// refSeries is a series as the generated protobuf code decodes it.
+type refSeries struct {
+	labels    []Label
+	samples   []refSample
+	typ, help string // 2.0 only
+}
+
+type refSample struct {
+	ts int64
+	v  float64
+}
+
+// decodeRef decodes a request with the generated code of its version.
+func decodeRef(t *testing.T, v remotewrite.Version, raw []byte) []refSeries {
+	t.Helper()
+	var out []refSeries
+	if v == remotewrite.V1 {
+		var m prompb.WriteRequest
+		if err := m.Unmarshal(raw); err != nil {
+			t.Fatalf("generated decoder: %v", err)
+		}
+		for _, ts := range m.Timeseries {
+			var s refSeries
+			for _, l := range ts.Labels {
+				s.labels = append(s.labels, Label{l.Name, l.Value})
+			}
+			for _, smp := range ts.Samples {
+				s.samples = append(s.samples, refSample{smp.Timestamp, smp.Value})
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	var m writev2.Request
+	if err := m.Unmarshal(raw); err != nil {
+		t.Fatalf("generated decoder: %v", err)
+	}
+	for _, ts := range m.Timeseries {
+		s := refSeries{typ: ts.Metadata.Type.String(), help: m.Symbols[ts.Metadata.HelpRef]}
+		for k := 0; k+1 < len(ts.LabelsRefs); k += 2 {
+			s.labels = append(s.labels, Label{m.Symbols[ts.LabelsRefs[k]], m.Symbols[ts.LabelsRefs[k+1]]})
+		}
+		for _, smp := range ts.Samples {
+			s.samples = append(s.samples, refSample{smp.Timestamp, smp.Value})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestUnsortedLabels decodes the requests of the unsorted mode with the
+// generated code: every series' labels are out of order, and sorted they
+// are the sorted mode's series, with the same samples and metadata, so
+// that a receiver that sorts on receipt stores what it stores of the
+// sorted mode.
+func TestUnsortedLabels(t *testing.T) {
+	const (
+		first, n, per = 37, 200, 2
+		startMs       = int64(1_790_000_000_000)
+		intervalMs    = int64(15_000)
+		k0            = int64(5)
+	)
+	gens := make([]int, n)
+	for i := range gens {
+		gens[i] = i % 4
+	}
+	byName := func(a, b Label) int { return strings.Compare(a.Name, b.Name) }
+	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
+		t.Run(v.String(), func(t *testing.T) {
+			decode := func(unsorted bool) []refSeries {
+				tmpl := buildTemplate(v, first, gens, per, unsorted)
+				tmpl.patch(k0, startMs, intervalMs)
+				raw, err := snappy.Decode(nil, tmpl.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return decodeRef(t, v, raw)
+			}
+			sorted, unsorted := decode(false), decode(true)
+			if len(sorted) != n || len(unsorted) != n {
+				t.Fatalf("%d series sorted, %d unsorted, want %d", len(sorted), len(unsorted), n)
+			}
+			for i := range unsorted {
+				got, want := unsorted[i], sorted[i]
+				if !slices.IsSortedFunc(want.labels, byName) {
+					t.Fatalf("series %d of the sorted mode: labels %v out of order", i, want.labels)
+				}
+				if slices.IsSortedFunc(got.labels, byName) {
+					t.Fatalf("series %d: labels %v sorted, want them out of order", i, got.labels)
+				}
+				if last := got.labels[len(got.labels)-1]; last.Name != "__name__" {
+					t.Errorf("series %d: last label %s, want __name__", i, last.Name)
+				}
+				ls := slices.Clone(got.labels)
+				slices.SortFunc(ls, byName)
+				if !slices.Equal(ls, want.labels) {
+					t.Fatalf("series %d: sorted labels %v, want %v", i, ls, want.labels)
+				}
+				if !slices.Equal(got.samples, want.samples) || len(got.samples) != per {
+					t.Fatalf("series %d: samples %v, want %v", i, got.samples, want.samples)
+				}
+				if got.typ != want.typ || got.help != want.help {
+					t.Errorf("series %d: metadata %s %q, want %s %q", i, got.typ, got.help, want.typ, want.help)
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeUnsortedMatchesTemplate(t *testing.T) {
+	for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
+		tmpl := buildTemplate(v, 10, make([]int, 30), 2, true)
+		tmpl.patch(4, 1_790_000_000_000, 15000)
+		want, err := snappy.Decode(nil, tmpl.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := EncodeUnsorted(v, 10, 30, 2, 4, 1_790_000_000_000, 15000); !bytes.Equal(got, want) {
+			t.Errorf("%s: EncodeUnsorted differs from the patched template", v)
+		}
+		if bytes.Equal(want, Encode(v, 10, 30, 2, 4, 1_790_000_000_000, 15000)) {
+			t.Errorf("%s: EncodeUnsorted is Encode", v)
 		}
 	}
 }

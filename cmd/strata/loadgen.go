@@ -52,6 +52,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "stop after sending every series this many times (0: no limit)")
 	fs.IntVar(&cfg.WarmupRounds, "warmup-rounds", cfg.WarmupRounds, "rounds sent before measuring, so that creating series is not counted")
 	fs.Float64Var(&cfg.Churn, "churn", cfg.Churn, "fraction of series replaced by new ones per minute of sample time, e.g. 0.01")
+	fs.BoolVar(&cfg.UnsortedLabels, "unsorted-labels", cfg.UnsortedLabels, "send every series' labels out of order (a fixed permutation, __name__ last), the same series otherwise, to measure a receiver that sorts them; one that requires sorted labels refuses every request")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between a series' samples")
 	fs.DurationVar(&cfg.Backfill, "backfill", cfg.Backfill, "how far in the past the first samples are; samples never go beyond now, so this bounds how far ahead of real time the run may send (0: real time)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one request")

@@ -6,12 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/loadgen"
@@ -113,6 +119,61 @@ func TestLoadgenUsage(t *testing.T) {
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error()+stderr.String(), tc.want) {
 			t.Errorf("%q: err %v, want a usage error mentioning %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestLoadgenUnsortedLabels checks that -unsorted-labels, or its
+// variable, reaches the requests: a receiver that decodes them with the
+// generated code finds every series' labels out of order.
+func TestLoadgenUnsortedLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+	}{
+		{"flag", []string{"-unsorted-labels"}, ""},
+		{"variable", nil, "true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("STRATA_LOADGEN_UNSORTED_LABELS", tc.env)
+			var series, sorted atomic.Int64
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				raw, err := snappy.Decode(nil, body)
+				var req prompb.WriteRequest
+				if err == nil {
+					err = req.Unmarshal(raw)
+				}
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				for _, ts := range req.Timeseries {
+					series.Add(1)
+					if slices.IsSortedFunc(ts.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }) {
+						sorted.Add(1)
+					}
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}), ReadHeaderTimeout: time.Second}
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"-url", "http://" + l.Addr().String() + "/api/v1/receive", "-series", "100", "-duration", "0", "-rounds", "1"}, tc.args...)
+			if err := runLoadgen(context.Background(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			if series.Load() != 100 || sorted.Load() != 0 {
+				t.Errorf("%d series received, %d of them with sorted labels; want 100, none", series.Load(), sorted.Load())
+			}
+			if !strings.Contains(stdout.String(), "labels unsorted") {
+				t.Errorf("the report does not say the labels were unsorted:\n%s", stdout.String())
+			}
+		})
 	}
 }
 

@@ -15,6 +15,12 @@
 // from another machine, and the baselines of the same run scale them to
 // this one. Runs go by number of series, so that each baseline runs next
 // to the Strata scenarios it is compared with.
+//
+// The -unsorted scenarios (blockbuilder-unsorted, router-unsorted) are
+// the same topologies loaded with every series' labels out of order; they
+// run beside their sorted scenario, by default at the anchors' 100k
+// series only (-unsorted-series), as one number is what their comparison
+// needs.
 package main
 
 import (
@@ -51,6 +57,9 @@ type options struct {
 	series    []int
 	// baselineSeries are the numbers of series the baselines run at.
 	baselineSeries []int
+	// unsortedSeries are the numbers of series the unsorted scenarios run
+	// at.
+	unsortedSeries []int
 	// baselines maps a baseline scenario to its binary and the module
 	// version it was built from.
 	baselines    map[string]baseline
@@ -69,7 +78,7 @@ func main() {
 
 func run(args []string) error {
 	o := options{load: loadgen.DefaultConfig()}
-	var scenarios, series, baselineSeries, vmBin, promBin string
+	var scenarios, series, baselineSeries, unsortedSeries, vmBin, promBin string
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
 	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenario (a bare name is looked up in PATH)")
@@ -79,6 +88,7 @@ func run(args []string) error {
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
 	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
 	fs.StringVar(&baselineSeries, "baseline-series", strconv.Itoa(bench.AnchorSeries), "active series of each run of a baseline (victoriametrics, prometheus), comma-separated; the targets are scaled with the baselines at the anchors' 100k")
+	fs.StringVar(&unsortedSeries, "unsorted-series", "", "active series of each run of an -unsorted scenario, comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against the sorted scenario at the same count)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
 	fs.IntVar(&o.load.Protocol, "protocol", 1, "remote-write version: 1 or 2")
@@ -105,6 +115,9 @@ func run(args []string) error {
 		return err
 	}
 	if o.baselineSeries, err = counts("-baseline-series", baselineSeries); err != nil {
+		return err
+	}
+	if o.unsortedSeries, err = unsortedCounts(unsortedSeries, o.series); err != nil {
 		return err
 	}
 	o.baselines = map[string]baseline{}
@@ -183,6 +196,19 @@ func counts(flag, list string) ([]int, error) {
 	return ns, nil
 }
 
+// unsortedCounts parses -unsorted-series; empty means the anchors' count
+// if the sorted scenarios run there, else theirs, as an unsorted scenario
+// reads only against its sorted one at the same count.
+func unsortedCounts(list string, series []int) ([]int, error) {
+	switch {
+	case list != "":
+		return counts("-unsorted-series", list)
+	case slices.Contains(series, bench.AnchorSeries):
+		return []int{bench.AnchorSeries}, nil
+	}
+	return series, nil
+}
+
 type job struct {
 	scenario string
 	series   int
@@ -193,7 +219,7 @@ type job struct {
 // compared with: the neighbours' load on a shared machine drifts.
 func (o *options) plan() []job {
 	var all []int
-	for _, n := range append(slices.Clone(o.series), o.baselineSeries...) {
+	for _, n := range slices.Concat(o.series, o.baselineSeries, o.unsortedSeries) {
 		if !slices.Contains(all, n) {
 			all = append(all, n)
 		}
@@ -205,6 +231,8 @@ func (o *options) plan() []job {
 			in := o.series
 			if bench.IsBaseline(sc) {
 				in = o.baselineSeries
+			} else if _, ok := bench.Unsorted(sc); ok {
+				in = o.unsortedSeries
 			}
 			if slices.Contains(in, n) {
 				jobs = append(jobs, job{sc, n})
@@ -343,6 +371,7 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	cfg.Duration = o.duration
 	cfg.WarmupRounds = o.warmupRounds
 	cfg.Backfill = 72 * time.Hour
+	_, cfg.UnsortedLabels = bench.Unsorted(scenario)
 	for _, p := range c.procs {
 		cfg.Pids = append(cfg.Pids, p.pid())
 	}
@@ -417,6 +446,9 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 // start starts the processes of a scenario and waits until they are ready.
 func start(ctx context.Context, o *options, scenario, dir string) (*cluster, error) {
 	c := &cluster{profile: map[*proc]string{}, roles: map[int]string{}}
+	// An unsorted scenario is its sorted one's processes; only the load
+	// differs.
+	scenario, _ = bench.Unsorted(scenario)
 	common := []string{
 		"STRATA_PPROF=1",
 		"STRATA_LOG_LEVEL=warn",
