@@ -17,6 +17,16 @@ PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 VICTORIAMETRICS_VERSION := v1.151.0
 VICTORIAMETRICS         := $(TOOLS_DIR)/victoria-metrics-$(VICTORIAMETRICS_VERSION)/victoria-metrics
 
+# Senders of the e2e sender matrix besides Prometheus: vmagent (which
+# negotiates its own protocol before falling back to remote-write 1.0 and
+# sends labels in exposition order) and an OpenTelemetry Collector (whose
+# exporter translates OTLP into remote-write), built from tools/otelcol, a
+# module of its own that pins the collector's versions.
+VMAGENT_VERSION := $(VICTORIAMETRICS_VERSION)
+VMAGENT         := $(TOOLS_DIR)/vmagent-$(VMAGENT_VERSION)/vmagent
+OTELCOL_VERSION := $(shell awk '$$1 == "go.opentelemetry.io/collector/otelcol" && $$2 ~ /^v/ { print $$2; exit }' tools/otelcol/go.mod)
+OTELCOL         := $(TOOLS_DIR)/otelcol-$(OTELCOL_VERSION)/otelcol
+
 # The AWS Lambda Runtime Interface Emulator runs the router's Lambda
 # bootstrap locally for its test, as Lambda's provided runtimes would.
 AWS_LAMBDA_RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
@@ -46,6 +56,8 @@ KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/v
 export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
 export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
 export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
+export STRATA_TEST_VMAGENT    := $(VMAGENT)
+export STRATA_TEST_OTELCOL    := $(OTELCOL)
 export STRATA_TEST_AWS_LAMBDA_RIE := $(AWS_LAMBDA_RIE)
 # The bucket web UI tests load its pages in a real headless Chromium.
 export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
@@ -72,7 +84,7 @@ bin/strata: $(GO_SOURCES)
 run: build
 	./bin/strata dev
 
-tools: $(VERSITYGW) $(PROMETHEUS) $(HELM) $(KUBE_APISERVER) $(KUBECTL) $(ETCD)
+tools: $(VERSITYGW) $(PROMETHEUS) $(VMAGENT) $(OTELCOL) $(HELM) $(KUBE_APISERVER) $(KUBECTL) $(ETCD)
 
 $(VERSITYGW):
 	mkdir -p $(dir $@)
@@ -85,6 +97,17 @@ $(PROMETHEUS):
 $(VICTORIAMETRICS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$(VICTORIAMETRICS_VERSION)
+
+$(VMAGENT):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/vmagent@$(VMAGENT_VERSION)
+
+# Rebuilt when tools/otelcol changes (a version bump changes the path too).
+# The release goes into the binary as ocb's builds have it: the collector
+# reports it, and its exporter writes it into every series it sends.
+$(OTELCOL): tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
+	mkdir -p $(dir $@)
+	cd tools/otelcol && CGO_ENABLED=0 $(GO) build -ldflags '-X main.version=$(patsubst v%,%,$(OTELCOL_VERSION))' -o $@ .
 
 tools: $(AWS_LAMBDA_RIE)
 
@@ -199,17 +222,19 @@ fuzz:
 
 # `make bench` runs every scenario as real processes loaded by strata
 # loadgen and writes bench/results/ (results.md, results.png, results.json,
-# CPU and heap profiles); about 15 minutes as set here on two
+# CPU and heap profiles); about 17 minutes as set here on two
 # cores, sized by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g.
 # `make bench BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick
 # look). The baselines, VictoriaMetrics and Prometheus under the same load,
 # run at BENCH_BASELINE_SERIES only: the anchors' 100k series, at which
-# they scale the targets to this machine.
+# they scale the targets to this machine. The -unsorted scenarios (labels
+# sent out of order) run at 100k series only too, beside their sorted ones;
+# -unsorted-series in BENCH_FLAGS sets others.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,dev,router,router6,victoriametrics,prometheus
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router6,victoriametrics,prometheus
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

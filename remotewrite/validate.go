@@ -161,11 +161,16 @@ func SortLabels(ls []Label) bool {
 }
 
 // CheckSamples checks what the version requires of samples and histograms
-// (2.0: one kind, at least one) and that no timestamp is beyond nowMs plus
-// the allowed skew.
+// (2.0: one kind, at least one, or exemplars alone) and that no timestamp
+// is beyond nowMs plus the allowed skew.
+//
+// 2.0 asks for a sample or a histogram in every series, but Prometheus'
+// own sender puts each exemplar in a series of its own, without samples
+// (and Prometheus' receiver refuses those, dropping the batch): such a
+// series is taken, its exemplars stored with the series they belong to.
 func (l *Limits) CheckSamples(v Version, s *Series, nowMs int64) error {
 	if v == V2 {
-		if len(s.Samples) == 0 && len(s.Histograms) == 0 {
+		if len(s.Samples) == 0 && len(s.Histograms) == 0 && len(s.Exemplars) == 0 {
 			return fmt.Errorf("%w: series %s has neither samples nor histograms", ErrInvalid, FormatLabels(s.Labels, 200))
 		}
 		if len(s.Samples) > 0 && len(s.Histograms) > 0 {

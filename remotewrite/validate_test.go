@@ -192,7 +192,8 @@ func TestSortLabels(t *testing.T) {
 }
 
 // TestV2SeriesShape: a 2.0 series must hold samples or histograms, not
-// both and not neither (400 either way); 1.0 has no such rule.
+// both and not neither (400 either way), except a series of exemplars
+// alone, which Prometheus' own sender sends.
 func TestV2SeriesShape(t *testing.T) {
 	now := time.Now().UnixMilli()
 	lim := DefaultLimits()
@@ -204,6 +205,7 @@ func TestV2SeriesShape(t *testing.T) {
 	}{
 		{"samples", writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}, ""},
 		{"histograms", writev2.TimeSeries{Histograms: []writev2.Histogram{h}}, ""},
+		{"exemplars alone", writev2.TimeSeries{Exemplars: []writev2.Exemplar{{Value: 1, Timestamp: now}}}, ""},
 		{"neither", writev2.TimeSeries{}, "neither samples nor histograms"},
 		{"both", writev2.TimeSeries{Samples: []writev2.Sample{{Value: 1, Timestamp: now}}, Histograms: []writev2.Histogram{h}}, "both samples and histograms"},
 	} {
