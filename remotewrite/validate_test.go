@@ -31,20 +31,11 @@ func TestLabelsMustBeUTF8(t *testing.T) {
 	}
 	var lim = DefaultLimits()
 	for _, c := range cases {
-		t.Run("1.0/"+c.name, func(t *testing.T) {
-			body := mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: c.labels, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
-			checkUTF8(t, &lim, V1, body, c.ok, now)
-		})
-		t.Run("2.0/"+c.name, func(t *testing.T) {
-			symbols := []string{""}
-			var refs []uint32
-			for _, l := range c.labels {
-				refs = append(refs, uint32(len(symbols)), uint32(len(symbols)+1))
-				symbols = append(symbols, l.Name, l.Value)
-			}
-			body := mustMarshal(t, &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
-			checkUTF8(t, &lim, V2, body, c.ok, now)
-		})
+		for _, v := range []Version{V1, V2} {
+			t.Run(v.String()+"/"+c.name, func(t *testing.T) {
+				checkUTF8(t, &lim, v, oneSeries(t, v, c.labels, now), c.ok, now)
+			})
+		}
 	}
 	// Labels split in two runs by a sample field, the second invalid.
 	split := mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
@@ -57,15 +48,7 @@ func TestLabelsMustBeUTF8(t *testing.T) {
 
 func checkUTF8(t *testing.T, lim *Limits, v Version, body []byte, ok bool, now int64) {
 	t.Helper()
-	var r Request
-	if err := r.Parse(v, body); err != nil {
-		t.Fatal(err)
-	}
-	var s Series
-	if err := r.Series(0, &s); err != nil {
-		t.Fatal(err)
-	}
-	err := lim.CheckSeries(v, &s, now)
+	_, err := checkFirst(t, lim, v, body, now)
 	switch {
 	case ok && err != nil:
 		t.Fatalf("valid labels refused: %v", err)
@@ -98,27 +81,7 @@ func TestLabelsInAnyOrder(t *testing.T) {
 	} {
 		for _, v := range []Version{V1, V2} {
 			t.Run(v.String()+"/"+c.name, func(t *testing.T) {
-				var body []byte
-				if v == V1 {
-					body = mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: c.labels, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
-				} else {
-					symbols := []string{""}
-					var refs []uint32
-					for _, l := range c.labels {
-						refs = append(refs, uint32(len(symbols)), uint32(len(symbols)+1))
-						symbols = append(symbols, l.Name, l.Value)
-					}
-					body = mustMarshal(t, &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
-				}
-				var r Request
-				if err := r.Parse(v, body); err != nil {
-					t.Fatal(err)
-				}
-				var s Series
-				if err := r.Series(0, &s); err != nil {
-					t.Fatal(err)
-				}
-				err := lim.CheckSeries(v, &s, now)
+				s, err := checkFirst(t, &lim, v, oneSeries(t, v, c.labels, now), now)
 				var names []string
 				for _, l := range s.Labels {
 					names = append(names, string(l.Name))
@@ -212,15 +175,7 @@ func TestV2SeriesShape(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.ts.LabelsRefs = []uint32{1, 2}
 			body := mustMarshal(t, &writev2.Request{Symbols: []string{"", "__name__", "m"}, Timeseries: []writev2.TimeSeries{c.ts}})
-			var r Request
-			if err := r.Parse(V2, body); err != nil {
-				t.Fatal(err)
-			}
-			var s Series
-			if err := r.Series(0, &s); err != nil {
-				t.Fatal(err)
-			}
-			err := lim.CheckSeries(V2, &s, now)
+			_, err := checkFirst(t, &lim, V2, body, now)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -229,4 +184,34 @@ func TestV2SeriesShape(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneSeries is a request of version v holding one series with labels in
+// the order given and one sample at now.
+func oneSeries(t *testing.T, v Version, ls []prompb.Label, now int64) []byte {
+	t.Helper()
+	if v == V1 {
+		return mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
+	}
+	symbols := []string{""}
+	var refs []uint32
+	for _, l := range ls {
+		refs = append(refs, uint32(len(symbols)), uint32(len(symbols)+1))
+		symbols = append(symbols, l.Name, l.Value)
+	}
+	return mustMarshal(t, &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
+}
+
+// checkFirst parses body, decodes its first series and validates it.
+func checkFirst(t *testing.T, lim *Limits, v Version, body []byte, now int64) (*Series, error) {
+	t.Helper()
+	var r Request
+	if err := r.Parse(v, body); err != nil {
+		t.Fatal(err)
+	}
+	s := &Series{}
+	if err := r.Series(0, s); err != nil {
+		t.Fatal(err)
+	}
+	return s, lim.CheckSeries(v, s, now)
 }
