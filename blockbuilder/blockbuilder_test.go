@@ -395,12 +395,16 @@ func TestBlocksStayUntilUploaded(t *testing.T) {
 	if err := b.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The newest block stays: its end bounds the head after a restart.
 	deadline := time.Now().Add(30 * time.Second)
-	for len(tv.DB.Blocks()) != 0 {
+	for len(tv.DB.Blocks()) != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d blocks still loaded after upload past retention, want 0", len(tv.DB.Blocks()))
+			t.Fatalf("%d blocks still loaded after upload past retention, want only the newest", len(tv.DB.Blocks()))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if got, want := tv.DB.Blocks()[0].Meta().MaxTime, req.Timeseries[0].Samples[len(req.Timeseries[0].Samples)-1].Timestamp+1; got != want {
+		t.Fatalf("the block left ends at %d, want the newest's end %d", got, want)
 	}
 }
 

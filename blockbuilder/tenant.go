@@ -147,9 +147,19 @@ func (t *tenantDB) blocksToDelete(blocks []*tsdb.Block, retention int64) map[uli
 		return del
 	}
 	cutoff := time.Now().UnixMilli() - retention
+	// The newest block stays whatever its age: on a restart, its end is
+	// the head's lower bound, which keeps the next block from
+	// overlapping it (see blockStart).
+	var newest ulid.ULID
+	var newestMax int64 = math.MinInt64
+	for _, b := range blocks {
+		if m := b.Meta(); m.MaxTime > newestMax {
+			newest, newestMax = m.ULID, m.MaxTime
+		}
+	}
 	for _, b := range blocks {
 		m := b.Meta()
-		if !t.ship.IsUploaded(m.ULID) {
+		if !t.ship.IsUploaded(m.ULID) || m.ULID == newest && !m.Compaction.Deletable {
 			continue
 		}
 		if m.Compaction.Deletable || m.MaxTime < cutoff {
@@ -185,9 +195,10 @@ func (t *tenantDB) cut(ctx context.Context) error {
 		if mint == math.MaxInt64 || mint >= limit {
 			break
 		}
-		start := alignDown(mint, t.blockRange)
-		if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, start+t.blockRange-1)); err != nil {
-			return fmt.Errorf("tenant %s: cut block [%d, %d): %w", t.id, start, start+t.blockRange, err)
+		end := alignDown(mint, t.blockRange) + t.blockRange
+		start := t.blockStart(mint)
+		if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end-1)); err != nil {
+			return fmt.Errorf("tenant %s: cut block [%d, %d): %w", t.id, start, end, err)
 		}
 		if head.MinTime() <= mint {
 			// The head did not move past the block: do not spin on it.
@@ -200,6 +211,25 @@ func (t *tenantDB) cut(ctx context.Context) error {
 	return nil
 }
 
+// blockStart is where a block holding the head's samples from mint on
+// begins: the start of mint's block range, or, when a block of this
+// tenant already ends inside that range (the head was flushed at a
+// graceful stop, or for idleness, and writes went on), that block's end.
+// Two blocks of one stream never cover the same time, which the Thanos
+// Compactor refuses to compact without vertical compaction. The head
+// takes no sample before the newest block's end (the TSDB's lower bound
+// of the head), so a block begun there loses nothing; with an
+// out-of-order window, out-of-order blocks overlap by design.
+func (t *tenantDB) blockStart(mint int64) int64 {
+	start := alignDown(mint, t.blockRange)
+	for _, b := range t.db.Blocks() {
+		if m := b.Meta(); !m.Compaction.FromOutOfOrder() && m.MaxTime > start && m.MaxTime <= mint {
+			start = m.MaxTime
+		}
+	}
+	return start
+}
+
 // flushHead cuts the whole head, the unfinished block too, into blocks
 // aligned to the block range. Callers hold t.mu exclusively.
 func (t *tenantDB) flushHead() error {
@@ -207,11 +237,11 @@ func (t *tenantDB) flushHead() error {
 	head := t.db.Head()
 	mint, maxt := head.MinTime(), head.MaxTime()
 	if mint != math.MaxInt64 {
-		for start := alignDown(mint, t.blockRange); start <= maxt; start += t.blockRange {
+		for aligned := alignDown(mint, t.blockRange); aligned <= maxt; aligned += t.blockRange {
 			// The last block ends at the newest sample, not at its range's
 			// end: the head accepts samples after a block's end only, and
 			// writes resume in the rest of the range after a restart.
-			end := min(start+t.blockRange-1, maxt)
+			start, end := t.blockStart(max(aligned, mint)), min(aligned+t.blockRange-1, maxt)
 			if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end)); err != nil {
 				return fmt.Errorf("tenant %s: flush block [%d, %d]: %w", t.id, start, end, err)
 			}
