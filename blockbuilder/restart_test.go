@@ -31,7 +31,7 @@ func TestGracefulRestartsLeaveNoOverlap(t *testing.T) {
 	for _, until := range []int64{base + 5_000, base + 30_000, base + 59_000, base + rangeMs + 20_000} {
 		b := newTestBlockBuilder(t, bkt, nil, func(c *Config) { c.DataDir = dir })
 		for ts := from; ts <= until; ts += 1000 {
-			req := seconds(3, ts)
+			req := minuteSeries(3, ts, time.Second) // one sample a series, at ts
 			if w := send(t, b.Handler(), "r", req, false); w.Code != http.StatusNoContent {
 				t.Fatalf("write at %d: %d %s", ts-base, w.Code, w.Body)
 			}
@@ -58,16 +58,4 @@ func TestGracefulRestartsLeaveNoOverlap(t *testing.T) {
 		t.Fatalf("%d blocks, want one a run at least: %v", len(infos), ranges)
 	}
 	t.Logf("blocks (ms from the range's start): %v", ranges)
-}
-
-// seconds makes a request of n series with one sample each at ts.
-func seconds(n int, ts int64) *prompb.WriteRequest {
-	req := &prompb.WriteRequest{}
-	for i := 0; i < n; i++ {
-		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
-			Labels:  []prompb.Label{{Name: "__name__", Value: "bb_test_metric"}, {Name: "pod", Value: fmt.Sprintf("pod-%03d", i)}},
-			Samples: []prompb.Sample{{Timestamp: ts, Value: float64(ts/1000 + int64(i))}},
-		})
-	}
-	return req
 }

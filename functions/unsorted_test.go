@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestUnsortedLabelsRouteAsSorted(t *testing.T) {
 	c.flush()
 	got, blocks := c.bucketSamples()
 	if len(got["u"]) != n {
-		t.Fatalf("%d series in the bucket, want %d: %v", len(got["u"]), n, keys(got["u"]))
+		t.Fatalf("%d series in the bucket, want %d: %v", len(got["u"]), n, slices.Sorted(maps.Keys(got["u"])))
 	}
 	for i := 0; i < n; i++ {
 		ls := labels.FromStrings("__name__", "u_metric", "instance", fmt.Sprintf("host-%d", i), "job", "test")
@@ -113,13 +114,4 @@ func TestWrittenHeadersOnlyFor2(t *testing.T) {
 			}
 		})
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -48,13 +48,17 @@ type ExemplarDrop struct {
 	Exemplars int `json:"exemplars"`
 }
 
-// KindOf classifies a per-series error.
+// KindOf classifies a per-series error by its kind, not its status:
+// conflicts are answered 400 like invalid data.
 func KindOf(err error) string {
-	if errors.Is(err, ErrConflict) {
-		// Answered 400 like invalid data, but a conflict all the same.
+	switch {
+	case errors.Is(err, ErrConflict):
 		return KindConflict
+	case errors.Is(err, ErrTooLarge):
+		return KindLimit
+	default:
+		return KindInvalid
 	}
-	return KindOfStatus(HTTPStatus(err))
 }
 
 // KindOfStatus classifies a non-retryable 4xx answer that came without a
