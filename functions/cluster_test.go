@@ -43,10 +43,12 @@ const (
 // testBlockBuilder is a real block builder served over real HTTP, with a
 // switch in front to make it fail or hang.
 type testBlockBuilder struct {
-	bb     *blockbuilder.BlockBuilder
-	srv    *httptest.Server
-	mode   atomic.Int32
-	hits   atomic.Int32
+	bb   *blockbuilder.BlockBuilder
+	srv  *httptest.Server
+	mode atomic.Int32
+	hits atomic.Int32
+	// delay, when set, holds the n-th write (from 1) that long first.
+	delay  atomic.Pointer[func(n int32) time.Duration]
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -123,7 +125,10 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 		h := bb.Handler()
 		tb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/api/v1/receive" {
-				tb.hits.Add(1)
+				n := tb.hits.Add(1)
+				if d := tb.delay.Load(); d != nil {
+					time.Sleep((*d)(n))
+				}
 			}
 			switch tb.mode.Load() {
 			case modeFail:

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
@@ -36,6 +38,11 @@ type endpoint struct {
 	probing   atomic.Bool
 	// inflight counts writes sent and not answered yet.
 	inflight atomic.Int32
+	// late are its writes still running after their request was answered.
+	late lateWrites
+	// answers count its answers by result; afterQuorum those that came
+	// after their request was answered.
+	answers, afterQuorum [numResults]prometheus.Counter
 }
 
 func (e *endpoint) down(now time.Time) bool { return e.downUntil.Load() > now.UnixNano() }
@@ -129,6 +136,10 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 				writeURL: base + "/api/v1/receive",
 				readyURL: base + "/-/ready",
 			}
+			for res := range numResults {
+				ep.answers[res] = e.metrics.forwards.WithLabelValues(ep.addr, res.String())
+				ep.afterQuorum[res] = e.metrics.lateForwards.WithLabelValues(ep.addr, res.String())
+			}
 			e.byURL[base] = ep
 			if e.token != nil && strings.HasPrefix(base, "http://") {
 				e.logger.Warn("the forward bearer token goes to this block builder in clear: reach it over https (STRATA_FORWARD_TLS_*, or https:// in the hashrings file)", "endpoint", se.Address)
@@ -152,13 +163,38 @@ type forwardResult struct {
 	// dropped lists the written series of the part that lost exemplars.
 	dropped []remotewrite.ExemplarDrop
 	err     error
+	// series is the number of series of the part.
+	series int
+}
+
+// result is what a forward's answer says of its part.
+type result uint8
+
+const (
+	resultWritten result = iota
+	resultRefused        // some or all series refused, for good
+	resultFailed         // no answer, or one that asks to retry
+	numResults
+)
+
+func (r result) String() string { return [...]string{"written", "refused", "failed"}[r] }
+
+func (res *forwardResult) result() result {
+	switch {
+	case res.status/100 == 2:
+		return resultWritten
+	case remotewrite.RefusesData(res.status):
+		return resultRefused
+	}
+	return resultFailed
 }
 
 // maxAnswer bounds how much of a block builder's answer is read.
 const maxAnswer = 4 << 20
 
-// send posts one part of a request to a block builder.
-func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrite.Version, tenant string, body []byte) forwardResult {
+// send posts one part of a request to a block builder, once the late
+// writes to it of the same series (after) are done.
+func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrite.Version, tenant string, body []byte, after []*flight) forwardResult {
 	res := forwardResult{ep: id}
 	now := time.Now()
 	if ep.down(now) {
@@ -179,6 +215,18 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	defer ep.inflight.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ForwardTimeout)
 	defer cancel()
+	for _, f := range after {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			// The block builder is so far behind that its earlier writes
+			// of these series are still unanswered: sending this one now
+			// would make them out of order there.
+			res.err = fmt.Errorf("block builder %s is behind: earlier writes of these series still unanswered after %s", ep.addr, e.cfg.ForwardTimeout)
+			e.metrics.forwardErrors.WithLabelValues(ep.addr, "behind").Inc()
+			return res
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.writeURL, bytes.NewReader(body))
 	if err != nil {
 		res.err = err

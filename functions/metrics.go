@@ -15,6 +15,8 @@ type metrics struct {
 	duration           prometheus.Histogram
 	forwardDuration    *prometheus.HistogramVec
 	forwardErrors      *prometheus.CounterVec
+	forwards           *prometheus.CounterVec
+	lateForwards       *prometheus.CounterVec
 	endpointUp         *prometheus.GaugeVec
 	quorumFailures     prometheus.Counter
 	minorityRejections prometheus.Counter
@@ -51,8 +53,16 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 		}, []string{"endpoint"}),
 		forwardErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_router_forward_errors_total",
-			Help: "Failed forwards by block builder and reason (transport, backoff, status code).",
+			Help: "Failed forwards by block builder and reason (transport, backoff, overloaded, behind, status code).",
 		}, []string{"endpoint", "reason"}),
+		forwards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_forwards_total",
+			Help: "Parts of requests sent to block builders, by block builder and result: written, refused (some or all series, for good) or failed (no answer, or one that asks to retry).",
+		}, []string{"endpoint", "result"}),
+		lateForwards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_forwards_after_quorum_total",
+			Help: "Of strata_router_forwards_total, those answered after their request was (a quorum had written it): refused or failed ones are series a replica is missing.",
+		}, []string{"endpoint", "result"}),
 		endpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_router_endpoint_up",
 			Help: "0 while a block builder is backed off after failures.",
@@ -63,11 +73,11 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 		}),
 		minorityRejections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_router_minority_rejections_total",
-			Help: "Series stored on a quorum that a minority of replicas refused (typically a replica catching up).",
+			Help: "Series stored on a quorum that a minority of replicas refused, answering before or after the request was answered (typically a replica catching up).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.written, m.duration, m.forwardDuration, m.forwardErrors, m.endpointUp, m.quorumFailures, m.minorityRejections)
+		reg.MustRegister(m.requests, m.written, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
 	}
 	return m
 }

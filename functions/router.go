@@ -49,6 +49,13 @@ type Router struct {
 	drain drainer
 
 	tokens *security.Tokens // nil: no bearer token required
+
+	// forwards counts the parts on their way to block builders, also
+	// those still running after their request was answered.
+	forwards sync.WaitGroup
+	// waitAll answers only once every part was answered (see
+	// WaitForEveryReplica).
+	waitAll bool
 }
 
 // New checks cfg, loads the hashrings and prepares a router.
@@ -99,6 +106,19 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 // SetReadyCheck makes /-/ready also require check to pass (strata dev uses
 // it to wait for its block builders).
 func (r *Router) SetReadyCheck(check func() error) { r.readyCheck = check }
+
+// WaitForEveryReplica makes the router answer a write only once every
+// block builder it went to has answered (or its forward timed out), not
+// as soon as a quorum has it. For AWS Lambda, which freezes the execution
+// environment after each answer: a part still on its way would stop with
+// it, and likely time out at the thaw.
+func (r *Router) WaitForEveryReplica() { r.waitAll = true }
+
+// WaitForwards returns once every part sent to a block builder has been
+// answered or has timed out, those of writes answered early included.
+// Call it after the HTTP server has drained, before the process exits:
+// a part still on its way is a replica's copy of acknowledged data.
+func (r *Router) WaitForwards() { r.forwards.Wait() }
 
 // BeginShutdown marks the router as shutting down: /-/ready answers 503
 // from now on, so that load balancers stop sending to it, while it still

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -195,6 +197,7 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 				st.hasher.Add(l.Name, l.Value)
 			}
 			hash = st.hasher.Sum64()
+			st.hashes[i] = hash // for the late writes (order.go)
 			if key != 0 {
 				r.known.put(key, hash)
 			}
@@ -267,8 +270,9 @@ func grow(s []uint64, n int) []uint64 {
 
 // fanOut sends every endpoint its part in parallel and returns the answers
 // gathered until the outcome is decided: all answered, or every series
-// stored on a quorum. Parts still in flight then finish in the background
-// (their answers only feed backoff and metrics).
+// stored on a quorum. Parts still in flight then finish in the background:
+// they become late writes that later writes of their series to the same
+// block builder wait for (see order.go), and their answers are counted.
 func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v remotewrite.Version, tenant string, quorum int) []forwardResult {
 	n := len(st.touched)
 	if n == 0 {
@@ -278,14 +282,14 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	// they are detached from its context and own their bodies.
 	ctx = context.WithoutCancel(ctx)
 	whole := len(st.rejected) == 0
-	results := make(chan forwardResult, n)
+	fo := &fan{results: make(chan forwardResult, n)}
 	// Endpoints that get every series share one copy of the sender's body;
 	// endpoints that share one list of series (st.aliased) share one part
 	// made of it. This loop holds a reference to the shared body until
 	// every sender has taken theirs, so that a fast first sender cannot
 	// recycle it under the others.
 	var shared *sharedBody
-	for _, e := range st.touched {
+	for k, e := range st.touched {
 		var body *sharedBody
 		if st.aliased || whole && len(st.epSeries[e]) == st.req.NumSeries() {
 			if shared == nil {
@@ -303,16 +307,62 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 			body = &sharedBody{pool: r.compressed, buf: r.partBody(st, e)}
 		}
 		body.refs.Add(1)
-		go func(e int, body *sharedBody) {
-			res := r.eps.send(ctx, eps[e], e, v, tenant, body.buf.B)
-			body.release()
-			results <- res
-		}(e, body)
+		after := eps[e].late.before(st.hashes, st.epSeries[e], nil)
+		r.forwards.Add(1)
+		go r.forward(ctx, fo, k, eps[e], e, v, tenant, body, after, len(st.epSeries[e]))
 	}
 	if shared != nil {
 		shared.release()
 	}
+	out := r.gather(st, fo.results, n, quorum)
+	if len(out) < n {
+		r.answeredEarly(fo, st, eps, out)
+	}
+	return out
+}
+
+// fan is what the parts of one request share with the request.
+type fan struct {
+	results chan forwardResult // buffered: no part ever waits to hand in its answer
+	mu      sync.Mutex
+	// decided is set once the request is answered; flights then holds,
+	// by part (index in touched), those that were still running.
+	decided bool
+	flights []*flight
+}
+
+// forward sends one part and hands in its answer: to the request while it
+// waits, or, once it was answered, to the metrics and the late writes.
+func (r *Router) forward(ctx context.Context, fo *fan, k int, ep *endpoint, e int, v remotewrite.Version, tenant string, body *sharedBody, after []*flight, series int) {
+	defer r.forwards.Done()
+	res := r.eps.send(ctx, ep, e, v, tenant, body.buf.B, after)
+	body.release()
+	res.series = series
+	ep.answers[res.result()].Inc()
+	fo.mu.Lock()
+	if !fo.decided {
+		fo.results <- res
+		fo.mu.Unlock()
+		return
+	}
+	f := fo.flights[k]
+	fo.mu.Unlock()
+	r.lateAnswer(ep, &res)
+	if f != nil {
+		ep.late.finish(f)
+	}
+}
+
+// gather reads answers until every routed series is on a quorum or every
+// part answered (with waitAll, until every part answered).
+func (r *Router) gather(st *writeState, results <-chan forwardResult, n, quorum int) []forwardResult {
 	out := make([]forwardResult, 0, n)
+	if r.waitAll {
+		for len(out) < n {
+			out = append(out, <-results)
+		}
+		return out
+	}
 	if st.aliased {
 		// Every part holds every routed series: they all reach quorum
 		// with the quorum-th part written.
@@ -356,6 +406,54 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 		st.info[i].ok = 0
 	}
 	return out
+}
+
+// answeredEarly turns the parts of a request decided before all answered
+// into late writes, before the sender hears the answer: its next batch
+// then finds them, and waits for them at their block builders.
+func (r *Router) answeredEarly(fo *fan, st *writeState, eps []*endpoint, out []forwardResult) {
+	fo.mu.Lock()
+	defer fo.mu.Unlock()
+	fo.decided = true
+	fo.flights = make([]*flight, len(st.touched))
+	// Answers handed in after the decision but before this are late too.
+	for drained := false; !drained; {
+		select {
+		case res := <-fo.results:
+			out = append(out, res) // local: marks it answered below
+			r.lateAnswer(eps[res.ep], &res)
+		default:
+			drained = true
+		}
+	}
+	for k, e := range st.touched {
+		if slices.ContainsFunc(out, func(res forwardResult) bool { return res.ep == e }) {
+			continue
+		}
+		series := st.epSeries[e]
+		f := &flight{done: make(chan struct{}), series: make([]uint64, len(series))}
+		for j, i := range series {
+			f.series[j] = st.hashes[i]
+		}
+		eps[e].late.register(f)
+		fo.flights[k] = f
+	}
+}
+
+// lateAnswer counts the answer of a part whose request was answered
+// already. Every series of such a request was stored on a quorum, so the
+// series it refused are minority rejections.
+func (r *Router) lateAnswer(ep *endpoint, res *forwardResult) {
+	kind := res.result()
+	ep.afterQuorum[kind].Inc()
+	if kind != resultRefused {
+		return
+	}
+	if n := len(res.rejected); n > 0 {
+		r.metrics.minorityRejections.Add(float64(n))
+	} else {
+		r.metrics.minorityRejections.Add(float64(res.series))
+	}
 }
 
 // sharedBody is a compressed body sent to one or more endpoints, returned

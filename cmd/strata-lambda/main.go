@@ -57,6 +57,9 @@ func setup(stderr io.Writer) (*slog.Logger, *lambda.Adapter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Nothing runs between events: a replica's copy still on its way
+	// when the answer is sent would stop with the environment.
+	r.WaitForEveryReplica()
 	// Reloads of the hashrings and limits files, and probes of failed
 	// block builders, run in the background for the life of the
 	// environment. While it is frozen between events they stop with it

@@ -190,6 +190,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- router.Run(ctx) }()
 	err = serve(ctx, routerL, mux, 30*time.Second)
+	router.WaitForwards()
 	<-routerErr
 	logger.Info("router stopped; flushing block builders")
 	stopBBs()

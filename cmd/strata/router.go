@@ -41,6 +41,9 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- r.Run(runCtx) }()
 	err = serveBehindBalancer(ctx, l, withMetrics(r.Handler(), reg), r.BeginShutdown, cfg.ShutdownDelay, cfg.ShutdownTimeout, logger)
+	// Copies still on their way to slower replicas are acknowledged data
+	// too; each ends within STRATA_FORWARD_TIMEOUT.
+	r.WaitForwards()
 	stopRun()
 	return errors.Join(err, <-runErr)
 }

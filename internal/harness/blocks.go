@@ -91,6 +91,9 @@ type BucketContents struct {
 	Samples    Samples
 	Histograms Histograms
 	Blocks     []BlockInfo
+	// Replicas holds each replica's float samples apart (replica label
+	// value -> its Samples), to check that every replica is complete.
+	Replicas map[string]Samples
 }
 
 // BlockInfo is a block found in a bucket with its replica and tenant.
@@ -127,7 +130,7 @@ func ReadBucket(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel str
 		t.Fatalf("list bucket: %v", err)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
-	out := BucketContents{Samples: Samples{}, Histograms: Histograms{}}
+	out := BucketContents{Samples: Samples{}, Histograms: Histograms{}, Replicas: map[string]Samples{}}
 	tmp := t.TempDir()
 	for _, id := range ids {
 		meta, err := metadata.ReadMetaFromBucket(ctx, bkt, id)
@@ -141,6 +144,13 @@ func ReadBucket(t testing.TB, bkt objstore.Bucket, tenantLabel, replicaLabel str
 			t.Fatalf("download block %s: %v", id, err)
 		}
 		if err := readBlock(dir, &out, info.Tenant); err != nil {
+			t.Fatalf("read block %s (tenant %s, replica %s): %v", id, info.Tenant, info.Replica, err)
+		}
+		if out.Replicas[info.Replica] == nil {
+			out.Replicas[info.Replica] = Samples{}
+		}
+		replica := BucketContents{Samples: out.Replicas[info.Replica], Histograms: Histograms{}}
+		if err := readBlock(dir, &replica, info.Tenant); err != nil {
 			t.Fatalf("read block %s (tenant %s, replica %s): %v", id, info.Tenant, info.Replica, err)
 		}
 	}
