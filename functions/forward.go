@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
@@ -36,6 +37,10 @@ type endpoint struct {
 	downUntil atomic.Int64
 	failures  atomic.Int32
 	probing   atomic.Bool
+	// retired is set once the endpoint is in no hashring any more: its
+	// probe stops and its metric series go, so that endpoints removed
+	// over a router's life neither poll forever nor stay in /metrics.
+	retired atomic.Bool
 	// inflight counts writes sent and not answered yet.
 	inflight atomic.Int32
 	// late are its writes still running after their request was answered.
@@ -118,7 +123,8 @@ func newEndpoints(ctx context.Context, cfg *Config, logger *slog.Logger, m *metr
 	}, nil
 }
 
-// of returns the endpoints of ring, indexed by endpoint ID.
+// of returns the endpoints of ring, indexed by endpoint ID. On a new
+// ring, endpoints it no longer has are retired.
 func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 	if re := e.forRing.Load(); re != nil && re.ring == ring {
 		return re.eps
@@ -127,8 +133,10 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 	defer e.mu.Unlock()
 	list := ring.Endpoints()
 	eps := make([]*endpoint, len(list))
+	inUse := make(map[string]bool, len(list))
 	for i, se := range list {
 		base := cmp.Or(se.Scheme, e.scheme) + "://" + se.Address
+		inUse[base] = true
 		ep, ok := e.byURL[base]
 		if !ok {
 			ep = &endpoint{
@@ -150,8 +158,41 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 		}
 		eps[i] = ep
 	}
+	for base, ep := range e.byURL {
+		if !inUse[base] {
+			delete(e.byURL, base)
+			e.retire(ep)
+		}
+	}
 	e.forRing.Store(&ringEndpoints{ring: ring, eps: eps})
 	return eps
+}
+
+// retire forgets an endpoint that left the hashrings. Writes still on
+// their way to it finish, uncounted.
+func (e *endpoints) retire(ep *endpoint) {
+	ep.retired.Store(true)
+	for _, other := range e.byURL {
+		if other.addr == ep.addr {
+			return // the same address under another scheme: its series stay
+		}
+	}
+	e.metrics.forgetEndpoint(ep.addr)
+	e.logger.Info("block builder left the hashrings", "endpoint", ep.addr)
+}
+
+// countError counts a failed forward, unless the endpoint was retired.
+func (e *endpoints) countError(ep *endpoint, reason string) {
+	if !ep.retired.Load() {
+		e.metrics.forwardErrors.WithLabelValues(ep.addr, reason).Inc()
+	}
+}
+
+// setUp publishes whether an endpoint takes writes, unless it was retired.
+func (e *endpoints) setUp(ep *endpoint, up float64) {
+	if !ep.retired.Load() {
+		e.metrics.endpointUp.WithLabelValues(ep.addr).Set(up)
+	}
 }
 
 // forwardResult is one block builder's answer to its part of a request.
@@ -199,7 +240,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	now := time.Now()
 	if ep.down(now) {
 		res.err = fmt.Errorf("block builder %s is backing off after %d failures", ep.addr, ep.failures.Load())
-		e.metrics.forwardErrors.WithLabelValues(ep.addr, "backoff").Inc()
+		e.countError(ep, "backoff")
 		return res
 	}
 	// A block builder slower than its peers gets no more than this many
@@ -209,7 +250,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	if n := ep.inflight.Add(1); n > int32(e.cfg.ForwardMaxInflight) {
 		ep.inflight.Add(-1)
 		res.err = fmt.Errorf("block builder %s has %d writes in flight already", ep.addr, n-1)
-		e.metrics.forwardErrors.WithLabelValues(ep.addr, "overloaded").Inc()
+		e.countError(ep, "overloaded")
 		return res
 	}
 	defer ep.inflight.Add(-1)
@@ -223,7 +264,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 			// of these series are still unanswered: sending this one now
 			// would make them out of order there.
 			res.err = fmt.Errorf("block builder %s is behind: earlier writes of these series still unanswered after %s", ep.addr, e.cfg.ForwardTimeout)
-			e.metrics.forwardErrors.WithLabelValues(ep.addr, "behind").Inc()
+			e.countError(ep, "behind")
 			return res
 		}
 	}
@@ -245,10 +286,12 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	}
 
 	resp, err := e.client.Do(req)
-	e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())
+	if !ep.retired.Load() {
+		e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())
+	}
 	if err != nil {
 		res.err = fmt.Errorf("block builder %s: %w", ep.addr, err)
-		e.metrics.forwardErrors.WithLabelValues(ep.addr, "transport").Inc()
+		e.countError(ep, "transport")
 		e.markDown(ep)
 		return res
 	}
@@ -279,7 +322,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, bytes.TrimSpace(answer))
 	}
 	if !remotewrite.RefusesData(resp.StatusCode) {
-		e.metrics.forwardErrors.WithLabelValues(ep.addr, fmt.Sprint(resp.StatusCode)).Inc()
+		e.countError(ep, fmt.Sprint(resp.StatusCode))
 		if resp.StatusCode != http.StatusTooManyRequests {
 			e.markDown(ep)
 		}
@@ -293,24 +336,25 @@ func (e *endpoints) markUp(ep *endpoint) {
 	if ep.failures.Load() != 0 {
 		ep.failures.Store(0)
 		ep.downUntil.Store(0)
-		e.metrics.endpointUp.WithLabelValues(ep.addr).Set(1)
+		e.setUp(ep, 1)
 	}
 }
 
 // markDown backs an endpoint off and starts a probe that brings it back
 // as soon as it is ready, without waiting for a write to find out.
 func (e *endpoints) markDown(ep *endpoint) {
-	n := ep.failures.Add(1)
-	backoff := e.cfg.EndpointBackoff << min(n-1, 16)
-	if backoff > e.cfg.EndpointMaxBackoff || backoff <= 0 {
-		backoff = e.cfg.EndpointMaxBackoff
-	}
-	ep.downUntil.Store(time.Now().Add(backoff).UnixNano())
-	e.metrics.endpointUp.WithLabelValues(ep.addr).Set(0)
+	wait := e.backoff(ep.failures.Add(1))
+	ep.downUntil.Store(time.Now().Add(wait).UnixNano())
+	e.setUp(ep, 0)
 	if ep.probing.CompareAndSwap(false, true) {
-		e.logger.Warn("block builder failing; backing off", "endpoint", ep.addr, "backoff", backoff)
+		e.logger.Warn("block builder failing; backing off", "endpoint", ep.addr, "backoff", wait)
 		go e.probe(ep)
 	}
+}
+
+// backoff is how long an endpoint is skipped after failures in a row.
+func (e *endpoints) backoff(failures int32) time.Duration {
+	return backoff.Exponential(e.cfg.EndpointBackoff, e.cfg.EndpointMaxBackoff, int(failures))
 }
 
 func (e *endpoints) probe(ep *endpoint) {
@@ -322,17 +366,15 @@ func (e *endpoints) probe(ep *endpoint) {
 			return
 		case <-time.After(max(wait, 50*time.Millisecond)):
 		}
-		if ep.failures.Load() == 0 {
-			return // a write got through meanwhile
+		if ep.failures.Load() == 0 || ep.retired.Load() {
+			return // a write got through meanwhile, or it left the ring
 		}
 		if e.ready(ep) {
 			e.logger.Info("block builder back", "endpoint", ep.addr)
 			e.markUp(ep)
 			return
 		}
-		n := ep.failures.Add(1)
-		backoff := min(e.cfg.EndpointBackoff<<min(n-1, 16), e.cfg.EndpointMaxBackoff)
-		ep.downUntil.Store(time.Now().Add(backoff).UnixNano())
+		ep.downUntil.Store(time.Now().Add(e.backoff(ep.failures.Add(1))).UnixNano())
 	}
 }
 

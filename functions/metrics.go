@@ -82,6 +82,16 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 	return m
 }
 
+// forgetEndpoint drops the series of a block builder that left the
+// hashrings.
+func (m *metrics) forgetEndpoint(addr string) {
+	m.endpointUp.DeleteLabelValues(addr)
+	m.forwardDuration.DeleteLabelValues(addr)
+	for _, v := range []*prometheus.CounterVec{m.forwardErrors, m.forwards, m.lateForwards} {
+		v.DeletePartialMatch(prometheus.Labels{"endpoint": addr})
+	}
+}
+
 func (m *metrics) observe(tenant string, out outcome, d time.Duration, now time.Time) {
 	m.duration.Observe(d.Seconds())
 	if tenant == "" {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -325,8 +326,7 @@ func (r *runner) template(w *worker, i, c int, replaced int64) *template {
 // or abandoned (the run ends while retrying), backing off between tries.
 func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
 	samples := int64(t.n * t.perSeries)
-	backoff := r.cfg.MinBackoff
-	for {
+	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		status, retryAfter, msg, err := r.post(ctx, t.body)
 		measuring := r.measuring.Load()
@@ -358,7 +358,7 @@ func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
 			r.dropped.Add(samples)
 			return
 		}
-		pause := backoff
+		pause := backoff.Exponential(r.cfg.MinBackoff, r.cfg.MaxBackoff, attempt)
 		if retryAfter > 0 {
 			pause = min(retryAfter, r.cfg.MaxBackoff)
 		}
@@ -375,7 +375,6 @@ func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
 			return
 		}
 		r.retries.Add(1)
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
 	}
 }
 
