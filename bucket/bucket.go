@@ -31,8 +31,9 @@ const DefaultRegion = "us-east-1"
 type Config struct {
 	// S3 is an S3 (or S3-compatible) bucket, selected by S3.Bucket.
 	S3 S3Config `envPrefix:"S3_"`
-	// ObjstoreConfigFile is a Thanos --objstore.config-file: any provider
-	// thanos-io/objstore supports (S3, GCS, Azure, Swift, ..., FILESYSTEM).
+	// ObjstoreConfigFile is a Thanos --objstore.config-file: the providers
+	// of providers.go (S3, Azure, Swift, COS, OSS, OBS, BOS, OCI,
+	// FILESYSTEM; GCS only in a build with the gcs tag).
 	ObjstoreConfigFile string `env:"OBJSTORE_CONFIG_FILE"`
 	// Dir is a filesystem bucket, for development and tests. It is created
 	// if missing.

@@ -38,7 +38,7 @@ func envVars(t reflect.Type, prefix string, out map[string]bool) {
 // configs are every configuration struct a strata command reads.
 func configs() map[string]bool {
 	vars := map[string]bool{}
-	for _, v := range []any{functions.Config{}, blockbuilder.Config{}, blockbuilder.QueryLimits{}, browse.Config{}, webConfig{}, devConfig{}, logConfig{}} {
+	for _, v := range []any{functions.Config{}, blockbuilder.Config{}, blockbuilder.QueryLimits{}, browse.Config{}, webConfig{}, devConfig{}, logConfig{}, debugConfig{}} {
 		envVars(reflect.TypeOf(v), "STRATA_", vars)
 	}
 	return vars

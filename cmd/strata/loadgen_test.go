@@ -40,7 +40,7 @@ func startBlockBuilder(t *testing.T) string {
 // command and reads its JSON report: every sample acknowledged, and this
 // process (which serves the block builder) measured.
 func TestLoadgenAgainstBlockBuilder(t *testing.T) {
-	t.Setenv("STRATA_PPROF", "1")
+	pprofOn(t, true)
 	addr := startBlockBuilder(t)
 	for _, proto := range []string{"1", "2"} {
 		var stdout, stderr bytes.Buffer
@@ -76,7 +76,7 @@ func TestLoadgenAgainstBlockBuilder(t *testing.T) {
 }
 
 func TestPprofOffByDefault(t *testing.T) {
-	t.Setenv("STRATA_PPROF", "")
+	pprofOn(t, false)
 	addr := startBlockBuilder(t)
 	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
 	if err != nil {
@@ -85,6 +85,30 @@ func TestPprofOffByDefault(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Errorf("/debug/pprof/ is served without STRATA_PPROF=1")
+	}
+}
+
+// pprofOn sets what STRATA_PPROF set at the start of the command, for the
+// components a test starts in this process.
+func pprofOn(t *testing.T, on bool) {
+	old := debugging
+	debugging.Pprof = on
+	t.Cleanup(func() { debugging = old })
+}
+
+// TestPprofVariableIsChecked: STRATA_PPROF is read, as every variable, at
+// the start of every command, and a value that is not a boolean stops it.
+func TestPprofVariableIsChecked(t *testing.T) {
+	t.Cleanup(func() { debugging = debugConfig{} })
+	t.Setenv("STRATA_PPROF", "true")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"version"}, &stdout, &stderr); code != 0 || !debugging.Pprof {
+		t.Fatalf("STRATA_PPROF=true: exit %d, profiler on: %v; %s", code, debugging.Pprof, stderr.String())
+	}
+	t.Setenv("STRATA_PPROF", "sure")
+	stderr.Reset()
+	if code := run([]string{"version"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "PPROF") {
+		t.Fatalf("STRATA_PPROF=sure: exit %d, want 2 naming the variable; %s", code, stderr.String())
 	}
 }
 

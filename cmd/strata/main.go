@@ -53,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if err := loadEnv(&debugging); err != nil {
+		fmt.Fprintf(stderr, "strata %s: STRATA_PPROF: %v\n", args[0], err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {

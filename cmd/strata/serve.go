@@ -68,14 +68,24 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// debugConfig is what an operator sets to look inside a process, for
+// every command; run reads it before the command starts.
+type debugConfig struct {
+	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP port.
+	Pprof bool `env:"PPROF"`
+}
+
+// debugging is the process' debugConfig.
+var debugging debugConfig
+
 // withMetrics adds /metrics, served from gatherers, to h, and the Go
-// profiler under /debug/pprof/ when STRATA_PPROF=1. The profiler is off by
+// profiler under /debug/pprof/ when STRATA_PPROF is true. The profiler is off by
 // default: a CPU profile costs the process while it runs and a heap dump
 // shows data, so only an operator (or `make bench`) who asks gets it.
 func withMetrics(h http.Handler, gatherers ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers(gatherers), promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	if os.Getenv("STRATA_PPROF") == "1" {
+	if debugging.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
