@@ -64,8 +64,11 @@ func invalidError(err error) bool {
 
 // appendRequest writes every valid series of st.req into the tenant's head
 // in one transaction. Problems of single series are returned as
-// rejections and the rest is written; an error means nothing was written
-// and the write may be retried (it wraps remotewrite.ErrUnavailable).
+// rejections and the rest is written. An error means nothing was written:
+// errTenantClosed (the caller reopens the tenant and tries again),
+// remotewrite.ErrTooLarge (more samples than a request may hold: retrying
+// cannot help) or remotewrite.ErrUnavailable (the WAL or the head failed:
+// the sender may retry).
 func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *remotewrite.Limits, nowMs int64) (res appendResult, err error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

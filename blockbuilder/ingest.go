@@ -2,7 +2,6 @@ package blockbuilder
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -143,9 +142,6 @@ func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, version re
 		return answerJSON(w, status, remotewrite.WriteResponse{
 			Error: err.Error(), Written: res.written, Rejected: res.rejected, DroppedExemplars: res.dropped,
 		})
-	}
-	if errors.Is(err, errTenantClosed) {
-		status = http.StatusServiceUnavailable
 	}
 	http.Error(w, err.Error(), status)
 	return status
