@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/time/rate"
 
+	"github.com/stratametrics/strata/internal/filewatch"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -118,20 +118,13 @@ func (l *TenantLimits) validate() error {
 // limits holds the current limit set, reloads it from a file and keeps one
 // rate limiter per tenant that has a rate.
 type limits struct {
-	path     string
-	base     remotewrite.Limits
 	interval time.Duration
-	logger   *slog.Logger
 	cur      atomic.Pointer[limitSet]
-	sum      uint64
-
+	file     *filewatch.Files[*limitSet] // nil without a limits file
 	// limiters hold the rate of each tenant seen lately; tenants over
 	// their bound share overflow (nil until needed, or after a reload).
 	limiters *recentTenants[*rate.Limiter]
 	overflow atomic.Pointer[rate.Limiter]
-
-	reloadOK prometheus.Gauge
-	reloads  *prometheus.CounterVec
 }
 
 // maxLimiters bounds the tenants with a rate limiter of their own (about
@@ -140,39 +133,47 @@ const maxLimiters = 100_000
 
 func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*limits, error) {
 	l := &limits{
-		path:     cfg.LimitsFile,
-		base:     cfg.Limits,
 		interval: cfg.LimitsReloadInterval,
-		logger:   logger,
 		limiters: newRecentTenants[*rate.Limiter](maxLimiters),
-		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "strata_limits_config_last_reload_successful",
-			Help: "Whether the last load of the limits file succeeded (1) or the previous limits are still in use (0).",
-		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strata_limits_config_reloads_total",
-			Help: "Loads of the limits file by result.",
-		}, []string{"result"}),
 	}
 	l.cur.Store(&limitSet{def: TenantLimits{Limits: cfg.Limits}})
-	if l.path != "" {
-		data, err := os.ReadFile(l.path)
+	named := filewatch.NewMetrics("strata_limits_config", "limits file")
+	if cfg.LimitsFile != "" {
+		base := cfg.Limits
+		f, err := filewatch.New(filewatch.Config[*limitSet]{
+			What:  "limits file",
+			Paths: []string{cfg.LimitsFile},
+			Parse: func(c [][]byte) (*limitSet, error) {
+				set, err := ParseLimits(c[0], base)
+				if err == nil {
+					set.version = xxhash.Sum64(c[0])
+				}
+				return set, err
+			},
+			Interval: cfg.LimitsReloadInterval,
+			OnLoad:   l.install,
+			Logger:   logger,
+			Named:    named,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("STRATA_LIMITS_FILE: %w", err)
 		}
-		set, err := ParseLimits(data, l.base)
-		if err != nil {
-			return nil, fmt.Errorf("STRATA_LIMITS_FILE %s: %w", l.path, err)
-		}
-		l.sum = xxhash.Sum64(data)
-		set.version = l.sum
-		l.cur.Store(set)
+		l.file = f
 	}
-	l.reloadOK.Set(1)
 	if reg != nil {
-		reg.MustRegister(l.reloadOK, l.reloads)
+		if err := named.Register(reg); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
+}
+
+// install puts a new limit set in use.
+func (l *limits) install(set *limitSet) {
+	l.cur.Store(set)
+	// Rebuilt with the new rates on next use.
+	l.limiters.reset()
+	l.overflow.Store(nil)
 }
 
 // run reloads the file when it changes and forgets rate limiters of
@@ -192,33 +193,9 @@ func (l *limits) run(ctx context.Context) {
 }
 
 func (l *limits) reload() {
-	if l.path == "" {
-		return
+	if l.file != nil {
+		l.file.Reload()
 	}
-	data, err := os.ReadFile(l.path)
-	if err == nil {
-		sum := xxhash.Sum64(data)
-		if sum == l.sum {
-			return
-		}
-		var set *limitSet
-		if set, err = ParseLimits(data, l.base); err == nil {
-			l.sum = sum
-			set.version = sum
-			l.cur.Store(set)
-			// Rebuilt with the new rates on next use.
-			l.limiters.reset()
-			l.overflow.Store(nil)
-			l.reloadOK.Set(1)
-			l.reloads.WithLabelValues("success").Inc()
-			l.logger.Info("limits file reloaded", "path", l.path, "tenants", len(set.tenants))
-			return
-		}
-		l.sum = sum // a broken file is reported once, not every tick
-	}
-	l.reloadOK.Set(0)
-	l.reloads.WithLabelValues("failure").Inc()
-	l.logger.Error("limits file not loaded; the previous limits stay in use", "path", l.path, "err", err)
 }
 
 // knownSeed is the seed of knownKey for a tenant's series under the

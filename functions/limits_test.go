@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/stratametrics/strata/remotewrite"
@@ -68,7 +69,8 @@ func TestLimitsReload(t *testing.T) {
 	write("tenants:\n  a:\n    ingestion_rate: 10\n")
 	cfg := DefaultConfig()
 	cfg.LimitsFile = path
-	l, err := newLimits(&cfg, quiet(), nil)
+	reg := prometheus.NewRegistry()
+	l, err := newLimits(&cfg, quiet(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestLimitsReload(t *testing.T) {
 	if kept != reloaded {
 		t.Fatal("a broken limits file changed the known-series seed")
 	}
-	if v := gaugeValue(l.reloadOK); v != 0 {
+	if v := gathered(t, reg, "strata_limits_config_last_reload_successful"); v != 0 {
 		t.Fatalf("last reload successful = %v after a broken file", v)
 	}
 }
@@ -186,4 +188,23 @@ func FuzzParseLimits(f *testing.F) {
 			t.Fatalf("loaded invalid default limits: %v", err)
 		}
 	})
+}
+
+// gathered is the value of a metric without labels in reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			if g := mf.Metric[0].GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return mf.Metric[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -7,13 +7,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/internal/filewatch"
 )
 
 // Source gives the current ring. A caller takes one Ring per request and
@@ -30,66 +27,13 @@ type staticSource struct{ r *Ring }
 
 func (s staticSource) Ring() *Ring { return s.r }
 
-// Watcher is a Source that reloads a hashrings file. It polls the file's
-// content rather than watching events: Kubernetes updates a mounted
-// ConfigMap by swapping the `..data` symlink to a new directory, which
-// inotify on the file itself does not report, and a poll is also right on
-// every other file system. A file that fails to load keeps the previous
-// ring.
+// Watcher is a Source that reloads a hashrings file when its content
+// changes (internal/filewatch: polled, logged, counted). A file that
+// fails to load keeps the previous ring.
 type Watcher struct {
-	path    string
-	opts    Options
-	logger  *slog.Logger
-	metrics *watcherMetrics
-	now     func() time.Time
-
-	ring atomic.Pointer[Ring]
-
-	mu sync.Mutex // serialises reloads; guards the fields below
-	// sum is the content hash of the last file read, loaded or not, so
-	// that an unchanged file, good or broken, is neither rebuilt nor
-	// logged again.
-	sum     uint64
-	haveSum bool
-	readErr string // the last read error, logged once
-}
-
-type watcherMetrics struct {
-	lastSuccessful prometheus.Gauge
-	lastSuccessTS  prometheus.Gauge
-	reloads        *prometheus.CounterVec
-	endpoints      *prometheus.GaugeVec
-}
-
-func newWatcherMetrics(reg prometheus.Registerer) (*watcherMetrics, error) {
-	m := &watcherMetrics{
-		lastSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "strata_hashring_config_last_reload_successful",
-			Help: "Whether the last load of the hashrings file succeeded (1) or failed and the previous hashrings are still in use (0).",
-		}),
-		lastSuccessTS: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "strata_hashring_config_last_reload_success_timestamp_seconds",
-			Help: "Time of the last successful load of the hashrings file.",
-		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strata_hashring_config_reloads_total",
-			Help: "Loads of the hashrings file, by result (success or failure); an unchanged file is not loaded again.",
-		}, []string{"result"}),
-		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "strata_hashring_endpoints",
-			Help: "Endpoints of each hashring in use.",
-		}, []string{"hashring"}),
-	}
-	m.reloads.WithLabelValues("success")
-	m.reloads.WithLabelValues("failure")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.lastSuccessful, m.lastSuccessTS, m.reloads, m.endpoints} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register hashring metrics: %w", err)
-			}
-		}
-	}
-	return m, nil
+	opts      Options
+	files     *filewatch.Files[*Ring]
+	endpoints *prometheus.GaugeVec
 }
 
 // NewWatcher loads the hashrings file at path and returns a Watcher of it.
@@ -103,23 +47,33 @@ func NewWatcher(path string, opts Options, logger *slog.Logger, reg prometheus.R
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read hashrings file: %w", err)
-	}
-	ring, err := loadRing(data, opts)
-	if err != nil {
-		return nil, fmt.Errorf("hashrings file %s: %w", path, err)
-	}
-	// Registered only once the file loaded, so that a caller may retry
-	// with the same registry.
-	metrics, err := newWatcherMetrics(reg)
+	w := &Watcher{opts: opts, endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "strata_hashring_endpoints",
+		Help: "Endpoints of each hashring in use.",
+	}, []string{"hashring"})}
+	named := filewatch.NewMetrics("strata_hashring_config", "hashrings file")
+	w.files, err = filewatch.New(filewatch.Config[*Ring]{
+		What:     "hashrings file",
+		Paths:    []string{path},
+		Parse:    func(c [][]byte) (*Ring, error) { return loadRing(c[0], opts) },
+		Interval: opts.ReloadInterval,
+		OnLoad:   w.publish,
+		Logger:   logger,
+		Named:    named,
+	})
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{path: path, opts: opts, logger: logger, metrics: metrics, now: time.Now}
-	w.sum, w.haveSum = xxhash.Sum64(data), true
-	w.install(ring)
+	// Registered only once the file loaded, so that a caller may retry
+	// with the same registry.
+	if reg != nil {
+		if err := named.Register(reg); err != nil {
+			return nil, err
+		}
+		if err := reg.Register(w.endpoints); err != nil {
+			return nil, fmt.Errorf("register hashrings file metrics: %w", err)
+		}
+	}
 	return w, nil
 }
 
@@ -132,68 +86,22 @@ func loadRing(data []byte, opts Options) (*Ring, error) {
 }
 
 // Ring returns the current ring.
-func (w *Watcher) Ring() *Ring { return w.ring.Load() }
+func (w *Watcher) Ring() *Ring { return w.files.Value() }
 
 // Run reloads the file every Options.ReloadInterval until ctx ends, then
 // returns nil.
 func (w *Watcher) Run(ctx context.Context) error {
-	t := time.NewTicker(w.opts.ReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			w.reload()
-		}
-	}
+	w.files.Run(ctx)
+	return nil
 }
 
 // reload reads the file and, if its content changed, loads it.
-func (w *Watcher) reload() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (w *Watcher) reload() { w.files.Reload() }
 
-	data, err := os.ReadFile(w.path)
-	if err != nil {
-		// A missing file is usually a mount being replaced; report it once,
-		// and load the file again whatever it holds when it is back.
-		w.haveSum = false
-		if msg := err.Error(); msg != w.readErr {
-			w.readErr = msg
-			w.failed(err)
-		}
-		return
-	}
-	w.readErr = ""
-	sum := xxhash.Sum64(data)
-	if w.haveSum && sum == w.sum {
-		return
-	}
-	w.sum, w.haveSum = sum, true
-	ring, err := loadRing(data, w.opts)
-	if err != nil {
-		w.failed(err)
-		return
-	}
-	w.install(ring)
-	w.logger.Info("hashrings file reloaded", "path", w.path, "hashrings", len(ring.hashrings), "endpoints", len(ring.endpoints))
-}
-
-func (w *Watcher) failed(err error) {
-	w.metrics.lastSuccessful.Set(0)
-	w.metrics.reloads.WithLabelValues("failure").Inc()
-	w.logger.Error("hashrings file not loaded; the previous hashrings stay in use", "path", w.path, "err", err)
-}
-
-func (w *Watcher) install(r *Ring) {
-	w.ring.Store(r)
-	m := w.metrics
-	m.lastSuccessful.Set(1)
-	m.lastSuccessTS.Set(float64(w.now().UnixNano()) / 1e9)
-	m.reloads.WithLabelValues("success").Inc()
-	m.endpoints.Reset()
+// publish sets the endpoints gauge to a ring about to be used.
+func (w *Watcher) publish(r *Ring) {
+	w.endpoints.Reset()
 	for _, h := range r.hashrings {
-		m.endpoints.WithLabelValues(h.name).Set(float64(len(h.endpoints)))
+		w.endpoints.WithLabelValues(h.name).Set(float64(len(h.endpoints)))
 	}
 }

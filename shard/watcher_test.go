@@ -296,7 +296,7 @@ func TestNewWatcherFailsOnBadFirstLoad(t *testing.T) {
 		t.Fatalf("retry: %v", err)
 	}
 	// Two watchers on one registry collide, with a clear error.
-	if _, err := NewWatcher(path, DefaultOptions(), nil, reg); err == nil || !strings.Contains(err.Error(), "register hashring metrics") {
+	if _, err := NewWatcher(path, DefaultOptions(), nil, reg); err == nil || !strings.Contains(err.Error(), "register hashrings file metrics") {
 		t.Errorf("second watcher on one registry: %v", err)
 	}
 	// Without a registry, any number of watchers work.

@@ -43,6 +43,8 @@ func setup(stderr io.Writer) (*slog.Logger, *lambda.Adapter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The watchers of TLS and token files log to the default logger.
+	slog.SetDefault(logger)
 	cfg := functions.DefaultConfig()
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: "STRATA_"}); err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/filewatch"
 )
 
 // envVars lists the variables a Config struct reads, as caarlos0/env
@@ -146,6 +147,9 @@ func TestREADMEDocumentsEveryMetric(t *testing.T) {
 	}
 	rcfg.ReplicationFactor = 1
 	if _, err := functions.New(rcfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := filewatch.Register(reg); err != nil { // as newRegistry does
 		t.Fatal(err)
 	}
 	bcfg := blockbuilder.DefaultConfig()

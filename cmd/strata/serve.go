@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stratametrics/strata/internal/filewatch"
 	"github.com/stratametrics/strata/internal/logging"
 )
 
@@ -35,7 +36,15 @@ func loadEnv(cfg any) error {
 // logConfig is shared by every component.
 type logConfig = logging.Config
 
-func newLogger(w io.Writer) (*slog.Logger, error) { return logging.FromEnv(w) }
+// newLogger is the command's logger; it is also the process' default, which
+// the watchers of TLS and token files log to.
+func newLogger(w io.Writer) (*slog.Logger, error) {
+	l, err := logging.FromEnv(w)
+	if err == nil {
+		slog.SetDefault(l)
+	}
+	return l, err
+}
 
 // blockBuilderGOGC is the GOGC of processes that run block builders. Their
 // heap is mostly the TSDB heads, which grow in place: little is allocated
@@ -65,6 +74,10 @@ func tuneRuntime(logger *slog.Logger, gcPercent int) {
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every reloaded file of the process, by path (strata_config_file_*).
+	if err := filewatch.Register(reg); err != nil {
+		panic(err) // a fresh registry: cannot collide
+	}
 	return reg
 }
 

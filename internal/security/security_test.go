@@ -25,7 +25,7 @@ func TestReloaderFollowsTheFileAndKeepsTheLastGoodValue(t *testing.T) {
 		}
 	}
 	write("one")
-	r, err := newReloader(time.Millisecond, func(b [][]byte) (string, error) {
+	r, err := newReloader("test file", time.Millisecond, func(b [][]byte) (string, error) {
 		if string(b[0]) == "broken" {
 			return "", errors.New("broken")
 		}
@@ -57,7 +57,7 @@ func TestReloaderFollowsTheFileAndKeepsTheLastGoodValue(t *testing.T) {
 func TestCertificateRotation(t *testing.T) {
 	ca := harness.NewCA(t)
 	certFile, keyFile := ca.Issue(t, "127.0.0.1")
-	r, err := newReloader(time.Millisecond, parseKeyPair, certFile, keyFile)
+	r, err := newReloader("TLS certificate", time.Millisecond, parseKeyPair, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (c ServerConfig) TLS() (*tls.Config, error) {
 	if c.CertFile == "" || c.KeyFile == "" {
 		return nil, errors.New("TLS needs both a certificate file and a key file")
 	}
-	cert, err := newReloader(ReloadInterval, parseKeyPair, c.CertFile, c.KeyFile)
+	cert, err := newReloader("TLS certificate", ReloadInterval, parseKeyPair, c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
@@ -49,7 +49,7 @@ func (c ServerConfig) TLS() (*tls.Config, error) {
 		},
 	}
 	if c.ClientCAFile != "" {
-		cas, err := newReloader(ReloadInterval, parsePool, c.ClientCAFile)
+		cas, err := newReloader("TLS client CA file", ReloadInterval, parsePool, c.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS client CA: %w", err)
 		}
@@ -106,14 +106,14 @@ func (c ClientConfig) load(interval time.Duration) (*ClientTLS, error) {
 		if c.CertFile == "" || c.KeyFile == "" {
 			return nil, errors.New("a client certificate needs both a certificate file and a key file")
 		}
-		cert, err := newReloader(interval, parseKeyPair, c.CertFile, c.KeyFile)
+		cert, err := newReloader("TLS client certificate", interval, parseKeyPair, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS client certificate: %w", err)
 		}
 		ct.cert = cert
 	}
 	if c.CAFile != "" {
-		cas, err := newReloader(interval, parsePool, c.CAFile)
+		cas, err := newReloader("TLS CA file", interval, parsePool, c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("TLS CA: %w", err)
 		}

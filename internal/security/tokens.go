@@ -34,7 +34,7 @@ type token struct {
 
 // LoadTokens reads a token file.
 func LoadTokens(path string) (*Tokens, error) {
-	r, err := newReloader(ReloadInterval, parseTokens, path)
+	r, err := newReloader("bearer tokens file", ReloadInterval, parseTokens, path)
 	if err != nil {
 		return nil, fmt.Errorf("bearer token file: %w", err)
 	}
@@ -92,7 +92,7 @@ type Secret struct {
 
 // LoadSecret reads a secret file; surrounding white space is dropped.
 func LoadSecret(path string) (*Secret, error) {
-	r, err := newReloader(ReloadInterval, func(b [][]byte) (string, error) {
+	r, err := newReloader("bearer token file", ReloadInterval, func(b [][]byte) (string, error) {
 		s := strings.TrimSpace(string(b[0]))
 		if s == "" {
 			return "", errors.New("empty")
