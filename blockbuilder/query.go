@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/stratametrics/strata/internal/envconfig"
 )
 
 // TenantView is one open tenant, for the read paths (StoreAPI, PromQL):
@@ -59,9 +61,7 @@ type QueryLimits struct {
 }
 
 // DefaultQueryLimits returns the defaults the env tags declare.
-func DefaultQueryLimits() QueryLimits {
-	return QueryLimits{MaxSeries: 1000000, MaxSamples: 50000000, Timeout: 2 * time.Minute}
-}
+func DefaultQueryLimits() QueryLimits { return envconfig.Defaults[QueryLimits]() }
 
 // Validate rejects negative limits, naming the variable.
 func (l QueryLimits) Validate() error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
@@ -80,26 +81,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults the env tags declare, for callers
 // that build a Config in code.
-func DefaultConfig() Config {
-	return Config{
-		HTTPListen:             ":19291",
-		HashringReloadInterval: 5 * time.Second,
-		ReplicationFactor:      1,
-		HashringAlgorithm:      "ketama",
-		TenantHeader:           "THANOS-TENANT",
-		DefaultTenant:          "default-tenant",
-		ShutdownDelay:          5 * time.Second,
-		ShutdownTimeout:        30 * time.Second,
-		ForwardTimeout:         5 * time.Second,
-		ForwardMaxInflight:     32,
-		EndpointBackoff:        500 * time.Millisecond,
-		EndpointMaxBackoff:     10 * time.Second,
-		MetricsMaxTenants:      1000,
-		LimitsReloadInterval:   10 * time.Second,
-		Limits:                 remotewrite.DefaultLimits(),
-		KnownSeries:            1 << 20,
-	}
-}
+func DefaultConfig() Config { return envconfig.Defaults[Config]() }
 
 // Validate rejects a configuration that cannot work, naming the variable.
 func (c *Config) Validate() error {

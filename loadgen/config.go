@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -89,22 +90,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults the env tags declare.
-func DefaultConfig() Config {
-	return Config{
-		TenantHeader:      "THANOS-TENANT",
-		Protocol:          1,
-		Series:            100000,
-		SamplesPerRequest: 2000,
-		SamplesPerSeries:  1,
-		Concurrency:       4,
-		Duration:          30 * time.Second,
-		Interval:          15 * time.Second,
-		Backfill:          24 * time.Hour,
-		Timeout:           30 * time.Second,
-		MinBackoff:        30 * time.Millisecond,
-		MaxBackoff:        5 * time.Second,
-	}
-}
+func DefaultConfig() Config { return envconfig.Defaults[Config]() }
 
 // Validate rejects a configuration that cannot work, naming the setting.
 func (c *Config) Validate() error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stratametrics/strata/internal/envconfig"
 )
 
 // Limits bound what one request may hold. The defaults never hurt a stock
@@ -15,41 +17,31 @@ import (
 // stop requests that would make a receiver allocate without bound.
 type Limits struct {
 	// MaxBodyBytes bounds the compressed body.
-	MaxBodyBytes int `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
+	MaxBodyBytes int `yaml:"max_body_bytes" env:"MAX_BODY_BYTES" envDefault:"16777216"`
 	// MaxDecodedBytes bounds the body once decompressed; checked from the
 	// snappy header before allocating.
-	MaxDecodedBytes int `yaml:"max_decoded_bytes" env:"MAX_DECODED_BYTES"`
+	MaxDecodedBytes int `yaml:"max_decoded_bytes" env:"MAX_DECODED_BYTES" envDefault:"67108864"`
 	// MaxSeriesPerRequest bounds the time series of one request.
-	MaxSeriesPerRequest int `yaml:"max_series_per_request" env:"MAX_SERIES_PER_REQUEST"`
+	MaxSeriesPerRequest int `yaml:"max_series_per_request" env:"MAX_SERIES_PER_REQUEST" envDefault:"50000"`
 	// MaxSamplesPerRequest bounds samples plus histogram samples.
-	MaxSamplesPerRequest int `yaml:"max_samples_per_request" env:"MAX_SAMPLES_PER_REQUEST"`
+	MaxSamplesPerRequest int `yaml:"max_samples_per_request" env:"MAX_SAMPLES_PER_REQUEST" envDefault:"100000"`
 	// MaxLabelsPerSeries bounds the labels of a series.
-	MaxLabelsPerSeries int `yaml:"max_labels_per_series" env:"MAX_LABELS_PER_SERIES"`
+	MaxLabelsPerSeries int `yaml:"max_labels_per_series" env:"MAX_LABELS_PER_SERIES" envDefault:"128"`
 	// MaxLabelNameLength and MaxLabelValueLength bound label bytes.
-	MaxLabelNameLength  int `yaml:"max_label_name_length" env:"MAX_LABEL_NAME_LENGTH"`
-	MaxLabelValueLength int `yaml:"max_label_value_length" env:"MAX_LABEL_VALUE_LENGTH"`
+	MaxLabelNameLength  int `yaml:"max_label_name_length" env:"MAX_LABEL_NAME_LENGTH" envDefault:"1024"`
+	MaxLabelValueLength int `yaml:"max_label_value_length" env:"MAX_LABEL_VALUE_LENGTH" envDefault:"16384"`
 	// MaxFutureSkew is how far past the receiver's clock a timestamp may
 	// be; later samples are refused as invalid.
-	MaxFutureSkew time.Duration `yaml:"max_future_skew" env:"MAX_FUTURE_SKEW"`
+	MaxFutureSkew time.Duration `yaml:"max_future_skew" env:"MAX_FUTURE_SKEW" envDefault:"10m"`
 }
 
 // MaxDecodedBytesLimit bounds MaxDecodedBytes: a snappy block holds less
 // than 4 GiB, and no remote-write request comes near 1 GiB.
 const MaxDecodedBytesLimit = 1 << 30
 
-// DefaultLimits returns the limits used when none are configured.
-func DefaultLimits() Limits {
-	return Limits{
-		MaxBodyBytes:         16 << 20,
-		MaxDecodedBytes:      64 << 20,
-		MaxSeriesPerRequest:  50_000,
-		MaxSamplesPerRequest: 100_000,
-		MaxLabelsPerSeries:   128,
-		MaxLabelNameLength:   1024,
-		MaxLabelValueLength:  16 << 10,
-		MaxFutureSkew:        10 * time.Minute,
-	}
-}
+// DefaultLimits returns the limits used when none are configured: those
+// the envDefault tags declare.
+func DefaultLimits() Limits { return envconfig.Defaults[Limits]() }
 
 // Validate refuses limits that cannot work.
 func (l Limits) Validate() error {

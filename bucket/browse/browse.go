@@ -24,6 +24,7 @@ import (
 
 	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/bucket/metadata"
+	"github.com/stratametrics/strata/internal/envconfig"
 )
 
 // Config of the bucket tools, read from STRATA_* environment variables
@@ -42,9 +43,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults the env tags declare.
-func DefaultConfig() Config {
-	return Config{TenantLabel: "tenant_id", ReplicaLabel: "receive_replica", Concurrency: 16}
-}
+func DefaultConfig() Config { return envconfig.Defaults[Config]() }
 
 // Validate rejects a configuration that cannot work, naming the variable.
 func (c Config) Validate() error {
