@@ -32,6 +32,14 @@ OTELCOL         := $(TOOLS_DIR)/otelcol-$(OTELCOL_VERSION)/otelcol
 AWS_LAMBDA_RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 AWS_LAMBDA_RIE         := $(TOOLS_DIR)/aws-lambda-rie-$(AWS_LAMBDA_RIE_VERSION)/aws-lambda-rie
 
+# Thanos, unmodified: Query against block builders' StoreAPI, Store
+# Gateway and Compactor over the bucket of the end-to-end and reliability
+# tests. A cold build takes about 7 minutes on two cores, once, in `make
+# tools` with the others.
+THANOS_VERSION   := v0.42.5
+THANOS_TOOLCHAIN := go1.27.3
+THANOS           := $(TOOLS_DIR)/thanos-$(THANOS_VERSION)/thanos
+
 # The chart tests install into a real kube-apiserver with etcd, built from
 # tools/kube (a module of its own, which pins the versions), and use helm.
 HELM_VERSION := v3.22.0
@@ -59,6 +67,7 @@ export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
 export STRATA_TEST_VMAGENT    := $(VMAGENT)
 export STRATA_TEST_OTELCOL    := $(OTELCOL)
 export STRATA_TEST_AWS_LAMBDA_RIE := $(AWS_LAMBDA_RIE)
+export STRATA_TEST_THANOS     := $(THANOS)
 # The bucket web UI tests load its pages in a real headless Chromium.
 export STRATA_TEST_CHROMIUM   ?= /usr/bin/chromium
 export STRATA_TEST_HELM           := $(HELM)
@@ -109,7 +118,7 @@ $(OTELCOL): tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
 	mkdir -p $(dir $@)
 	cd tools/otelcol && CGO_ENABLED=0 $(GO) build -ldflags '-X main.version=$(patsubst v%,%,$(OTELCOL_VERSION))' -o $@ .
 
-tools: $(AWS_LAMBDA_RIE)
+tools: $(AWS_LAMBDA_RIE) $(THANOS)
 
 $(AWS_LAMBDA_RIE):
 	mkdir -p $(dir $@)
@@ -136,17 +145,11 @@ lambda: $(foreach a,$(LAMBDA_ARCHS),bin/lambda/$(a)/bootstrap)
 bin/lambda/%/bootstrap: $(GO_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $@ ./cmd/strata-lambda
 
-# Thanos, for the test that runs a real, unmodified Thanos Query against
-# block builders' StoreAPI (`make test-thanos`). Not in `make tools`: a
-# cold build is long on two cores. Thanos' go.mod has replace directives,
-# which `go install pkg@version` refuses, so the module is downloaded and
-# built as a main module, with the newer Go it asks for (fetched by the go
-# command through GOTOOLCHAIN) and the build tags of Thanos' own release
-# builds: slicelabels, without which its zero-copy labels are corrupt.
-THANOS_VERSION   := v0.42.5
-THANOS_TOOLCHAIN := go1.27.3
-THANOS           := $(TOOLS_DIR)/thanos-$(THANOS_VERSION)/thanos
-
+# Thanos' go.mod has replace directives, which `go install pkg@version`
+# refuses, so the module is downloaded and built as a main module, with
+# the newer Go it asks for (fetched by the go command through GOTOOLCHAIN)
+# and the build tags of Thanos' own release builds: slicelabels, without
+# which its zero-copy labels are corrupt.
 $(THANOS):
 	mkdir -p $(dir $@)
 	set -e; src=$$(mktemp -d); cd $$src; \
@@ -156,8 +159,9 @@ $(THANOS):
 	  -ldflags '-X github.com/prometheus/common/version.Version=$(patsubst v%,%,$(THANOS_VERSION))' -o $@ ./cmd/thanos; \
 	cd /; rm -rf $$src
 
+# The Thanos Query test alone.
 test-thanos: $(THANOS)
-	STRATA_TEST_THANOS=$(THANOS) STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -run '^TestThanos' -v ./blockbuilder/storeapi/
+	STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -run '^TestThanos' -v ./blockbuilder/storeapi/
 
 $(HELM):
 	mkdir -p $(dir $@)

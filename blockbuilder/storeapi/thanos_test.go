@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -24,13 +23,10 @@ import (
 )
 
 // TestThanosQueryReadsBlockBuilders runs an unmodified Thanos Query (the
-// real binary, `make test-thanos` builds it) against three block builders
-// and queries through it: the strongest proof that they are endpoints
-// Thanos accepts. It runs when STRATA_TEST_THANOS names the binary.
+// real binary, which `make tools` builds; `make test-thanos` runs this
+// test alone) against three block builders and queries through it: the
+// strongest proof that they are endpoints Thanos accepts.
 func TestThanosQueryReadsBlockBuilders(t *testing.T) {
-	if os.Getenv(harness.ToolEnv("thanos")) == "" {
-		t.Skip("STRATA_TEST_THANOS is not set; `make test-thanos` builds Thanos and runs this test")
-	}
 	bin := harness.Tool(t, "thanos")
 	c := startCluster(t, 3, 3, blockbuilder.DefaultQueryLimits())
 	const n = 80

@@ -1,8 +1,10 @@
 // Package chaos holds the reliability tests: a real cluster (S3 server,
 // block builders, routers as processes) under continuous load from the
 // load generator, while something breaks. Every sample the sender got a
-// 2xx for is recorded and must be in the uploaded blocks at the end,
-// replicas deduplicated.
+// 2xx for is recorded and must be in the uploaded blocks at the end, and
+// the bucket must be one the real Thanos Compactor takes as it is, and
+// after whose deduplication every sample is there exactly once (see
+// checkBucket).
 //
 // `make test` runs them short; `make chaos` sets STRATA_CHAOS_SCALE to run
 // each fault for longer.
@@ -18,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,13 +44,16 @@ func scale() time.Duration {
 // seconds is n seconds, scaled.
 func seconds(n float64) time.Duration { return time.Duration(n * float64(scale())) }
 
-// ledger records every acknowledged sample.
+// ledger records every acknowledged sample of one tenant.
 type ledger struct {
+	tenant  string
 	mu      sync.Mutex
 	samples map[loadgen.SeriesID]map[int64]float64
 }
 
-func newLedger() *ledger { return &ledger{samples: map[loadgen.SeriesID]map[int64]float64{}} }
+func newLedger(tenant string) *ledger {
+	return &ledger{tenant: tenant, samples: map[loadgen.SeriesID]map[int64]float64{}}
+}
 
 func (l *ledger) ack(id loadgen.SeriesID, ts int64, v float64) {
 	l.mu.Lock()
@@ -70,34 +76,41 @@ func (l *ledger) count() int {
 	return n
 }
 
-// check compares the ledger with the bucket.
-func (l *ledger) check(t *testing.T, got map[string]map[int64]float64) {
+// check compares the ledger with the samples of its tenant in the
+// bucket's live blocks (what: when): every acknowledged sample must be
+// there with its value, and with once, in one block only.
+func (l *ledger) check(t *testing.T, got harness.Occurrences, once bool, what string) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	missing, total := 0, 0
+	missing, repeated, total := 0, 0, 0
 	var examples []string
 	for id, m := range l.samples {
 		key := id.String()
 		for ts, v := range m {
 			total++
-			gv, ok := got[key][ts]
-			if ok && (gv == v || math.IsNaN(gv) && math.IsNaN(v)) {
+			o, ok := got[l.tenant][key][ts]
+			switch {
+			case !ok || !(o.Value == v || math.IsNaN(o.Value) && math.IsNaN(v)):
+				missing++
+			case once && o.N != 1:
+				repeated++
+			default:
 				continue
 			}
-			missing++
 			if len(examples) < 5 {
-				examples = append(examples, fmt.Sprintf("%s@%d=%v (bucket: %v %v)", key, ts, v, gv, ok))
+				examples = append(examples, fmt.Sprintf("%s@%d=%v (bucket: %v in %d blocks)", key, ts, v, o.Value, o.N))
 			}
 		}
 	}
 	if total == 0 {
-		t.Fatal("nothing was acknowledged")
+		t.Fatalf("tenant %s: nothing was acknowledged", l.tenant)
 	}
-	if missing > 0 {
-		t.Fatalf("%d of %d acknowledged samples are not in the bucket, e.g. %s", missing, total, strings.Join(examples, "; "))
+	if missing+repeated > 0 {
+		t.Fatalf("%s: tenant %s: of %d acknowledged samples %d are not in the bucket and %d are in more than one block, e.g. %s",
+			what, l.tenant, total, missing, repeated, strings.Join(examples, "; "))
 	}
-	t.Logf("all %d acknowledged samples are in the bucket", total)
+	t.Logf("%s: tenant %s: all %d acknowledged samples are in the bucket", what, l.tenant, total)
 }
 
 // cluster is S3, block builders and routers as processes.
@@ -107,17 +120,24 @@ type cluster struct {
 	bbs     []*harness.Component
 	routers []*harness.Component
 	ringDir string
+	// bbEnv are settings of this test's block builders besides bbEnv.
+	bbEnv []string
 }
 
 // flushGrace bounds a block builder's flush and upload at shutdown.
 const flushGrace = 2 * time.Minute
 
-// bbEnv are the block builders' settings: one-minute blocks, so that
+// blockDuration is the block builders' block: one minute, so that
 // blocks are cut and uploaded while the test runs.
-var bbEnv = []string{"STRATA_BLOCK_DURATION=1m", "STRATA_UPLOAD_INTERVAL=1s"}
+const blockDuration = time.Minute
 
-func startCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, s3: harness.StartS3(t)}
+// bbEnv are the block builders' settings.
+var bbEnv = []string{"STRATA_BLOCK_DURATION=" + blockDuration.String(), "STRATA_UPLOAD_INTERVAL=1s"}
+
+// startCluster starts S3 and n block builders with the extra settings
+// env.
+func startCluster(t *testing.T, n int, env ...string) *cluster {
+	c := &cluster{t: t, s3: harness.StartS3(t), bbEnv: env}
 	for i := 0; i < n; i++ {
 		c.addBlockBuilder()
 	}
@@ -125,7 +145,7 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 func (c *cluster) addBlockBuilder() *harness.Component {
-	b := harness.StartBlockBuilder(c.t, fmt.Sprintf("blockbuilder-%d", len(c.bbs)), c.s3.Env(), bbEnv...)
+	b := harness.StartBlockBuilder(c.t, fmt.Sprintf("blockbuilder-%d", len(c.bbs)), c.s3.Env(), slices.Concat(bbEnv, c.bbEnv)...)
 	c.bbs = append(c.bbs, b)
 	return b
 }
@@ -176,10 +196,10 @@ type load struct {
 }
 
 func startLoad(t *testing.T, url string) *load {
-	l := &load{ledger: newLedger(), answers: &answers{byStatus: map[int]string{}}, done: make(chan struct{})}
+	l := &load{ledger: newLedger("chaos"), answers: &answers{byStatus: map[int]string{}}, done: make(chan struct{})}
 	cfg := loadgen.DefaultConfig()
 	cfg.URL = url
-	cfg.Tenant = "chaos"
+	cfg.Tenant = l.ledger.tenant
 	cfg.Series = 1000
 	cfg.SamplesPerRequest = 500
 	// Four senders, kept within two rounds of each other by the load
@@ -262,20 +282,16 @@ func (l *load) finish(t *testing.T) loadgen.Report {
 }
 
 // flushAndCheck stops every block builder gracefully (each flushes and
-// uploads), then checks the ledger against the bucket.
-func (c *cluster) flushAndCheck(t *testing.T, l *ledger) {
+// uploads), then checks the bucket and the ledgers against it
+// (checkBucket).
+func (c *cluster) flushAndCheck(t *testing.T, ledgers ...*ledger) {
 	t.Helper()
 	for _, b := range c.bbs {
 		if err := b.StopWithin(flushGrace); err != nil {
 			t.Fatalf("block builder %s did not flush cleanly: %v", b.Addr, err)
 		}
 	}
-	bkt, err := c.s3.BucketConfig().Open(context.Background(), quiet, nil, "chaos")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
-	l.check(t, got["chaos"])
+	c.checkBucket(t, ledgers...)
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {

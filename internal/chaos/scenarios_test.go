@@ -1,13 +1,17 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,18 +68,22 @@ func TestKillNineOneBlockBuilder(t *testing.T) {
 	c.flushAndCheck(t, l.ledger)
 }
 
-// TestRollingRestart: SIGTERM each block builder in turn, waiting for it
-// to come back. One replica down at a time leaves a quorum, so no write
-// fails and none conflicts.
+// TestRollingRestart: SIGTERM each block builder in turn, each at a
+// random point inside a block, waiting for it to come back. One replica
+// down at a time leaves a quorum, so no write fails and none conflicts;
+// the blocks flushed at each stop must not overlap those cut after it
+// (checkBucket's Thanos Compactor halts on that).
 func TestRollingRestart(t *testing.T) {
 	c := startCluster(t, 3)
 	r := c.startRouter(c.bbs)
 	l := startLoad(t, r.URL())
 	for _, b := range c.bbs {
 		progress(t, l, 10000, "writes before the restart of "+b.Addr)
+		at := waitInsideBlock(t, b, l.ledger.tenant)
 		if err := b.StopWithin(flushGrace); err != nil {
 			t.Fatalf("block builder %s did not stop cleanly: %v", b.Addr, err)
 		}
+		t.Logf("block builder %s stopped with its head %s into a block", b.Addr, at)
 		progress(t, l, 5000, "writes while "+b.Addr+" is down")
 		b.Start()
 		b.WaitReady(2 * time.Minute)
@@ -91,6 +99,33 @@ func TestRollingRestart(t *testing.T) {
 		}
 	}
 	c.flushAndCheck(t, l.ledger)
+}
+
+// waitInsideBlock waits until the head of tenant on b is at a random
+// point inside a block, and returns how far into it. Blocks are cut by
+// sample time, which the catch-up load moves faster than the clock, so
+// the point is found from the head's newest sample, not by sleeping.
+func waitInsideBlock(t *testing.T, b *harness.Component, tenant string) time.Duration {
+	t.Helper()
+	// Neither edge: a stop there is no different from a cut.
+	target := time.Second + rand.N(blockDuration-2*time.Second)
+	var into time.Duration
+	seenBefore := false
+	waitFor(t, 3*blockDuration+time.Minute, fmt.Sprintf("the head of %s on %s to be %s into a block", tenant, b.Addr, target), func() bool {
+		maxt := tenantMetric(t, b.Addr, "prometheus_tsdb_head_max_time", tenant)
+		if maxt <= 0 {
+			return false
+		}
+		into = time.Duration(int64(maxt)%blockDuration.Milliseconds()) * time.Millisecond
+		// Once before the target, so as not to take the block the wait
+		// began in past it.
+		if into < target {
+			seenBefore = true
+			return false
+		}
+		return seenBefore
+	})
+	return into
 }
 
 // TestHashringGrowsAndShrinks: the hashring file goes from 3 to 4 block
@@ -248,6 +283,78 @@ func TestTwoRoutersOneDies(t *testing.T) {
 	c.flushAndCheck(t, l.ledger)
 }
 
+// idleTimeout is STRATA_TENANT_IDLE_TIMEOUT in TestIdleTenantClosedAndReopened.
+const idleTimeout = 3 * time.Second
+
+// TestIdleTenantClosedAndReopened: a second tenant writes a little, goes
+// idle until every block builder has flushed, uploaded and closed it,
+// then writes again, while the main load runs. The blocks cut after the
+// reopening must not overlap the one the close flushed (the Compactor of
+// checkBucket halts on that), and nothing of either tenant is lost.
+func TestIdleTenantClosedAndReopened(t *testing.T) {
+	c := startCluster(t, 3, "STRATA_TENANT_IDLE_TIMEOUT="+idleTimeout.String())
+	r := c.startRouter(c.bbs)
+	l := startLoad(t, r.URL())
+	idle := newLedger("idle")
+	// Each write of the idle tenant is a few seconds of samples at the
+	// clock, begun early in a block, so that after the close it writes on
+	// in the block the close flushed part of: where an overlap would come
+	// from.
+	writeIdle := func(what string) {
+		t.Helper()
+		cfg := loadgen.DefaultConfig()
+		cfg.URL = r.URL()
+		cfg.Tenant = idle.tenant
+		cfg.Series = 20
+		cfg.SamplesPerRequest = 20
+		cfg.Concurrency = 1
+		cfg.Duration = 0
+		cfg.Rounds = 10
+		cfg.Interval = 250 * time.Millisecond
+		cfg.Backfill = 0
+		cfg.Timeout = 10 * time.Second
+		cfg.MaxBackoff = time.Second
+		cfg.Acked = idle.ack
+		rep, err := loadgen.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("tenant %s, %s: %v", idle.tenant, what, err)
+		}
+		noFailures(t, rep)
+		t.Logf("tenant %s, %s: %d samples acknowledged", idle.tenant, what, rep.AckedSamples)
+	}
+	if into := time.Since(time.Now().Truncate(blockDuration)); into > blockDuration/3 {
+		time.Sleep(blockDuration - into)
+	}
+	start := time.Now()
+	writeIdle("before going idle")
+	progress(t, l, 10000, "writes of the main tenant while the other is idle")
+	// The close takes the idle timeout, a flush and an upload.
+	waitFor(t, 2*time.Minute, "every block builder to close the idle tenant", func() bool {
+		for _, b := range c.bbs {
+			if closedIdle(b, idle.tenant) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, b := range c.bbs {
+		if n := tenantMetric(t, b.Addr, "prometheus_tsdb_head_series", idle.tenant); n > 0 {
+			t.Errorf("block builder %s logged the close of tenant %s but still has its TSDB open (%v head series)", b.Addr, idle.tenant, n)
+		}
+	}
+	t.Logf("tenant %s closed by every block builder %s after its first write began", idle.tenant, time.Since(start).Round(time.Millisecond))
+	writeIdle("reopened")
+	progress(t, l, 10000, "writes of the main tenant after the other reopened")
+	noFailures(t, l.finish(t))
+	c.flushAndCheck(t, l.ledger, idle)
+}
+
+// closedIdle counts the closes of tenant for idleness in b's log.
+func closedIdle(b *harness.Component, tenant string) int {
+	re := regexp.MustCompile(`(?m)msg="closed idle tenant".* tenant=` + regexp.QuoteMeta(tenant) + `( |$)`)
+	return len(re.FindAllString(b.Logs(), -1))
+}
+
 // startBalancer is a round-robin TCP balancer that skips backends it
 // cannot connect to, like a Service whose endpoints are being updated.
 func startBalancer(t *testing.T, backends ...string) string {
@@ -288,6 +395,18 @@ func startBalancer(t *testing.T, backends ...string) string {
 // metric reads a metric from a component's /metrics, summed over series.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
+	return metricWhere(t, addr, name, "")
+}
+
+// tenantMetric is metric for the series of one tenant.
+func tenantMetric(t *testing.T, addr, name, tenant string) float64 {
+	t.Helper()
+	return metricWhere(t, addr, name, "tenant="+strconv.Quote(tenant))
+}
+
+// metricWhere is metric over the series whose line holds label (k="v").
+func metricWhere(t *testing.T, addr, name, label string) float64 {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
@@ -297,6 +416,9 @@ func metric(t *testing.T, addr, name string) float64 {
 	var sum float64
 	for _, line := range strings.Split(string(b), "\n") {
 		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		if label != "" && !strings.Contains(line, label) {
 			continue
 		}
 		var v float64

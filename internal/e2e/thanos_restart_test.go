@@ -8,8 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -66,10 +64,7 @@ func TestGracefulRestartsInsideABlock(t *testing.T) {
 	}
 	t.Logf("%d samples acknowledged", w.acked.count())
 
-	objstore := filepath.Join(t.TempDir(), "objstore.yml")
-	if err := os.WriteFile(objstore, []byte(thanosObjstoreConfig(s3)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	objstore := s3.ThanosObjstoreFile(t)
 	storeGRPC := harness.FreeAddr(t)
 	storeHTTP := harness.FreeAddr(t)
 	store := harness.StartProcess(t, thanos, []string{"store",
@@ -231,11 +226,4 @@ func rangeSamples(t *testing.T, addr, query string, at time.Time) map[string]map
 		out[key] = m
 	}
 	return out
-}
-
-// thanosObjstoreConfig is the objstore configuration of the test's S3
-// server, as Thanos components read it.
-func thanosObjstoreConfig(s3 *harness.S3) string {
-	return fmt.Sprintf("type: S3\nconfig:\n  bucket: %s\n  endpoint: %s\n  region: %s\n  access_key: %s\n  secret_key: %s\n  insecure: true\n  bucket_lookup_type: path\n",
-		s3.Bucket, s3.Addr, s3.Region, s3.AccessKey, s3.SecretKey)
 }
