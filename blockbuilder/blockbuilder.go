@@ -9,12 +9,14 @@
 package blockbuilder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder/shipper"
+	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -61,8 +64,11 @@ type BlockBuilder struct {
 // tenantEntry lets one writer open a tenant while others wait for it.
 type tenantEntry struct {
 	once sync.Once
-	db   *tenantDB
-	err  error
+	// db is written under BlockBuilder.mu, where the read paths
+	// (openTenants, Tenant) read it while the tenant may still be opening;
+	// the opener itself reads it after once.Do.
+	db  *tenantDB
+	err error
 }
 
 // New checks cfg and prepares a block builder; Run opens the tenants found
@@ -124,8 +130,9 @@ func (b *BlockBuilder) Open() error {
 }
 
 // Run opens the tenants on disk, then cuts and uploads blocks until ctx
-// ends, and finally flushes: every head is cut into blocks and uploaded
-// within Config.FlushTimeout.
+// ends, and finally flushes (see shutdown): every head is cut into blocks
+// and uploaded, failed uploads retried until Config.FlushTimeout. It
+// returns an error when something is left on disk for the next start.
 func (b *BlockBuilder) Run(ctx context.Context) error {
 	if !b.ready.Load() {
 		if err := b.Open(); err != nil {
@@ -206,33 +213,139 @@ func (b *BlockBuilder) upload(ctx context.Context, t *tenantDB, now time.Time) b
 	return true
 }
 
-// shutdown stops taking writes, waits for writes in flight, then flushes
-// and uploads every tenant.
+// Retries of the uploads at shutdown: the first soon, for a bucket that
+// blinked, then further apart up to shutdownRetryMax, so that a bucket
+// coming back is not met by every tenant at once many times a second, and
+// is found within half a minute of its return.
+const (
+	shutdownRetryInitial = time.Second
+	shutdownRetryMax     = 30 * time.Second
+)
+
+// shutdownUploads is how many tenants upload at once at shutdown. Most
+// tenants' last blocks are small, so an upload is mostly round trips:
+// one at a time, hundreds of tenants would not be done within the flush
+// timeout; a few at a time keeps the bucket's per-client load and the
+// process's memory (one file in flight per upload) modest.
+const shutdownUploads = 4
+
+// shutdown stops taking writes, waits for writes in flight, then cuts
+// every tenant's head into blocks, uploads them, retrying failed uploads
+// with backoff until Config.FlushTimeout, and closes the TSDBs. It
+// returns an error only when something is left on disk: blocks not
+// uploaded in time (the ledger keeps them pending, and the next start on
+// this data directory uploads them) or a head not flushed (its WAL is
+// replayed then).
 func (b *BlockBuilder) shutdown() error {
 	b.gate.Lock()
 	b.stopping.Store(true)
 	b.gate.Unlock()
+	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FlushTimeout)
 	defer cancel()
-	b.logger.Info("flushing all tenants", "timeout", b.cfg.FlushTimeout)
-	var errs []error
-	for _, t := range b.openTenants() {
-		if err := b.closeTenant(ctx, t); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	open := b.openTenants()
+	b.logger.Info("flushing all tenants", "tenants", len(open), "timeout", b.cfg.FlushTimeout)
+	sealed, flushErr := b.sealAll(ctx, open)
+	uploadErr := b.uploadAll(ctx, sealed)
+	closeErr := b.closeAll(sealed)
+	if err := errors.Join(flushErr, uploadErr, closeErr); err != nil {
 		b.logger.Error("flush incomplete; blocks stay on disk and upload on the next start", "err", err)
 		return err
 	}
-	b.logger.Info("flushed and uploaded everything")
+	b.logger.Info("flushed and uploaded everything", "tenants", len(sealed), "duration", time.Since(begin).Round(time.Millisecond))
 	return nil
 }
 
-func (b *BlockBuilder) closeTenant(ctx context.Context, t *tenantDB) error {
-	err := t.close(ctx)
-	b.forget(t)
-	return err
+// sealAll seals the tenants (see tenantDB.seal), flushing their heads in
+// parallel: cutting a head into blocks is CPU work, and tenants share
+// nothing. It returns the tenants it sealed.
+func (b *BlockBuilder) sealAll(ctx context.Context, tenants []*tenantDB) ([]*tenantDB, error) {
+	sealed := make([]bool, len(tenants))
+	errs := make([]error, len(tenants))
+	parallel(len(tenants), runtime.GOMAXPROCS(0), func(i int) {
+		sealed[i], errs[i] = tenants[i].seal(ctx)
+	})
+	var out []*tenantDB
+	for i, t := range tenants {
+		if sealed[i] {
+			out = append(out, t)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// uploadAll uploads the pending blocks of sealed tenants. While some fail
+// it retries them, and only them, in rounds further and further apart,
+// and gives up when ctx ends: a bucket that is away for less than the
+// flush timeout costs a slower stop, not blocks left on a volume that a
+// scale-down may leave unread.
+func (b *BlockBuilder) uploadAll(ctx context.Context, tenants []*tenantDB) error {
+	deadline, _ := ctx.Deadline()
+	pending := tenants
+	for round := 1; ; round++ {
+		errs := make([]error, len(pending))
+		parallel(len(pending), shutdownUploads, func(i int) {
+			// Not t.sync: it skips closed tenants, and these are sealed.
+			if _, err := pending[i].ship.Sync(ctx); err != nil {
+				errs[i] = fmt.Errorf("tenant %s: %w", pending[i].id, err)
+			}
+		})
+		var failed []*tenantDB
+		var firstErr error
+		blocks := 0
+		for i, err := range errs {
+			if err != nil {
+				failed = append(failed, pending[i])
+				firstErr = cmp.Or(firstErr, err)
+				blocks += len(pending[i].ship.Pending())
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		pending = failed
+		left := time.Until(deadline)
+		// The wait shrinks with the time left, so that the last tries come
+		// close to the deadline rather than one long wait past it.
+		wait := backoff.Exponential(shutdownRetryInitial, min(shutdownRetryMax, left/4), round)
+		if ctx.Err() != nil || wait >= left {
+			return fmt.Errorf("%d blocks of %d tenant(s) not uploaded within STRATA_FLUSH_TIMEOUT (%s), last: %w",
+				blocks, len(failed), b.cfg.FlushTimeout, firstErr)
+		}
+		b.logger.Warn("upload at shutdown failed; retrying until the flush timeout", "tenants", len(failed), "blocks", blocks,
+			"retry_in", wait.Round(time.Millisecond), "time_left", left.Round(time.Second), "err", firstErr)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// closeAll closes the TSDBs of sealed tenants and forgets them.
+func (b *BlockBuilder) closeAll(tenants []*tenantDB) error {
+	errs := make([]error, len(tenants))
+	parallel(len(tenants), runtime.GOMAXPROCS(0), func(i int) {
+		errs[i] = tenants[i].closeDB()
+		b.forget(tenants[i])
+	})
+	return errors.Join(errs...)
+}
+
+// parallel calls f(0), ..., f(n-1), at most limit at a time, and returns
+// once all have returned.
+func parallel(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
 }
 
 // forget drops a closed tenant from the open ones, and its metrics; its
@@ -271,12 +384,13 @@ func (b *BlockBuilder) tenant(id string, bounded bool) (*tenantDB, error) {
 	}
 	b.mu.Unlock()
 	e.once.Do(func() {
-		e.db, e.err = openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger, b.now)
-		if e.err != nil {
-			b.mu.Lock()
+		db, err := openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger, b.now)
+		b.mu.Lock()
+		e.db, e.err = db, err
+		if err != nil {
 			delete(b.tenants, id)
-			b.mu.Unlock()
 		}
+		b.mu.Unlock()
 	})
 	return e.db, e.err
 }

@@ -72,8 +72,12 @@ type Config struct {
 	// A tenant whose upload failed is retried after it, then after twice
 	// as long with each further failure, up to 5m (with jitter).
 	UploadInterval time.Duration `env:"UPLOAD_INTERVAL" envDefault:"30s"`
-	// FlushTimeout bounds the flush and upload on shutdown; keep it below
-	// the pod's termination grace period.
+	// FlushTimeout bounds the flush and upload on shutdown: failed
+	// uploads are retried with backoff until it passes, so a bucket away
+	// for less than it delays the stop instead of leaving blocks behind.
+	// Past it, the process exits 1 with the blocks on disk, uploaded by
+	// the next start on that data directory. Keep it below the pod's
+	// termination grace period.
 	FlushTimeout time.Duration `env:"FLUSH_TIMEOUT" envDefault:"5m"`
 	// WALCompression compresses the write-ahead log with snappy.
 	WALCompression bool `env:"WAL_COMPRESSION" envDefault:"false"`

@@ -36,12 +36,15 @@ func (b *BlockBuilder) Tenants() []TenantView {
 // Tenant returns the view of one open tenant.
 func (b *BlockBuilder) Tenant(id string) (TenantView, bool) {
 	b.mu.Lock()
-	e, ok := b.tenants[id]
+	var t *tenantDB
+	if e, ok := b.tenants[id]; ok {
+		t = e.db // written under b.mu once opened (see tenantEntry)
+	}
 	b.mu.Unlock()
-	if !ok || e.db == nil {
+	if t == nil {
 		return TenantView{}, false
 	}
-	return TenantView{ID: id, ExternalLabels: labels.FromMap(b.cfg.externalLabels(id)), DB: e.db.db}, true
+	return TenantView{ID: id, ExternalLabels: labels.FromMap(b.cfg.externalLabels(id)), DB: t.db}, true
 }
 
 // QueryLimits bound the work of one query on a block builder's read paths

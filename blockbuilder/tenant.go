@@ -253,28 +253,35 @@ func (t *tenantDB) flushHead() error {
 	return nil
 }
 
-// close flushes the head, uploads every block and closes the TSDB, for
-// shutdown. Writes arriving meanwhile get errTenantClosed. The TSDB is
-// closed even when the upload fails: the blocks stay on disk and the
-// ledger says they are pending, so the next start uploads them.
-func (t *tenantDB) close(ctx context.Context) error {
+// seal stops the tenant for shutdown: marked closed, it refuses writes
+// (errTenantClosed) and is left alone by the idle and upload paths, and
+// its whole head is cut into blocks for shutdown to upload. It tells
+// whether this call sealed it (false: it was closed already). When ctx
+// has ended the head is not flushed: it stays in the WAL, which the next
+// start replays.
+func (t *tenantDB) seal(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil
+		return false, nil
 	}
 	t.closed = true
-	var errs []error
-	if err := t.flushHead(); err != nil {
-		errs = append(errs, err)
+	if err := ctx.Err(); err != nil {
+		return true, fmt.Errorf("tenant %s: head not flushed, it stays in the WAL: %w", t.id, err)
 	}
-	if _, err := t.ship.Sync(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("tenant %s: upload: %w", t.id, err))
-	}
+	return true, t.flushHead()
+}
+
+// closeDB closes the TSDB of a sealed tenant, whether or not its uploads
+// succeeded: its blocks stay on disk and the ledger says which are
+// pending, so the next start uploads them.
+func (t *tenantDB) closeDB() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if err := t.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("tenant %s: close TSDB: %w", t.id, err))
+		return fmt.Errorf("tenant %s: close TSDB: %w", t.id, err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // flushIdle cuts the whole head of an idle tenant into blocks, so that it

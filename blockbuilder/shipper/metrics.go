@@ -18,6 +18,7 @@ type Metrics struct {
 	pending     *prometheus.GaugeVec   // tenant
 	lastSuccess *prometheus.GaugeVec   // tenant
 	bytes       *prometheus.CounterVec // tenant
+	inProgress  *prometheus.GaugeVec   // tenant
 
 	// oldestPending is the creation time of each tenant's oldest block not
 	// yet uploaded. The age is computed when scraped, so it keeps growing
@@ -51,6 +52,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_shipper_uploaded_bytes_total",
 			Help: "Bytes of block files (chunks, index, tombstones, meta.json) uploaded.",
 		}, []string{"tenant"}),
+		// A tenant's uploads run one at a time, so one timestamp a tenant
+		// says it all; a bucket that hangs shows as one growing old.
+		inProgress: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_shipper_upload_in_progress_since_timestamp_seconds",
+			Help: "Unix time the block upload in progress (its existence check included) started; 0 when none is.",
+		}, []string{"tenant"}),
 		oldestPending: map[string]time.Time{},
 		oldestDesc: prometheus.NewDesc("strata_shipper_oldest_pending_block_age_seconds",
 			"Time since the oldest block not yet uploaded was cut; 0 when none is pending.",
@@ -66,6 +73,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // oldest was cut (zero time when none).
 func (m *Metrics) setPending(tenant string, n int, oldest time.Time) {
 	m.pending.WithLabelValues(tenant).Set(float64(n))
+	// Present, at 0, from the tenant's first look on: an alert on it then
+	// sees every tenant.
+	m.inProgress.WithLabelValues(tenant)
 	m.mu.Lock()
 	m.oldestPending[tenant] = oldest
 	m.mu.Unlock()
@@ -76,6 +86,12 @@ func (m *Metrics) uploaded(tenant string, bytes int64, now time.Time) {
 	m.bytes.WithLabelValues(tenant).Add(float64(bytes))
 	m.lastSuccess.WithLabelValues(tenant).Set(float64(now.UnixNano()) / 1e9)
 }
+
+func (m *Metrics) uploadStarted(tenant string, start time.Time) {
+	m.inProgress.WithLabelValues(tenant).Set(float64(start.UnixNano()) / 1e9)
+}
+
+func (m *Metrics) uploadEnded(tenant string) { m.inProgress.WithLabelValues(tenant).Set(0) }
 
 func (m *Metrics) failed(tenant string) {
 	m.uploads.WithLabelValues(tenant, "failure").Inc()
@@ -90,6 +106,7 @@ func (m *Metrics) forget(tenant string) {
 	m.pending.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.bytes.DeletePartialMatch(l)
+	m.inProgress.DeletePartialMatch(l)
 	m.mu.Lock()
 	delete(m.oldestPending, tenant)
 	m.mu.Unlock()

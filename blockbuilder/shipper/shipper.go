@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/bucket/metadata"
+	"github.com/stratametrics/strata/internal/backoff"
 )
 
 // Names in a block directory, as Prometheus writes them.
@@ -65,7 +65,18 @@ type Options struct {
 	RetryInterval time.Duration
 	// Now is the clock RetryAt counts from; default time.Now.
 	Now func() time.Time
+	// SlowUploadWarning is how often a block upload still running (its
+	// existence check included) is logged as slow; default
+	// DefaultSlowUploadWarning. A bucket that hangs instead of refusing
+	// holds an upload until its context ends, which at shutdown can be
+	// minutes: without these lines nothing would say why.
+	SlowUploadWarning time.Duration
 }
+
+// DefaultSlowUploadWarning is Options.SlowUploadWarning's default: far
+// longer than a healthy block upload takes, short enough to be seen well
+// within a flush timeout.
+const DefaultSlowUploadWarning = 30 * time.Second
 
 // Shipper uploads one TSDB directory's finished blocks. Calls to Sync
 // serialise; IsUploaded, Pending and RetryAt may be called at any time,
@@ -85,6 +96,7 @@ type Shipper struct {
 	tenant  string
 	retry   time.Duration
 	now     func() time.Time
+	slow    time.Duration
 
 	syncMu sync.Mutex // one Sync at a time
 
@@ -130,6 +142,12 @@ func New(opts Options) (*Shipper, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SlowUploadWarning < 0 {
+		return nil, fmt.Errorf("shipper: SlowUploadWarning must not be negative, got %s", opts.SlowUploadWarning)
+	}
+	if opts.SlowUploadWarning == 0 {
+		opts.SlowUploadWarning = DefaultSlowUploadWarning
+	}
 	s := &Shipper{
 		dir:     opts.Dir,
 		bkt:     opts.Bucket,
@@ -140,6 +158,7 @@ func New(opts Options) (*Shipper, error) {
 		tenant:  opts.Tenant,
 		retry:   opts.RetryInterval,
 		now:     opts.Now,
+		slow:    opts.SlowUploadWarning,
 		metas:   map[ulid.ULID]*metadata.Meta{},
 		skipped: map[ulid.ULID]struct{}{},
 	}
@@ -215,7 +234,7 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 			s.failures++
 			// Counted from the end of the failed Sync: a bucket that takes
 			// long to fail must not be retried sooner for it.
-			s.retryAt = s.now().Add(backoff(s.retry, s.failures))
+			s.retryAt = s.now().Add(backoff.Exponential(s.retry, MaxBackoff, s.failures))
 		} else {
 			s.failures = 0
 			s.retryAt = time.Time{}
@@ -262,22 +281,6 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 // intervals shorter than it; jitter adds up to 10%. After a long bucket
 // outage, uploads resume at most that long after the bucket is back.
 const MaxBackoff = 5 * time.Minute
-
-// backoff is the wait before the next Sync after failures failed ones in a
-// row.
-func backoff(interval time.Duration, failures int) time.Duration {
-	if failures == 0 {
-		return interval
-	}
-	ceiling := max(interval, MaxBackoff)
-	d := interval
-	for i := 1; i < failures && d < ceiling; i++ {
-		d *= 2
-	}
-	d = min(d, ceiling)
-	// ±10% jitter.
-	return d - d/10 + rand.N(d/5+1)
-}
 
 // Close drops the tenant's metric series, for a TSDB closed for good. It
 // does not close the bucket, which the caller owns.
@@ -412,6 +415,13 @@ func (s *Shipper) flushLedger(blocks []*metadata.Meta) error {
 // done reports whether it uploaded.
 func (s *Shipper) ship(ctx context.Context, m *metadata.Meta) (done bool, err error) {
 	id := m.ULID.String()
+	// Timed from before the existence check: a hanging bucket hangs there
+	// first, and the duration logged must include it.
+	start := time.Now()
+	s.metrics.uploadStarted(s.tenant, start)
+	defer s.metrics.uploadEnded(s.tenant)
+	defer s.warnWhileSlow(id, start)()
+
 	// Not in the ledger but maybe in the bucket: a crash after meta.json
 	// went up but before the ledger was written.
 	exists, err := s.bkt.Exists(ctx, path.Join(id, metadata.MetaFilename))
@@ -419,11 +429,10 @@ func (s *Shipper) ship(ctx context.Context, m *metadata.Meta) (done bool, err er
 		return false, fmt.Errorf("check %s in bucket: %w", metadata.MetaFilename, err)
 	}
 	if exists {
-		s.logger.Info("block already in bucket, recording it", "block", id)
+		s.logger.Info("block already in bucket, recording it", "block", id, "duration", time.Since(start))
 		return false, nil
 	}
 
-	start := time.Now()
 	dir := filepath.Join(s.dir, id)
 	files, err := blockFiles(dir)
 	if err != nil {
@@ -472,6 +481,28 @@ func (s *Shipper) ship(ctx context.Context, m *metadata.Meta) (done bool, err er
 	s.logger.Info("uploaded block", "block", id, "min_time", m.MinTime, "max_time", m.MaxTime,
 		"bytes", bytesUp, "duration", time.Since(start))
 	return true, nil
+}
+
+// warnWhileSlow logs a warning every s.slow while the upload of block,
+// begun at start, runs; the function it returns ends the warnings, and
+// returns once the last one is written.
+func (s *Shipper) warnWhileSlow(block string, start time.Time) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(s.slow)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				s.logger.Warn("block upload slow; the bucket may be hanging", "block", block,
+					"elapsed", now.Sub(start).Round(time.Millisecond))
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
 }
 
 // blockFiles lists the block's files to upload, in upload order (chunks

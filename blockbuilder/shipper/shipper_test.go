@@ -726,23 +726,25 @@ func TestRetryAtBacksOff(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	within := func(d, want time.Duration) bool { return d >= want-want/10 && d <= want+want/10 }
-	for _, tc := range []struct {
-		interval time.Duration
-		failures int
-		want     time.Duration
-	}{
-		{30 * time.Second, 0, 30 * time.Second},
-		{30 * time.Second, 1, 30 * time.Second},
-		{30 * time.Second, 2, time.Minute},
-		{30 * time.Second, 4, 4 * time.Minute},
-		{30 * time.Second, 5, 5 * time.Minute},
-		{30 * time.Second, 50, 5 * time.Minute},
-		{10 * time.Minute, 3, 10 * time.Minute},
-	} {
-		if got := backoff(tc.interval, tc.failures); !within(got, tc.want) {
-			t.Errorf("backoff(%v, %d) = %v, want %v ±10%%", tc.interval, tc.failures, got, tc.want)
+// A RetryInterval longer than MaxBackoff is the wait after every failure:
+// the cap never shortens the interval the caller asked for.
+func TestRetryAtLongInterval(t *testing.T) {
+	db := newTSDB(t)
+	db.addBlocks(1)
+	bkt := fsBucket(t)
+	bkt.setFail(func(string) error { return errors.New("bucket down") })
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	const interval = 2 * MaxBackoff
+	s, err := New(Options{Dir: db.dir, Bucket: bkt, Labels: extLabels, Tenant: tenant, RetryInterval: interval, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := s.Sync(context.Background()); err == nil {
+			t.Fatal("Sync to a failing bucket succeeded")
+		}
+		if got := s.RetryAt().Sub(clock.Now()); got < interval-interval/10 || got > interval+interval/10 {
+			t.Fatalf("after failure %d: RetryAt() is %v after it, want %v ±10%%", i+1, got, interval)
 		}
 	}
 }
@@ -763,6 +765,7 @@ func TestNewValidates(t *testing.T) {
 		{"no bucket", Options{Dir: dir, Labels: extLabels}, "Bucket is required"},
 		{"no labels", Options{Dir: dir, Bucket: bkt}, "Labels are required"},
 		{"negative retry interval", Options{Dir: dir, Bucket: bkt, Labels: extLabels, RetryInterval: -time.Second}, "RetryInterval must not be negative"},
+		{"negative slow upload warning", Options{Dir: dir, Bucket: bkt, Labels: extLabels, SlowUploadWarning: -time.Second}, "SlowUploadWarning must not be negative"},
 	} {
 		if _, err := New(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New = %v, want error containing %q", tc.name, err, tc.want)
