@@ -814,24 +814,6 @@ func TestOutOfOrderWindow(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink for tests.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestShipperLogsNameTenantOnce: the shipper's log lines carry the tenant
 // once, as log processors that turn attributes into fields expect.
 func TestShipperLogsNameTenantOnce(t *testing.T) {
@@ -840,7 +822,7 @@ func TestShipperLogsNameTenantOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newTestBlockBuilder(t, bkt, nil, nil)
-	var logs lockedBuffer
+	var logs harness.LogBuffer
 	b.logger = slog.New(slog.NewTextHandler(&logs, nil)) // before the tenant opens
 	if w := send(t, b.Handler(), "team-a", minuteSeries(1, time.Now().UnixMilli(), 15*time.Second), false); w.Code != http.StatusNoContent {
 		t.Fatalf("write: %d %s", w.Code, w.Body)

@@ -90,7 +90,7 @@ func TestShutdownRetriesUploads(t *testing.T) {
 	mem := objstore.NewInMemBucket()
 	bkt := &outageBucket{Bucket: mem}
 	b := newTestBlockBuilder(t, bkt, nil, func(c *Config) { c.FlushTimeout = 10 * time.Minute })
-	var logs lockedBuffer
+	var logs harness.LogBuffer
 	b.logger = slog.New(slog.NewTextHandler(&logs, nil))
 	sent := writeTenants(t, b, "a", "b", "c")
 	// Blocks of tenant b fail, whichever they are: the flush cuts them.

@@ -1,18 +1,18 @@
 package shard
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 func hashringsFile(name string, endpoints ...string) string {
@@ -66,24 +66,6 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 		}
 	}
 	return -1
-}
-
-// syncBuffer is a log destination that Run's goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -208,7 +190,7 @@ func TestWatcherKeepsRingOnBrokenFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hashrings.json")
 	writeFile(t, path, hashringsFile("good", "a:1", "b:1"))
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs harness.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	w, err := NewWatcher(path, Options{ReplicationFactor: 2}, logger, reg)
 	if err != nil {

@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/thanos-io/objstore"
+
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // hangingBucket is a bucket whose existence checks hang, as an S3
@@ -33,24 +34,13 @@ func (b *hangingBucket) Exists(ctx context.Context, name string) (bool, error) {
 }
 
 // jsonLog collects a logger's records for a test.
-type jsonLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *jsonLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type jsonLog struct{ harness.LogBuffer }
 
 // records returns the records with message msg.
 func (l *jsonLog) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(l.Bytes()))
 	for sc.Scan() {
 		var r map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {

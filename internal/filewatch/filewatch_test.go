@@ -1,35 +1,18 @@
 package filewatch
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/internal/harness"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // value reads one series of reg: the metric name and label pairs.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
@@ -76,7 +59,7 @@ func TestBrokenRotationIsLoggedAndCounted(t *testing.T) {
 		}
 	}
 	write("good-1")
-	var logs syncBuffer
+	var logs harness.LogBuffer
 	named := NewMetrics("test_named", "test file")
 	loads := 0
 	f, err := New(Config[string]{
