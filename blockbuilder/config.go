@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/stratametrics/strata/bucket"
+	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -94,27 +95,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults the env tags declare, for callers
 // that build a Config in code.
-func DefaultConfig() Config {
-	return Config{
-		HTTPListen:         ":19291",
-		GRPCListen:         ":10901",
-		DataDir:            "./data",
-		BlockDuration:      2 * time.Hour,
-		ReplicaLabel:       "receive_replica",
-		TenantLabel:        "tenant_id",
-		TenantHeader:       "THANOS-TENANT",
-		DefaultTenant:      "default-tenant",
-		MaxExemplars:       10000,
-		HeadStripeSize:     1024,
-		TenantIdleTimeout:  time.Hour,
-		MaxTenants:         1000,
-		MaxSeriesPerTenant: 5000000,
-		LocalRetention:     6 * time.Hour,
-		UploadInterval:     30 * time.Second,
-		FlushTimeout:       5 * time.Minute,
-		Limits:             remotewrite.DefaultLimits(),
-	}
-}
+func DefaultConfig() Config { return envconfig.Defaults[Config]() }
 
 // Validate rejects a configuration that cannot work, naming the variable.
 func (c *Config) Validate() error {
