@@ -21,10 +21,8 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
@@ -596,26 +594,7 @@ func dbSamples(t *testing.T, db *tsdb.DB) map[string]map[int64]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
-	out := map[string]map[int64]float64{}
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
-	for set.Next() {
-		s := set.At()
-		m := map[int64]float64{}
-		it := s.Iterator(nil)
-		for it.Next() == chunkenc.ValFloat {
-			ts, v := it.At()
-			m[ts] = v
-		}
-		if err := it.Err(); err != nil {
-			t.Fatal(err)
-		}
-		out[s.Labels().String()] = m
-	}
-	if err := set.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return harness.QuerierSamples(t, q)
 }
 
 // TestIdleTenantUploadsAfterOutage: a tenant that goes idle while S3 is

@@ -1,16 +1,13 @@
 package functions_test
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
-
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // TestLateCopiesKeepTheirOrder: a sender catching up sends each batch as
@@ -108,17 +105,9 @@ func samplesIn(t *testing.T, bb *blockbuilder.BlockBuilder, tenant string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
 	n := 0
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
-	for set.Next() {
-		it := set.At().Iterator(nil)
-		for it.Next() != chunkenc.ValNone {
-			n++
-		}
-	}
-	if err := set.Err(); err != nil {
-		t.Fatal(err)
+	for _, m := range harness.QuerierSamples(t, q) {
+		n += len(m)
 	}
 	return n
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/loadgen"
@@ -284,21 +283,5 @@ func promSamples(t *testing.T, dir, metric string, until int64) map[string]map[i
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
-	out := map[string]map[int64]float64{}
-	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", metric))
-	for set.Next() {
-		s := set.At()
-		m := map[int64]float64{}
-		it := s.Iterator(nil)
-		for it.Next() == chunkenc.ValFloat {
-			ts, v := it.At()
-			m[ts] = v
-		}
-		out[s.Labels().String()] = m
-	}
-	if err := set.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return harness.QuerierSamples(t, q, labels.MustNewMatcher(labels.MatchEqual, "__name__", metric))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/objstore"
@@ -235,3 +236,33 @@ func readBlock(dir string, out *BucketContents, tenant string) error {
 
 // BlockPath is the object name of a file of a block.
 func BlockPath(id ulid.ULID, file string) string { return path.Join(id.String(), file) }
+
+// QuerierSamples reads every float sample q selects with ms (every series
+// when none are given) by series (labels as a string) and timestamp: the
+// samples of a TSDB, head and blocks, as a query sees them. It closes q.
+func QuerierSamples(t testing.TB, q storage.Querier, ms ...*labels.Matcher) map[string]map[int64]float64 {
+	t.Helper()
+	defer q.Close()
+	if len(ms) == 0 {
+		ms = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+")}
+	}
+	out := map[string]map[int64]float64{}
+	set := q.Select(context.Background(), false, nil, ms...)
+	for set.Next() {
+		s := set.At()
+		m := map[int64]float64{}
+		it := s.Iterator(nil)
+		for it.Next() == chunkenc.ValFloat {
+			ts, v := it.At()
+			m[ts] = v
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		out[s.Labels().String()] = m
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
