@@ -36,17 +36,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	}
 	router := harness.StartRouter(t, bbs, 3)
 
-	// The target: 50 gauges whose values change every scrape.
-	var scrapes atomic.Int64
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		n := scrapes.Add(1)
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintln(w, "# HELP e2e_gauge A gauge that changes every scrape.\n# TYPE e2e_gauge gauge")
-		for i := 0; i < 50; i++ {
-			fmt.Fprintf(w, "e2e_gauge{shard=\"%02d\"} %d\n", i, n*100+int64(i))
-		}
-	}))
-	defer target.Close()
+	target, scrapes := startGauges(t, "e2e_gauge", 50)
 
 	dir := t.TempDir()
 	promAddr := harness.FreeAddr(t)
@@ -143,6 +133,22 @@ func TestPrometheusEndToEnd(t *testing.T) {
 			t.Errorf("remote-write %s: bucket holds %d samples, Prometheus sent %d", q, have, want)
 		}
 	}
+}
+
+// startGauges serves n gauges of one metric whose values change every
+// scrape, and counts the scrapes.
+func startGauges(t *testing.T, metric string, n int) (*httptest.Server, *atomic.Int64) {
+	scrapes := &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		k := scrapes.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP %s A gauge that changes every scrape.\n# TYPE %s gauge\n", metric, metric)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "%s{n=\"%03d\"} %d\n", metric, i, k*1000+int64(i))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, scrapes
 }
 
 func key(metric, queue string) string { return metric + "|" + queue }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,16 +102,7 @@ func TestPrometheusBacklogFillsEveryReplica(t *testing.T) {
 	bbs := startBlockBuilders(t, s3, 3)
 	router := harness.StartRouter(t, bbs, 3)
 
-	var scrapes atomic.Int64
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		n := scrapes.Add(1)
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintln(w, "# TYPE backlog_gauge gauge")
-		for i := 0; i < 500; i++ {
-			fmt.Fprintf(w, "backlog_gauge{n=\"%03d\"} %d\n", i, n*1000+int64(i))
-		}
-	}))
-	defer target.Close()
+	target, scrapes := startGauges(t, "backlog_gauge", 500)
 	dir := t.TempDir()
 	promAddr := harness.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
