@@ -163,6 +163,15 @@ func (b *BlockBuilder) maintain(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // shutting down: the flush does the rest
 		}
+		if t.walFailed.Load() {
+			// Not left for the next write: the tenant may get none, and
+			// a crash before the renewal would lose what follows the torn
+			// record.
+			if err := b.renewWAL(t); err != nil {
+				b.logger.Error("renew failed WAL; will retry", "tenant", t.id, "err", err)
+			}
+			continue
+		}
 		idle := now.Sub(time.UnixMilli(t.lastWrite.Load()))
 		if idle > b.cfg.TenantIdleTimeout {
 			b.maintainIdle(ctx, t, now, idle)
@@ -348,6 +357,20 @@ func parallel(n, limit int, f func(i int)) {
 	wg.Wait()
 }
 
+// renewWAL flushes the head of a tenant whose WAL failed and closes it
+// (see tenantDB.renewWAL); its next write opens it on a new WAL.
+func (b *BlockBuilder) renewWAL(t *tenantDB) error {
+	renewed, err := t.renewWAL()
+	if err != nil {
+		return err
+	}
+	if renewed {
+		b.metrics.walRenewals.Inc()
+	}
+	b.forget(t)
+	return nil
+}
+
 // forget drops a closed tenant from the open ones, and its metrics; its
 // next write opens it again.
 func (b *BlockBuilder) forget(t *tenantDB) {
@@ -425,6 +448,14 @@ func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState
 		}
 		if err != nil {
 			return appendResult{}, err
+		}
+		if t.walFailed.Load() {
+			if err := b.renewWAL(t); err != nil {
+				return appendResult{}, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+			}
+			if attempt == 0 {
+				continue
+			}
 		}
 		res, err := t.appendRequest(ctx, st, &b.cfg.Limits, nowMs)
 		if errors.Is(err, errTenantClosed) && attempt == 0 {

@@ -15,6 +15,8 @@ type metrics struct {
 	rejected  *prometheus.CounterVec
 	exDropped *prometheus.CounterVec
 	duration  prometheus.Histogram
+	// walRenewals has no tenant label: it outlives the tenant's close.
+	walRenewals prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
@@ -41,9 +43,13 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 			Buckets:                     prometheus.DefBuckets,
 			NativeHistogramBucketFactor: 1.1,
 		}),
+		walRenewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_wal_renewals_total",
+			Help: "Tenants whose WAL failed to write (disk full, I/O error) and was dropped after their head was flushed into blocks; the log names the tenant.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.appended, m.rejected, m.exDropped, m.duration,
+		reg.MustRegister(m.requests, m.appended, m.rejected, m.exDropped, m.duration, m.walRenewals,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "strata_blockbuilder_open_tenants",
 				Help: "Tenants whose TSDB is open.",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,18 @@ type tenantDB struct {
 	// flushed is lastWrite as of the last flush of the idle head: equal,
 	// nothing was written since and the head has nothing to cut.
 	flushed int64
+
+	// walFailed is set when a write to the WAL failed (a full disk, an I/O
+	// error). Prometheus' WAL may then hold the first part of a record
+	// whose rest is never written, followed by the records of later,
+	// acknowledged writes (prometheus/prometheus#13027): its reader stops
+	// at the torn record, so checkpoints fail, and the repair at the next
+	// open deletes everything after it. The head holds exactly what was
+	// acknowledged, so the tenant takes no write until renewWAL has
+	// flushed the head into blocks and dropped the WAL.
+	walFailed atomic.Bool
+	// headFlushed: seal flushed the whole head.
+	headFlushed bool
 }
 
 // errTenantClosed tells a writer that raced with an idle close to reopen.
@@ -243,6 +256,13 @@ func (t *tenantDB) flushHead() error {
 			// writes resume in the rest of the range after a restart.
 			start, end := t.blockStart(max(aligned, mint)), min(aligned+t.blockRange-1, maxt)
 			if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end)); err != nil {
+				if t.walFailed.Load() && head.MinTime() > end {
+					// The block is written and the head moved past it;
+					// only the WAL's truncation failed, on the torn
+					// record, and the WAL is dropped once the head is
+					// flushed.
+					continue
+				}
 				return fmt.Errorf("tenant %s: flush block [%d, %d]: %w", t.id, start, end, err)
 			}
 		}
@@ -269,17 +289,63 @@ func (t *tenantDB) seal(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return true, fmt.Errorf("tenant %s: head not flushed, it stays in the WAL: %w", t.id, err)
 	}
-	return true, t.flushHead()
+	if err := t.flushHead(); err != nil {
+		return true, err
+	}
+	t.headFlushed = true
+	return true, nil
 }
 
 // closeDB closes the TSDB of a sealed tenant, whether or not its uploads
 // succeeded: its blocks stay on disk and the ledger says which are
-// pending, so the next start uploads them.
+// pending, so the next start uploads them. A failed WAL whose head was
+// flushed is dropped, so that the next start does not repair it.
 func (t *tenantDB) closeDB() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.db.Close(); err != nil {
+	err := t.db.Close()
+	if t.walFailed.Load() && t.headFlushed {
+		err = errors.Join(err, t.dropWAL())
+	}
+	if err != nil {
 		return fmt.Errorf("tenant %s: close TSDB: %w", t.id, err)
+	}
+	return nil
+}
+
+// renewWAL recovers a tenant whose WAL failed (see walFailed): it flushes
+// the head into blocks, closes the TSDB and drops its WAL, so that the
+// tenant's next write opens it again on a new one. It tells whether this
+// call did (false: the tenant was closed already). Blocks not uploaded
+// yet stay pending in the shipper's ledger and upload after the reopen.
+// While the flush fails (the disk still full) the tenant stays open and
+// refuses writes, and the next write or maintenance tick tries again.
+func (t *tenantDB) renewWAL() (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false, nil
+	}
+	if err := t.flushHead(); err != nil {
+		return false, fmt.Errorf("tenant %s: the WAL failed and the head could not be flushed to start a new one: %w", t.id, err)
+	}
+	t.closed = true
+	// The head is in blocks: an error closing the failed WAL loses nothing.
+	closeErr := t.db.Close()
+	if err := t.dropWAL(); err != nil {
+		return true, err
+	}
+	t.logger.Warn("the WAL failed; the head is flushed into blocks and the tenant reopens on a new WAL", "close_err", closeErr)
+	return true, nil
+}
+
+// dropWAL removes what the head is rebuilt from at open (the WAL, the
+// out-of-order WBL and the head chunks) once the head is in blocks.
+func (t *tenantDB) dropWAL() error {
+	for _, d := range []string{"wal", "wbl", "chunks_head"} {
+		if err := os.RemoveAll(filepath.Join(t.dir, d)); err != nil {
+			return fmt.Errorf("tenant %s: drop the failed WAL: %w", t.id, err)
+		}
 	}
 	return nil
 }

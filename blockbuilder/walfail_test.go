@@ -1,0 +1,122 @@
+package blockbuilder
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+	"github.com/thanos-io/objstore/providers/filesystem"
+
+	"github.com/stratametrics/strata/internal/harness"
+)
+
+// TestFailedWALIsRenewed: writes that fail because the disk is full leave
+// Prometheus' WAL with the first part of a record whose rest is never
+// written, and the next successful write would land after it, where the
+// WAL's reader stops (and its repair at the next open deletes it). The
+// block builder instead flushes the head into blocks once space is back,
+// starts a new WAL, and writes resume on it: the WAL reads back whole,
+// the graceful stop succeeds, and every acknowledged sample is in the
+// bucket.
+func TestFailedWALIsRenewed(t *testing.T) {
+	dir := t.TempDir()
+	// Room for a block's preallocated chunk file (64 MiB) once the filler
+	// is gone.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small file system to fill (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	bkt, _ := filesystem.NewBucket(t.TempDir())
+	reg := prometheus.NewRegistry()
+	data := filepath.Join(dir, "data")
+	b := newTestBlockBuilder(t, bkt, reg, func(c *Config) { c.DataDir = data })
+
+	base := time.Now().Add(-10 * time.Minute).UnixMilli()
+	var acked []*prompb.WriteRequest
+	// Each request brings new series, so that its WAL record of series
+	// spans several 32 kB pages of the WAL.
+	write := func(i int) int {
+		req := &prompb.WriteRequest{}
+		for s := range 2000 {
+			req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "bb_test_metric"}, {Name: "pod", Value: fmt.Sprintf("pod-%03d-%04d", i, s)}},
+				Samples: []prompb.Sample{{Timestamp: base + int64(i)*1000, Value: float64(i)}},
+			})
+		}
+		w := send(t, b.Handler(), "full", req, false)
+		if w.Code == http.StatusNoContent {
+			acked = append(acked, req)
+		}
+		return w.Code
+	}
+	i := 0
+	for ; i < 5; i++ {
+		if code := write(i); code != http.StatusNoContent {
+			t.Fatalf("write %d before the disk fills: %d", i, code)
+		}
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	failed := 0
+	for ; i < 10; i++ {
+		if code := write(i); code == http.StatusServiceUnavailable {
+			failed++
+		} else if code != http.StatusNoContent {
+			t.Fatalf("write %d with the disk full: %d, want 503 (retryable)", i, code)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no write failed with the disk full")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for ; i < 15; i++ {
+		if code := write(i); code != http.StatusNoContent {
+			t.Fatalf("write %d after space is back: %d", i, code)
+		}
+	}
+	if n := gauge(t, reg, "strata_blockbuilder_wal_renewals_total"); n != 1 {
+		t.Fatalf("%v WAL renewals, want 1", n)
+	}
+	// What a crash now would replay: the WAL must read back whole.
+	sr, err := wlog.NewSegmentsReader(filepath.Join(data, "full", "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := wlog.NewReader(sr)
+	records := 0
+	for r.Next() {
+		records++
+	}
+	if err := r.Err(); err != nil {
+		t.Fatalf("the WAL written after the failure does not read back: %v", err)
+	}
+	sr.Close()
+	if records == 0 {
+		t.Fatal("the writes after the failure are not in the WAL")
+	}
+	if err := b.shutdown(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["full"], expected(acked...))
+	t.Logf("%d writes acknowledged, %d refused with the disk full, %d WAL records after the renewal", len(acked), failed, records)
+}
