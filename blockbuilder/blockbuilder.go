@@ -28,6 +28,7 @@ import (
 	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -43,6 +44,8 @@ type BlockBuilder struct {
 	// both sizes stay in the heap twice.
 	compressed, raw *remotewrite.BufferPool
 	states          sync.Pool
+	otlp            otlp.Translator
+	otlpSettings    otlp.Settings
 
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
@@ -87,10 +90,11 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		ship:   shipper.NewMetrics(reg),
 		// Buffers past these sizes (bodies far larger than Prometheus
 		// sends) are dropped after use rather than kept.
-		compressed: remotewrite.NewBufferPool(4 << 20),
-		raw:        remotewrite.NewBufferPool(16 << 20),
-		tenants:    map[string]*tenantEntry{},
-		now:        time.Now,
+		compressed:   remotewrite.NewBufferPool(4 << 20),
+		raw:          remotewrite.NewBufferPool(16 << 20),
+		tenants:      map[string]*tenantEntry{},
+		now:          time.Now,
+		otlpSettings: cfg.OTLP.Settings(),
 	}
 	if cfg.BearerTokenFile != "" {
 		var err error

@@ -12,6 +12,7 @@ import (
 	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -85,6 +86,9 @@ type Config struct {
 
 	Bucket bucket.Config
 	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+	// OTLP is the translation of OTLP metrics sent straight to the block
+	// builder.
+	OTLP otlp.Config `envPrefix:"OTLP_"`
 
 	// TLS of the HTTP listener.
 	TLS security.ServerConfig `envPrefix:"TLS_"`
@@ -137,6 +141,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)
+	}
+	if err := c.OTLP.Validate(); err != nil {
+		return fmt.Errorf("STRATA_OTLP_*: %w", err)
 	}
 	for k, v := range c.ExternalLabels {
 		switch {

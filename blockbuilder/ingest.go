@@ -15,6 +15,8 @@ func (b *BlockBuilder) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/receive", b.handleWrite)
 	mux.HandleFunc("POST /api/v1/write", b.handleWrite)
+	mux.HandleFunc("POST /api/v1/otlp/v1/metrics", b.handleOTLP)
+	mux.HandleFunc("POST /otlp/v1/metrics", b.handleOTLP)
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "healthy")
 	})
@@ -94,18 +96,26 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 	if err := st.req.Parse(version, raw.B); err != nil {
 		return tenant, appendResult{}, err
 	}
+	res, err := b.appendParsed(r, tenant, st)
+	return tenant, res, err
+}
+
+// appendParsed writes a parsed request (st.req) into the tenant's TSDB:
+// the write path of every protocol once its body is a remote-write
+// request.
+func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, st *appendState) (appendResult, error) {
+	limits := &b.cfg.Limits
 	if n := st.req.NumSeries(); n > limits.MaxSeriesPerRequest {
-		return tenant, appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, limits.MaxSeriesPerRequest)
+		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, limits.MaxSeriesPerRequest)
 	}
 	// Only appending holds the gate: a slow client's body, read above,
 	// cannot hold up a shutdown.
 	b.gate.RLock()
 	defer b.gate.RUnlock()
 	if !b.Ready() {
-		return tenant, appendResult{}, errNotReady
+		return appendResult{}, errNotReady
 	}
-	res, err := b.write(r.Context(), tenant, st, time.Now().UnixMilli())
-	return tenant, res, err
+	return b.write(r.Context(), tenant, st, time.Now().UnixMilli())
 }
 
 var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", remotewrite.ErrUnavailable)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 )
@@ -53,6 +54,8 @@ type Config struct {
 	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
 	// Limits are the defaults for every tenant.
 	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+	// OTLP is the translation of OTLP metrics for every tenant.
+	OTLP otlp.Config `envPrefix:"OTLP_"`
 	// KnownSeries is how many series the router remembers as validated,
 	// with their hash, to skip decoding and checking their labels when
 	// they come again (16 bytes each, allocated up front; 0 turns it off).
@@ -114,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)
+	}
+	if err := c.OTLP.Validate(); err != nil {
+		return fmt.Errorf("STRATA_OTLP_*: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stratametrics/strata/internal/filewatch"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -28,6 +29,18 @@ type TenantLimits struct {
 	// send at once (default: one second's worth, at least one request).
 	IngestionRate  float64 `yaml:"ingestion_rate"`
 	IngestionBurst int     `yaml:"ingestion_burst"`
+	// OTLP is how the tenant's OTLP metrics translate, as Prometheus'
+	// `otlp:` block (Mimir sets these per tenant too).
+	OTLP otlp.Config `yaml:"otlp"`
+	// otlpSettings is OTLP compiled, by validate.
+	otlpSettings otlp.Settings
+}
+
+// DefaultTenantLimits are the limits of a tenant the limits file does not
+// name, and the base it is read on: the configuration's.
+func DefaultTenantLimits(cfg *Config) (TenantLimits, error) {
+	l := TenantLimits{Limits: cfg.Limits, OTLP: cfg.OTLP}
+	return l, l.validate()
 }
 
 // LimitsFile is the YAML of STRATA_LIMITS_FILE:
@@ -61,14 +74,14 @@ func (s *limitSet) forTenant(t string) *TenantLimits {
 
 // ParseLimits reads a limits file on top of base. Unknown keys and bad
 // values are errors that name the tenant and the key.
-func ParseLimits(data []byte, base remotewrite.Limits) (*limitSet, error) {
+func ParseLimits(data []byte, base TenantLimits) (*limitSet, error) {
 	var f LimitsFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse limits: %w", err)
 	}
-	set := &limitSet{def: TenantLimits{Limits: base}, tenants: map[string]TenantLimits{}}
+	set := &limitSet{def: base, tenants: map[string]TenantLimits{}}
 	if f.Default.Kind != 0 {
 		if err := decodeStrict(&f.Default, &set.def); err != nil {
 			return nil, fmt.Errorf("limits default: %w", err)
@@ -112,6 +125,10 @@ func (l *TenantLimits) validate() error {
 	if l.IngestionRate < 0 || l.IngestionBurst < 0 {
 		return fmt.Errorf("ingestion_rate and ingestion_burst must not be negative")
 	}
+	if err := l.OTLP.Validate(); err != nil {
+		return err
+	}
+	l.otlpSettings = l.OTLP.Settings()
 	return nil
 }
 
@@ -136,10 +153,13 @@ func newLimits(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*li
 		interval: cfg.LimitsReloadInterval,
 		limiters: newRecentTenants[*rate.Limiter](maxLimiters),
 	}
-	l.cur.Store(&limitSet{def: TenantLimits{Limits: cfg.Limits}})
+	base, err := DefaultTenantLimits(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.cur.Store(&limitSet{def: base})
 	named := filewatch.NewMetrics("strata_limits_config", "limits file")
 	if cfg.LimitsFile != "" {
-		base := cfg.Limits
 		f, err := filewatch.New(filewatch.Config[*limitSet]{
 			What:  "limits file",
 			Paths: []string{cfg.LimitsFile},

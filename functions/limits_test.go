@@ -10,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
 func TestParseLimits(t *testing.T) {
-	base := remotewrite.DefaultLimits()
+	base := TenantLimits{Limits: remotewrite.DefaultLimits(), OTLP: otlp.DefaultConfig()}
 	set, err := ParseLimits([]byte(`
 default:
   ingestion_rate: 1000
@@ -25,6 +26,9 @@ tenants:
     ingestion_burst: 10000
   team-b:
     max_series_per_request: 10
+    otlp:
+      translation_strategy: NoUTF8EscapingWithSuffixes
+      promote_resource_attributes: [k8s.namespace.name]
 `), base)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +39,8 @@ tenants:
 	if a := set.forTenant("team-a"); a.IngestionRate != 5000 || a.IngestionBurst != 10000 || a.MaxLabelValueLength != 2048 {
 		t.Fatalf("team-a limits %+v: a tenant's overrides go on top of the file's default", a)
 	}
-	if b := set.forTenant("team-b"); b.MaxSeriesPerRequest != 10 || b.IngestionRate != 1000 {
+	if b := set.forTenant("team-b"); b.MaxSeriesPerRequest != 10 || b.IngestionRate != 1000 ||
+		b.OTLP.TranslationStrategy != "NoUTF8EscapingWithSuffixes" || len(b.OTLP.PromoteResourceAttributes) != 1 || b.OTLP.LookbackDelta != 5*time.Minute {
 		t.Fatalf("team-b limits %+v", b)
 	}
 
@@ -47,6 +52,8 @@ tenants:
 		{"tenants:\n  big:\n    max_decoded_bytes: 2147483648\n", "at most 1073741824 (1 GiB)"},
 		{"defaults: {}\n", "defaults"},
 		{"default: [1, 2]\n", "default"},
+		{"tenants:\n  o:\n    otlp: {translation_strategy: Escaped}\n", "translation_strategy"},
+		{"default:\n  otlp: {promote_all_resource_attributes: true, promote_resource_attributes: [a]}\n", "cannot both be set"},
 	} {
 		if _, err := ParseLimits([]byte(c.yaml), base); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%q: error %v, want one saying %q", c.yaml, err, c.says)
@@ -172,7 +179,7 @@ func FuzzParseLimits(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	base := remotewrite.DefaultLimits()
+	base := TenantLimits{Limits: remotewrite.DefaultLimits(), OTLP: otlp.DefaultConfig()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := ParseLimits(data, base)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stratametrics/strata/remotewrite"
 )
 
 type metrics struct {
@@ -99,7 +98,7 @@ func (m *metrics) observe(tenant string, out outcome, d time.Duration, now time.
 	} else if _, ok := m.tenants.get(tenant, now, func() struct{} { return struct{}{} }); !ok {
 		tenant = "unknown"
 	}
-	m.requests.WithLabelValues(tenant, strconv.Itoa(remotewrite.HTTPStatus(out.err))).Inc()
+	m.requests.WithLabelValues(tenant, strconv.Itoa(out.httpStatus())).Inc()
 	if out.written.Samples > 0 {
 		m.written.WithLabelValues(tenant, "float").Add(float64(out.written.Samples))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 )
@@ -38,6 +39,7 @@ type Router struct {
 	// pool's buffers have the size its use needs.
 	compressed, raw *remotewrite.BufferPool
 	states          sync.Pool
+	otlp            otlp.Translator
 	known           *knownSeries // nil when turned off
 
 	ctx    context.Context
@@ -131,6 +133,9 @@ func (r *Router) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/receive", r.handleWrite)
 	mux.HandleFunc("POST /api/v1/write", r.handleWrite)
+	// OTLP/HTTP: Prometheus' and Thanos Receive's path, and Mimir's.
+	mux.HandleFunc("POST /api/v1/otlp/v1/metrics", r.handleOTLP)
+	mux.HandleFunc("POST /otlp/v1/metrics", r.handleOTLP)
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "healthy")
 	})

@@ -100,6 +100,16 @@ type outcome struct {
 	written remotewrite.Written
 	err     error
 	series  int
+	// status is the HTTP status answered when it is not err's (OTLP).
+	status int
+}
+
+// httpStatus is the status the outcome was answered with.
+func (o outcome) httpStatus() int {
+	if o.status != 0 {
+		return o.status
+	}
+	return remotewrite.HTTPStatus(o.err)
 }
 
 func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out outcome) {
@@ -108,14 +118,10 @@ func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out o
 		return "", outcome{err: err}
 	}
 	defer func() { out.version = version }()
-	tenant, err = remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	tenant, tl, seed, err := r.admit(hreq)
 	if err != nil {
-		return "", outcome{err: err}
+		return tenant, outcome{err: err}
 	}
-	if err := r.authorize(hreq, tenant); err != nil {
-		return "", outcome{err: err}
-	}
-	seed, tl := r.limits.knownSeed(tenant)
 	if err := remotewrite.ReadBody(st.compressed, hreq.Body, hreq.ContentLength, tl.MaxBodyBytes); err != nil {
 		return tenant, outcome{err: err}
 	}
@@ -125,23 +131,44 @@ func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out o
 	if err := st.req.Parse(version, st.raw.B); err != nil {
 		return tenant, outcome{err: err}
 	}
+	return tenant, r.writeParsed(hreq, st, tenant, tl, seed, version)
+}
+
+// admit finds a request's tenant, checks its credentials and returns the
+// tenant's limits and known-series seed.
+func (r *Router) admit(hreq *http.Request) (string, *TenantLimits, uint64, error) {
+	tenant, err := remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if err := r.authorize(hreq, tenant); err != nil {
+		return "", nil, 0, err
+	}
+	seed, tl := r.limits.knownSeed(tenant)
+	return tenant, tl, seed, nil
+}
+
+// writeParsed routes a parsed request (st.req) to its owners and decides
+// the answer: the write path of every protocol once its body is a
+// remote-write request.
+func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, tl *TenantLimits, seed uint64, version remotewrite.Version) outcome {
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
-		return tenant, outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
+		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
 	ring := r.ring.Ring()
 	hr, err := ring.ForTenant(tenant)
 	if err != nil {
-		return tenant, outcome{err: fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)}
+		return outcome{err: fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)}
 	}
 	total, err := r.route(st, hr, len(ring.Endpoints()), tenant, tl, seed)
 	if err != nil {
-		return tenant, outcome{err: err}
+		return outcome{err: err}
 	}
 	if !r.limits.allow(tenant, tl, total, time.Now()) {
-		return tenant, outcome{err: fmt.Errorf("%w: tenant %s is over its ingestion rate of %g samples/s", remotewrite.ErrRateLimited, tenant, tl.IngestionRate)}
+		return outcome{err: fmt.Errorf("%w: tenant %s is over its ingestion rate of %g samples/s", remotewrite.ErrRateLimited, tenant, tl.IngestionRate)}
 	}
 	results := r.fanOut(hreq.Context(), st, r.eps.of(ring), version, tenant, Quorum(hr.ReplicationFactor()))
-	return tenant, r.decide(st, results, Quorum(hr.ReplicationFactor()))
+	return r.decide(st, results, Quorum(hr.ReplicationFactor()))
 }
 
 // authorize checks the bearer token when tokens are configured.

@@ -1,0 +1,78 @@
+package blockbuilder
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/stratametrics/strata/otlp"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// handleOTLP takes OTLP/HTTP metrics straight from a sender, translated
+// into a remote-write 2.0 request and appended as one (appendParsed).
+func (b *BlockBuilder) handleOTLP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	format, _ := otlp.ParseContentType(r.Header.Get("Content-Type"))
+	tenant, res, answer := b.serveOTLP(r)
+	if answer.Status >= 500 {
+		b.logger.Warn("OTLP write failed", "status", answer.Status, "err", answer.Message)
+	}
+	answer.Write(w, format)
+	if !b.isOpen(tenant) {
+		tenant = ""
+	}
+	b.metrics.observe(tenant, answer.Status, res, time.Since(start))
+}
+
+func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.Answer) {
+	fail := func(tenant string, err error) (string, appendResult, otlp.Answer) {
+		return tenant, appendResult{}, otlp.ErrorAnswer(err)
+	}
+	if !b.Ready() {
+		return fail("", errNotReady)
+	}
+	format, err := otlp.ParseContentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return fail("", err)
+	}
+	encoding := r.Header.Get("Content-Encoding")
+	if err := otlp.CheckEncoding(encoding); err != nil {
+		return fail("", err)
+	}
+	tenant, err := remotewrite.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
+	if err != nil {
+		return fail("", err)
+	}
+	if err := b.Authorize(r.Header, tenant); err != nil {
+		return fail("", err)
+	}
+	limits := &b.cfg.Limits
+	compressed := b.compressed.Get()
+	defer b.compressed.Put(compressed)
+	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, limits.MaxBodyBytes); err != nil {
+		return fail(tenant, err)
+	}
+	raw := b.raw.Get()
+	defer b.raw.Put(raw)
+	if err := otlp.Decompress(raw, compressed.B, encoding, limits.MaxDecodedBytes); err != nil {
+		return fail(tenant, err)
+	}
+	req, err := otlp.Unmarshal(format, raw.B)
+	if err != nil {
+		return fail(tenant, err)
+	}
+	tr, err := b.otlp.Translate(r.Context(), req.Metrics(), b.otlpSettings, compressed)
+	if err != nil {
+		return fail(tenant, err)
+	}
+	st := b.states.Get().(*appendState)
+	defer b.states.Put(st)
+	if err := st.req.Parse(remotewrite.V2, compressed.B); err != nil {
+		return fail(tenant, err)
+	}
+	res, err := b.appendParsed(r, tenant, st)
+	if err == nil {
+		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string { return r.Reason })
+	}
+	return tenant, res, tr.Answer(tr.Samples, res.written.Samples+res.written.Histograms, err)
+}

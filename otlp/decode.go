@@ -1,0 +1,172 @@
+package otlp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"github.com/klauspost/compress/flate"
+	"io"
+	"mime"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// Format is a body's media type; the answer is written in the request's.
+type Format int
+
+const (
+	Protobuf Format = iota
+	JSON
+)
+
+// The media types of OTLP/HTTP.
+const (
+	ProtobufContentType = "application/x-protobuf"
+	JSONContentType     = "application/json"
+)
+
+// ContentType is the media type of f.
+func (f Format) ContentType() string {
+	if f == JSON {
+		return JSONContentType
+	}
+	return ProtobufContentType
+}
+
+// ParseContentType reads a Content-Type header. A request without one is
+// taken as protobuf, the default of the OTLP exporters.
+func ParseContentType(ct string) (Format, error) {
+	if ct == "" {
+		return Protobuf, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return Protobuf, fmt.Errorf("%w: Content-Type %q: %v", remotewrite.ErrUnsupportedMedia, ct, err)
+	}
+	switch mt {
+	case ProtobufContentType:
+		return Protobuf, nil
+	case JSONContentType:
+		return JSON, nil
+	}
+	return Protobuf, fmt.Errorf("%w: Content-Type %q: OTLP/HTTP takes %s or %s", remotewrite.ErrUnsupportedMedia, ct, ProtobufContentType, JSONContentType)
+}
+
+// CheckEncoding refuses a Content-Encoding Decompress cannot read, before
+// the body is read.
+func CheckEncoding(encoding string) error {
+	switch encoding {
+	case "", "identity", "gzip", "x-gzip", "zstd", "deflate", "zlib":
+		return nil
+	}
+	return fmt.Errorf("%w: Content-Encoding %q: this receiver takes gzip, zstd, deflate or none", remotewrite.ErrUnsupportedMedia, encoding)
+}
+
+// zstdMaxWindow bounds the window a zstd frame may ask the decoder to
+// allocate (its own default allows 512 MiB). Encoders use 8 MiB at most
+// below their best-compression levels.
+const zstdMaxWindow = 32 << 20
+
+var zstdDecoders = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		panic(fmt.Sprintf("otlp: zstd decoder: %v", err)) // only on invalid options
+	}
+	return d
+}}
+
+// Decompress decodes src, sent with the given Content-Encoding, into dst.
+// It stops once more than limit bytes came out, so a small body that
+// inflates to gigabytes costs at most limit bytes of memory.
+func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int) error {
+	var r io.Reader
+	switch encoding {
+	case "", "identity":
+		if len(src) > limit {
+			return fmt.Errorf("%w: body of %d bytes, the decoded limit is %d", remotewrite.ErrTooLarge, len(src), limit)
+		}
+		dst.B = append(dst.B[:0], src...)
+		return nil
+	case "gzip", "x-gzip":
+		gr, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return fmt.Errorf("%w: gzip: %v", remotewrite.ErrInvalid, err)
+		}
+		defer gr.Close()
+		r = gr
+	case "zstd":
+		d := zstdDecoders.Get().(*zstd.Decoder)
+		defer func() {
+			_ = d.Reset(nil)
+			zstdDecoders.Put(d)
+		}()
+		if err := d.Reset(bytes.NewReader(src)); err != nil {
+			return fmt.Errorf("%w: zstd: %v", remotewrite.ErrInvalid, err)
+		}
+		r = d
+	case "deflate", "zlib":
+		// HTTP's deflate is zlib-wrapped; some senders send raw deflate.
+		zr, err := zlib.NewReader(bytes.NewReader(src))
+		if err != nil {
+			fr := flate.NewReader(bytes.NewReader(src))
+			defer fr.Close()
+			r = fr
+		} else {
+			defer zr.Close()
+			r = zr
+		}
+	default:
+		return CheckEncoding(encoding)
+	}
+	b := dst.B[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, 64<<10)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			dst.B = b[:0]
+			return fmt.Errorf("%w: the body decompresses to more than the limit of %d bytes", remotewrite.ErrTooLarge, limit)
+		}
+		if errors.Is(err, io.EOF) {
+			dst.B = b
+			return nil
+		}
+		if err != nil {
+			dst.B = b[:0]
+			return fmt.Errorf("%w: %s: %v", remotewrite.ErrInvalid, encoding, err)
+		}
+	}
+}
+
+// Unmarshal parses an ExportMetricsServiceRequest.
+func Unmarshal(f Format, body []byte) (pmetricotlp.ExportRequest, error) {
+	req := pmetricotlp.NewExportRequest()
+	var err error
+	if f == JSON {
+		err = req.UnmarshalJSON(body)
+	} else {
+		err = req.UnmarshalProto(body)
+	}
+	if err != nil {
+		return req, fmt.Errorf("%w: cannot parse the OTLP %s body: %v", remotewrite.ErrInvalid, f.name(), err)
+	}
+	return req, nil
+}
+
+func (f Format) name() string {
+	if f == JSON {
+		return "JSON"
+	}
+	return "protobuf"
+}
