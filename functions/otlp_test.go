@@ -3,6 +3,7 @@ package functions_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/stratametrics/strata/functions"
 )
 
 // otlpMetrics makes a request of one resource with a gauge, a cumulative
@@ -107,6 +110,38 @@ func TestOTLPThroughRouter(t *testing.T) {
 				keys = append(keys, k)
 			}
 			t.Fatalf("%s at %d: %v (present %v), want %v; stored: %v", key, ms, s, ok, v, keys)
+		}
+	}
+}
+
+// TestOTLPNativeDelta: with STRATA_OTLP_NATIVE_DELTA_INGESTION the delta
+// sum Prometheus refuses by default is stored as it came, one series per
+// worker, and nothing is refused.
+func TestOTLPNativeDelta(t *testing.T) {
+	c := startCluster(t, 3, 2, func(cfg *functions.Config) { cfg.OTLP.NativeDeltaIngestion = true })
+	url := strings.TrimSuffix(c.routerURL, "/api/v1/receive") + "/otlp/v1/metrics"
+	ts := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	body, err := pmetricotlp.NewExportRequestFromMetrics(otlpMetrics(ts)).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, answer := post(t, url, body, map[string]string{"Content-Type": "application/json", "THANOS-TENANT": "otel"})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("answer %d (%s): %s", resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+	}
+	er := pmetricotlp.NewExportResponse()
+	if err := er.UnmarshalJSON([]byte(answer)); err != nil {
+		t.Fatalf("the answer is not an ExportMetricsServiceResponse in JSON: %v", err)
+	}
+	if n := er.PartialSuccess().RejectedDataPoints(); n != 0 {
+		t.Fatalf("%d points refused: %s", n, er.PartialSuccess().ErrorMessage())
+	}
+	c.flush()
+	got, _ := c.bucketSamples()
+	for w := range 3 {
+		key := fmt.Sprintf(`{__name__="jobs_done_total", instance="i-1", job="shop/api", worker="%d"}`, w)
+		if v, ok := got["otel"][key][ts.UnixMilli()]; !ok || v != float64(w) {
+			t.Fatalf("%s: %v (present %v), want %d", key, v, ok, w)
 		}
 	}
 }

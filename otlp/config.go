@@ -42,6 +42,14 @@ type Config struct {
 	// DisableTargetInfo stops target_info series (Prometheus' own
 	// receiver always writes them).
 	DisableTargetInfo bool `yaml:"disable_target_info" env:"DISABLE_TARGET_INFO"`
+	// NativeDeltaIngestion stores delta sums and histograms as they come,
+	// typed unknown, as Prometheus' otlp-native-delta-ingestion feature
+	// does; off, they are refused metric by metric, as by Prometheus'
+	// default. Converting deltas to cumulative, as Prometheus can, needs
+	// every point of a series to pass one process, which stateless routers
+	// do not offer: run the Collector's deltatocumulative processor in
+	// front instead.
+	NativeDeltaIngestion bool `yaml:"native_delta_ingestion" env:"NATIVE_DELTA_INGESTION"`
 	// LookbackDelta is the query lookback that target_info samples are
 	// spaced by, as in Prometheus (its --query.lookback-delta).
 	LookbackDelta time.Duration `yaml:"lookback_delta" env:"LOOKBACK_DELTA" envDefault:"5m"`
@@ -92,6 +100,7 @@ func (c Config) Settings() Settings {
 		ConvertHistogramsToNHCB:           c.ConvertHistogramsToNHCB,
 		PromoteScopeMetadata:              c.PromoteScopeMetadata,
 		DisableTargetInfo:                 c.DisableTargetInfo,
+		AllowDeltaTemporality:             c.NativeDeltaIngestion,
 		LookbackDelta:                     c.LookbackDelta,
 	}}
 }
