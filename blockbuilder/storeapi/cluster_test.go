@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -581,6 +582,21 @@ func TestStoreAPIThroughRouter(t *testing.T) {
 					if r := info.tsdbs[extLabels(nd, tenant).String()]; r != [2]int64{base, math.MaxInt64} {
 						t.Errorf("TSDB info of %s: %v", tenant, r)
 					}
+				}
+			})
+
+			t.Run("health", func(t *testing.T) {
+				// gRPC's health service on the StoreAPI's port, as
+				// Kubernetes' gRPC probes ask it.
+				hc := healthpb.NewHealthClient(cl.conn)
+				for _, svc := range []string{"", "thanos.Store", "thanos.info.Info"} {
+					resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+					if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+						t.Errorf("health of %q: %v, %v", svc, resp.GetStatus(), err)
+					}
+				}
+				if _, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "thanos.Nothing"}); status.Code(err) != codes.NotFound {
+					t.Errorf("health of an unknown service: %v, want NotFound", err)
 				}
 			})
 

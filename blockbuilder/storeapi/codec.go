@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 )
 
 // Message is every message the server sends: it appends its protobuf
@@ -29,22 +30,32 @@ func (m rawMessage) AppendMarshal(b []byte) []byte { return append(b, m...) }
 // "proto" because that is what it speaks: clients send and expect the
 // content subtype of protobuf, and any protobuf implementation on the
 // other side reads these bytes.
+// The server forces it on every service of its port, so messages of
+// generated code (gRPC health) go through google.golang.org/protobuf.
 type codec struct{}
 
 func (codec) Name() string { return "proto" }
 
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
-	if raw, ok := v.(rawMessage); ok {
-		return mem.BufferSlice{mem.SliceBuffer(raw)}, nil
+	switch m := v.(type) {
+	case rawMessage:
+		return mem.BufferSlice{mem.SliceBuffer(m)}, nil
+	case Message:
+		return mem.BufferSlice{mem.SliceBuffer(m.AppendMarshal(nil))}, nil
+	case proto.Message:
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
-	m, ok := v.(Message)
-	if !ok {
-		return nil, fmt.Errorf("storeapi codec: cannot marshal %T", v)
-	}
-	return mem.BufferSlice{mem.SliceBuffer(m.AppendMarshal(nil))}, nil
+	return nil, fmt.Errorf("storeapi codec: cannot marshal %T", v)
 }
 
 func (codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if pm, ok := v.(proto.Message); ok {
+		return proto.Unmarshal(data.Materialize(), pm)
+	}
 	m, ok := v.(unmarshaler)
 	if !ok {
 		return fmt.Errorf("storeapi codec: cannot unmarshal into %T", v)

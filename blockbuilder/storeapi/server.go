@@ -29,6 +29,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // Query may be run with --grpc-compression=gzip.
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/stratametrics/strata/blockbuilder"
@@ -80,15 +82,27 @@ func New(tenants Tenants, opts Options) (*Server, error) {
 }
 
 // NewGRPCServer returns a gRPC server that uses the StoreAPI codec, with
-// s registered on it. Other services can be registered too, if their
-// messages implement AppendMarshal and Unmarshal.
+// s registered on it, and gRPC's health service (grpc.health.v1), which
+// Kubernetes' gRPC probes and load balancers ask. Other services can be
+// registered too, if their messages implement AppendMarshal and
+// Unmarshal or are generated protobuf messages.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	g, _ := s.newGRPCServer(opts...)
+	return g
+}
+
+func (s *Server) newGRPCServer(opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	// gRPC's default limit on received messages (4 MiB) bounds what a
 	// client can send; requests are small.
 	opts = append([]grpc.ServerOption{grpc.ForceServerCodecV2(codec{})}, opts...)
 	g := grpc.NewServer(opts...)
 	s.Register(g)
-	return g
+	h := health.NewServer()
+	for _, name := range []string{"", infoService.ServiceName, storeService.ServiceName, exemplarsService.ServiceName} {
+		h.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	healthpb.RegisterHealthServer(g, h)
+	return g, h
 }
 
 // Register adds the Info, Store and Exemplars services to g, which must
@@ -103,7 +117,7 @@ func (s *Server) Register(g *grpc.Server) {
 // flight finish for up to drain before it cuts them. opts are added to
 // the gRPC server's (TLS credentials, ...).
 func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration, opts ...grpc.ServerOption) error {
-	g := s.NewGRPCServer(opts...)
+	g, h := s.newGRPCServer(opts...)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(l) }()
 	select {
@@ -111,6 +125,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration,
 		return fmt.Errorf("serve StoreAPI: %w", err)
 	case <-ctx.Done():
 	}
+	// Probes see the drain before the port closes.
+	h.Shutdown()
 	stopped := make(chan struct{})
 	go func() {
 		g.GracefulStop()

@@ -373,8 +373,9 @@ func TestExemplarsRequestFromReference(t *testing.T) {
 }
 
 func TestExemplarsResponseToReference(t *testing.T) {
+	// Thanos' exemplars carry ZLabelSet, LabelSet's twin on the wire.
 	refSet := func(ls ...storeapi.Label) *dynamicpb.Message {
-		s := thanosMsg(t, "thanos.LabelSet")
+		s := thanosMsg(t, "thanos.ZLabelSet")
 		for _, l := range ls {
 			add(s, "labels", refLabel(t, l.Name, l.Value))
 		}
