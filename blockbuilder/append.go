@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -341,7 +342,7 @@ func (st *appendState) metadataOf(v remotewrite.Version, s *remotewrite.Series, 
 	if len(st.family) == 0 {
 		return nil
 	}
-	name := ls.Get(labels.MetricName)
+	name := ls.Get(model.MetricNameLabel)
 	if m, ok := st.family[name]; ok {
 		return m
 	}

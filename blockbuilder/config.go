@@ -3,8 +3,6 @@ package blockbuilder
 import (
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -149,7 +147,7 @@ func (c *Config) Validate() error {
 		switch {
 		case k == c.ReplicaLabel || k == c.TenantLabel:
 			return fmt.Errorf("STRATA_EXTERNAL_LABELS: %q is set by the block builder itself", k)
-		case !model.LabelName(k).IsValidLegacy() || v == "":
+		case !model.LegacyValidation.IsValidLabelName(k) || v == "":
 			return fmt.Errorf("STRATA_EXTERNAL_LABELS: invalid label %q=%q", k, v)
 		}
 	}
@@ -169,18 +167,4 @@ func (c *Config) externalLabels(tenant string) map[string]string {
 	m[c.TenantLabel] = tenant
 	m[c.ReplicaLabel] = c.ReplicaName
 	return m
-}
-
-// formatLabels renders labels sorted, for logs.
-func formatLabels(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, m[k])
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -393,5 +392,3 @@ func (e *endpoints) ready(ep *endpoint) bool {
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
-
-var errNoAnswer = errors.New("no answer within the forward timeout")

@@ -117,16 +117,6 @@ func (m manifest) ofKind(kind string) []*object {
 	return out
 }
 
-// yamlText joins objects into one stream, as kubectl apply -f reads it.
-func yamlText(objs ...*object) string {
-	var b strings.Builder
-	for _, o := range objs {
-		b.WriteString("---\n")
-		b.WriteString(o.text)
-	}
-	return b.String()
-}
-
 type labelSelector struct {
 	MatchLabels map[string]string `yaml:"matchLabels"`
 }

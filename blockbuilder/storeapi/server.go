@@ -24,6 +24,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"google.golang.org/grpc"
@@ -241,7 +242,7 @@ func tenantMatchers(ms []*labels.Matcher, ext labels.Labels) (bool, []*labels.Ma
 
 // selectAll stands for "every series" when all matchers were on external
 // labels: the TSDB needs one, and this one selects all postings.
-var selectAll = labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".*")
+var selectAll = labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".*")
 
 // grpcError turns an error into a gRPC status: the context's own errors
 // keep their meaning (a client's deadline is DeadlineExceeded), limits are

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -135,7 +136,7 @@ func TestSeriesRequestFromReference(t *testing.T) {
 	// Unpacked repeated enums are valid protobuf too.
 	var unpacked []byte
 	for _, a := range []uint64{3, 4} {
-		unpacked = append(unpacked, 5<<3|0, byte(a))
+		unpacked = append(unpacked, byte(protowire.EncodeTag(5, protowire.VarintType)), byte(a))
 	}
 	if err := got.Unmarshal(unpacked); err != nil || !reflect.DeepEqual(got.Aggregates, []int32{3, 4}) {
 		t.Fatalf("unpacked aggregates: %v %v", got.Aggregates, err)
@@ -366,7 +367,7 @@ func TestExemplarsRequestFromReference(t *testing.T) {
 	checkEncoding(t, want.AppendMarshal(nil), ref)
 
 	// Unknown fields, a fixed64 among them, are skipped.
-	withUnknown := append(marshalRef(t, ref), 9<<3|1, 1, 2, 3, 4, 5, 6, 7, 8, 10<<3|0, 42)
+	withUnknown := append(marshalRef(t, ref), byte(protowire.EncodeTag(9, protowire.Fixed64Type)), 1, 2, 3, 4, 5, 6, 7, 8, byte(protowire.EncodeTag(10, protowire.VarintType)), 42)
 	if err := got.Unmarshal(withUnknown); err != nil || got != want {
 		t.Fatalf("ExemplarsRequest with unknown fields: %+v, %v", got, err)
 	}
