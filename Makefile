@@ -11,6 +11,7 @@ PROMETHEUS_VERSION := v0.316.0
 
 VERSITYGW  := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
 PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
+PROMTOOL   := $(TOOLS_DIR)/promtool-$(PROMETHEUS_VERSION)/promtool
 
 # VictoriaMetrics single node, a baseline of `make bench` only (not a test
 # tool): the benchmark measures it beside Strata in the same run.
@@ -40,6 +41,12 @@ THANOS_VERSION   := v0.42.5
 THANOS_TOOLCHAIN := go1.27.3
 THANOS           := $(TOOLS_DIR)/thanos-$(THANOS_VERSION)/thanos
 
+# staticcheck, the linter `make test` runs, with its default checks: bugs,
+# simplifications, unused code, deprecated APIs, and the style checks that
+# are not a matter of taste. No finding is silenced.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+
 # The chart tests install into a real kube-apiserver with etcd, built from
 # tools/kube (a module of its own, which pins the versions), and use helm.
 HELM_VERSION := v3.22.0
@@ -64,6 +71,7 @@ KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/v
 export STRATA_TEST_BIN        := $(CURDIR)/bin/strata
 export STRATA_TEST_VERSITYGW  := $(VERSITYGW)
 export STRATA_TEST_PROMETHEUS := $(PROMETHEUS)
+export STRATA_TEST_PROMTOOL   := $(PROMTOOL)
 export STRATA_TEST_VMAGENT    := $(VMAGENT)
 export STRATA_TEST_OTELCOL    := $(OTELCOL)
 export STRATA_TEST_AWS_LAMBDA_RIE := $(AWS_LAMBDA_RIE)
@@ -78,7 +86,7 @@ export STRATA_TEST_ETCD           := $(ETCD)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' 2>/dev/null) go.mod go.sum
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test fmt-check test-unit bench tools fuzz clean chaos test-thanos chromium image
+.PHONY: all build run test fmt-check lint race test-unit bench tools fuzz clean chaos test-thanos chromium image
 
 all: build
 
@@ -103,6 +111,18 @@ $(PROMETHEUS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
 
+# promtool checks and unit-tests the alerts of monitoring/; `make
+# monitoring` writes the rules, dashboards and runbook it defines.
+tools: $(PROMTOOL)
+
+$(PROMTOOL):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+
+.PHONY: monitoring
+monitoring:
+	$(GO) run ./monitoring/cmd/gen
+
 $(VICTORIAMETRICS):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$(VICTORIAMETRICS_VERSION)
@@ -118,7 +138,11 @@ $(OTELCOL): tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
 	mkdir -p $(dir $@)
 	cd tools/otelcol && CGO_ENABLED=0 $(GO) build -ldflags '-X main.version=$(patsubst v%,%,$(OTELCOL_VERSION))' -o $@ .
 
-tools: $(AWS_LAMBDA_RIE) $(THANOS)
+tools: $(AWS_LAMBDA_RIE) $(THANOS) $(STATICCHECK)
+
+$(STATICCHECK):
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(AWS_LAMBDA_RIE):
 	mkdir -p $(dir $@)
@@ -198,10 +222,23 @@ chromium:
 # Formatting first (cheap), then unit and integration tests against real
 # processes, the objstore file again in a build with native GCS, then a
 # short run of every fuzz target.
-test: fmt-check build tools chromium
+test: fmt-check build tools chromium lint
 	STRATA_TEST_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -tags gcs -run 'ObjstoreFile' ./bucket/
+	$(MAKE) race
 	$(MAKE) fuzz
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+# The race detector over the packages with shared state on the write
+# path, in -short mode (the tests that start whole clusters of processes
+# ran above without it; under the detector they would take most of CI's
+# time for little more coverage).
+RACE_PACKAGES := ./functions/... ./shard/... ./remotewrite/... ./otlp/... ./blockbuilder/... ./loadgen/... \
+	./internal/backoff/... ./internal/filewatch/... ./internal/security/... ./internal/envconfig/...
+race:
+	$(GO) test -count=1 -race -short $(RACE_PACKAGES)
 
 fmt-check:
 	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$($(GO) list -f '{{.Dir}}' ./...)); \
@@ -233,12 +270,14 @@ fuzz:
 # run at BENCH_BASELINE_SERIES only: the anchors' 100k series, at which
 # they scale the targets to this machine. The -unsorted scenarios (labels
 # sent out of order) run at 100k series only too, beside their sorted ones;
-# -unsorted-series in BENCH_FLAGS sets others.
+# -unsorted-series in BENCH_FLAGS sets others. The -otlp scenarios (otlp
+# for the block builder) send the same series as OTLP/HTTP metrics, to
+# Strata and to the baselines' OTLP receivers; they add some 10 minutes.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router6,victoriametrics,prometheus
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

@@ -106,7 +106,9 @@ func writeBaselines(b *strings.Builder, results []Result) {
 	}
 	b.WriteString("\n|---|---:|---:|" + strings.Repeat("---:|", len(bases)) + "---:|" + strings.Repeat("---:|", len(bases)) + "\n")
 	for _, r := range results {
-		if !r.ok() {
+		// OTLP runs take another load: they are read against the OTLP
+		// baselines (see writeOTLP).
+		if _, otlp := OTLP(r.Scenario); !r.ok() || otlp {
 			continue
 		}
 		spc := r.SamplesPerCPUSecond()

@@ -237,3 +237,68 @@ func TestWritePNG(t *testing.T) {
 		t.Error("a plot of no results: no error")
 	}
 }
+
+// TestOTLP reads the OTLP scenarios against the OTLP baselines and their
+// remote-write scenarios at the same number of series, and leaves them
+// out of the remote-write baselines' table and of the plot.
+func TestOTLP(t *testing.T) {
+	for sc, want := range map[string]string{BlockBuilderOTLP: BlockBuilder, RouterOTLP: Router, PrometheusOTLP: Prometheus, VictoriaMetricsOTLP: VictoriaMetrics} {
+		if rw, ok := OTLP(sc); !ok || rw != want {
+			t.Errorf("OTLP(%q) = %q, %v; want %q", sc, rw, ok, want)
+		}
+	}
+	if _, ok := OTLP(BlockBuilder); ok {
+		t.Errorf("%s is not an OTLP scenario", BlockBuilder)
+	}
+	if !IsBaseline(PrometheusOTLP) || !IsBaseline(VictoriaMetricsOTLP) || IsBaseline(BlockBuilderOTLP) {
+		t.Error("the OTLP baselines are baselines, the otlp scenario is not")
+	}
+	one := func(scenario string, series int, samples int64, cpu float64, rss int64) Result {
+		return Result{Scenario: scenario, Series: series, Measured: []int{60},
+			Report: loadgen.Report{Samples: samples, DurationSeconds: 30, Protocol: loadgen.OTLP,
+				Processes: []loadgen.ProcessReport{{Pid: 60, CPUSeconds: cpu, PeakRSSBytes: rss}}}}
+	}
+	results := append(fakeResults(),
+		// 2.5M samples over 10 CPU-s: 250k, against the block builder's
+		// 625k over remote-write.
+		one(BlockBuilderOTLP, 100_000, 2_500_000, 10, 240e6),
+		one(VictoriaMetricsOTLP, 100_000, 2_500_000, 5, 300e6),
+		one(PrometheusOTLP, 100_000, 2_500_000, 20, 480e6),
+		one(BlockBuilderOTLP, 10_000, 1_000_000, 4, 24e6),
+		Result{Scenario: RouterOTLP, Series: 100_000, Error: "did not get ready"},
+	)
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, Machine{}, "conditions", results, ""); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## OTLP",
+		"| scenario | active series | samples per CPU-second | vs VictoriaMetrics OTLP | vs Prometheus OTLP | over remote-write, samples per CPU-second | OTLP ÷ remote-write | peak RSS | vs VictoriaMetrics OTLP | vs Prometheus OTLP |",
+		"| otlp | 100k | 250k | 0.50× | 2.00× | 625k | 0.40× | 240 MB | 0.80× | 0.50× |",
+		"| otlp | 10k | 250k | – | – | 750k | 0.33× | 24 MB | – | – |",
+		"| router-otlp | 100k | failed (see above) |",
+		"| victoriametrics-otlp | 100k | 500k | 1.00× | 4.00× | 500k | 1.00× |",
+		"- `prometheus-otlp`: baseline: Prometheus with its OTLP receiver",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// The remote-write baselines' table has no OTLP row.
+	against := md[strings.Index(md, "## Against baselines"):]
+	if strings.Contains(against, "| otlp |") || strings.Contains(against, "| prometheus-otlp |") {
+		t.Errorf("OTLP rows read against the remote-write baselines:\n%s", against)
+	}
+	var plain strings.Builder
+	if err := WriteMarkdown(&plain, Machine{}, "conditions", fakeResults(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "## OTLP") {
+		t.Error("a section on OTLP without an OTLP scenario")
+	}
+	var png bytes.Buffer
+	if err := WritePNG(&png, results); err != nil {
+		t.Fatal(err)
+	}
+}

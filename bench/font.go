@@ -89,27 +89,3 @@ func drawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 		x += glyphW * scale
 	}
 }
-
-// drawTextVertical draws s rotated a quarter turn counter-clockwise, its
-// baseline along x, reading upwards from (x, y).
-func drawTextVertical(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
-	for _, r := range strings.ToUpper(s) {
-		g, ok := glyphs[r]
-		if !ok {
-			g = glyphs['?']
-		}
-		for row, line := range g {
-			for col, px := range line {
-				if px != '#' {
-					continue
-				}
-				for dy := 0; dy < scale; dy++ {
-					for dx := 0; dx < scale; dx++ {
-						img.Set(x+row*scale+dx, y-col*scale-dy, c)
-					}
-				}
-			}
-		}
-		y -= glyphW * scale
-	}
-}

@@ -80,8 +80,10 @@ func WritePNG(w io.Writer, results []Result) error {
 	for _, s := range Scenarios {
 		// The unsorted scenarios are read against their sorted ones in
 		// results.md, usually at one number of series: beside them in
-		// the plot they would only hide them.
-		if _, ok := Unsorted(s.Name); ok {
+		// the plot they would only hide them. The OTLP ones too, read
+		// against the OTLP baselines there.
+		_, unsorted := Unsorted(s.Name)
+		if _, otlp := OTLP(s.Name); unsorted || otlp {
 			continue
 		}
 		a, b := series{name: s.Name}, series{name: s.Name}
@@ -113,7 +115,8 @@ func WritePNG(w io.Writer, results []Result) error {
 	lx, bx := 30, 30
 	for _, s := range Scenarios {
 		c, ok := colors[s.Name]
-		if _, unsorted := Unsorted(s.Name); !ok || unsorted {
+		_, unsorted := Unsorted(s.Name)
+		if _, otlp := OTLP(s.Name); !ok || unsorted || otlp {
 			continue
 		}
 		if s.Baseline {

@@ -46,7 +46,19 @@ const (
 	// that Strata's figures read as ratios that hold across machines.
 	VictoriaMetrics = "victoriametrics"
 	Prometheus      = "prometheus"
+	// BlockBuilderOTLP, RouterOTLP and the OTLP baselines take the same
+	// series as OTLP/HTTP metrics (loadgen's -protocol otlp), which each
+	// receiver translates into its own series: read against each other
+	// and against their remote-write scenarios, they tell what OTLP costs.
+	BlockBuilderOTLP    = "otlp"
+	RouterOTLP          = Router + OTLPSuffix
+	VictoriaMetricsOTLP = VictoriaMetrics + OTLPSuffix
+	PrometheusOTLP      = Prometheus + OTLPSuffix
 )
+
+// OTLPSuffix ends the name of a scenario that is another one (the name
+// without it) loaded over OTLP; BlockBuilderOTLP is the block builder's.
+const OTLPSuffix = "-otlp"
 
 // UnsortedSuffix ends the name of a scenario that is another one (the
 // name without it) loaded with unsorted labels.
@@ -66,6 +78,10 @@ var Scenarios = []struct {
 	{RouterWide, "router alone, RF=3 over 6 block builders", "router alone, RF=3 of 6", "the router process only; each block builder gets about half of every request", false},
 	{VictoriaMetrics, "baseline: VictoriaMetrics single node", "VictoriaMetrics (baseline)", "the victoria-metrics process, receiving directly", true},
 	{Prometheus, "baseline: Prometheus with its remote-write receiver", "Prometheus (baseline)", "the prometheus process, receiving directly", true},
+	{BlockBuilderOTLP, "blockbuilder receiving the same series as OTLP/HTTP metrics, which it translates into remote-write", "block builder, RF=1, OTLP", "the block builder process, receiving directly", false},
+	{RouterOTLP, "router receiving the same series as OTLP/HTTP metrics, which it translates into remote-write for the block builders", "router alone, RF=3, OTLP", "the router process only; the block builders run as processes of their own", false},
+	{VictoriaMetricsOTLP, "baseline: VictoriaMetrics single node receiving OTLP/HTTP metrics (/opentelemetry/v1/metrics)", "VictoriaMetrics, OTLP (baseline)", "the victoria-metrics process, receiving directly", true},
+	{PrometheusOTLP, "baseline: Prometheus with its OTLP receiver (--web.enable-otlp-receiver)", "Prometheus, OTLP (baseline)", "the prometheus process, receiving directly", true},
 }
 
 // IsBaseline tells whether a scenario is another receiver than Strata.
@@ -82,6 +98,22 @@ func IsBaseline(scenario string) bool {
 // the scenario it is otherwise: its topology, and its sorted comparison.
 func Unsorted(scenario string) (sorted string, ok bool) {
 	return strings.CutSuffix(scenario, UnsortedSuffix)
+}
+
+// OTLP tells whether a scenario sends OTLP, and returns the scenario it
+// is otherwise: its processes, and its remote-write comparison.
+func OTLP(scenario string) (remoteWrite string, ok bool) {
+	if scenario == BlockBuilderOTLP {
+		return BlockBuilder, true
+	}
+	return strings.CutSuffix(scenario, OTLPSuffix)
+}
+
+// OTLPBaselines are the baselines the OTLP scenarios are read against, in
+// the order shown.
+var OTLPBaselines = []struct{ Scenario, Name string }{
+	{VictoriaMetricsOTLP, "VictoriaMetrics OTLP"},
+	{PrometheusOTLP, "Prometheus OTLP"},
 }
 
 // AnchorSeries is the number of active series the anchors and the
@@ -312,6 +344,7 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	}
 	b.WriteString("\n")
 	writeUnsorted(&b, results)
+	writeOTLP(&b, results)
 	if plot != "" {
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
 	}
@@ -368,6 +401,65 @@ func writeUnsorted(b *strings.Builder, results []Result) {
 	b.WriteString("| scenario | active series | samples per CPU-second, sorted / unsorted | ns/sample, sorted / unsorted | extra ns/sample | unsorted ÷ sorted, CPU per sample | all processes, extra ns/sample | all processes, unsorted ÷ sorted |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	b.WriteString(strings.Join(rows, "\n") + "\n\n")
+}
+
+// writeOTLP reads each OTLP scenario against the OTLP baselines and
+// against its remote-write scenario at the same number of active series.
+func writeOTLP(b *strings.Builder, results []Result) {
+	var rows []*Result
+	for i := range results {
+		if _, ok := OTLP(results[i].Scenario); ok {
+			rows = append(rows, &results[i])
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## OTLP\n\n")
+	b.WriteString("The `otlp` scenarios send the same series as OTLP/HTTP metrics (`strata loadgen -protocol otlp`): an ExportMetricsServiceRequest per request, gzipped, one resource (service.name and service.instance.id, which Prometheus' translation makes job and instance), a gauge without unit per metric name, a data point per sample with the series' other labels as attributes. ")
+	b.WriteString("Each receiver translates them into its own series, so these runs are read against the OTLP baselines, the same load in the same run, and against the same receiver over remote-write: OTLP ÷ remote-write below 1 is what translating costs. ")
+	b.WriteString("The generator builds each request's gzip member once and patches it per send, so that compressing costs it nothing: one block of a dynamic code in which every byte has a 9-bit code, with the timestamps matched across points as a gzip writer matches them, about twice the size of what a gzip writer at its default level makes of the request.\n\n")
+	b.WriteString("| scenario | active series | samples per CPU-second |")
+	for _, base := range OTLPBaselines {
+		fmt.Fprintf(b, " vs %s |", base.Name)
+	}
+	b.WriteString(" over remote-write, samples per CPU-second | OTLP ÷ remote-write | peak RSS |")
+	for _, base := range OTLPBaselines {
+		fmt.Fprintf(b, " vs %s |", base.Name)
+	}
+	b.WriteString("\n|---|---:|---:|" + strings.Repeat("---:|", len(OTLPBaselines)) + "---:|---:|---:|" + strings.Repeat("---:|", len(OTLPBaselines)) + "\n")
+	for _, r := range rows {
+		if !r.ok() {
+			fmt.Fprintf(b, "| %s | %s | failed (see above) |%s\n", r.Scenario, count(float64(r.Series)), strings.Repeat(" |", 3+2*len(OTLPBaselines)))
+			continue
+		}
+		spc := r.SamplesPerCPUSecond()
+		peak, _ := r.PeakRSS()
+		fmt.Fprintf(b, "| %s | %s | %s |", r.Scenario, count(float64(r.Series)), count(spc))
+		for _, base := range OTLPBaselines {
+			other := 0.0
+			if o := find(results, base.Scenario, r.Series); o != nil {
+				other = o.SamplesPerCPUSecond()
+			}
+			fmt.Fprintf(b, " %s |", times(spc, other))
+		}
+		rw, _ := OTLP(r.Scenario)
+		if o := find(results, rw, r.Series); o != nil {
+			fmt.Fprintf(b, " %s | %s |", count(o.SamplesPerCPUSecond()), times(spc, o.SamplesPerCPUSecond()))
+		} else {
+			b.WriteString(" – | – |")
+		}
+		fmt.Fprintf(b, " %s |", megabytes(peak))
+		for _, base := range OTLPBaselines {
+			var other int64
+			if o := find(results, base.Scenario, r.Series); o != nil {
+				other, _ = o.PeakRSS()
+			}
+			fmt.Fprintf(b, " %s |", times(float64(peak), float64(other)))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nA dash: no such run at that number of active series (`-baseline-series` sets where the baselines run).\n\n")
 }
 
 // nsPerSample is CPU nanoseconds per sample at a number of samples per

@@ -1,6 +1,6 @@
 // Package loadgen is Strata's load generator: it sends Prometheus
-// remote-write (1.0 or 2.0) of realistic Kubernetes-style series to any
-// endpoint, retries like Prometheus, and reports throughput, latency,
+// remote-write (1.0 or 2.0), or OTLP/HTTP metrics, of realistic
+// Kubernetes-style series to any endpoint, retries like Prometheus, and reports throughput, latency,
 // errors and, given the receiving processes' IDs, the CPU seconds and peak
 // memory they spent, so that the figure of merit is samples per CPU-second
 // of the server, which holds on a busy machine where wall time does not.
@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stratametrics/strata/internal/envconfig"
@@ -23,13 +25,21 @@ import (
 // Config of a run. The env tags (prefix STRATA_ added by the strata
 // command) mirror the command's flags.
 type Config struct {
-	// URL is the remote-write endpoint, e.g. http://host:19291/api/v1/receive.
+	// URL is the endpoint, e.g. http://host:19291/api/v1/receive. Over
+	// OTLP, a URL without a path is sent to OTLPPath.
 	URL string `env:"LOADGEN_URL"`
 	// Tenant, when set, is sent in TenantHeader.
 	Tenant       string `env:"LOADGEN_TENANT"`
 	TenantHeader string `env:"LOADGEN_TENANT_HEADER" envDefault:"THANOS-TENANT"`
-	// Protocol is the remote-write version: 1 or 2.
-	Protocol int `env:"LOADGEN_PROTOCOL" envDefault:"1"`
+	// Protocol is the remote-write version, 1 or 2, or OTLP ("otlp").
+	Protocol Protocol `env:"LOADGEN_PROTOCOL" envDefault:"1"`
+	// OTLPGzip gzips OTLP requests, as the OpenTelemetry Collector's
+	// otlphttp exporter does unless told otherwise.
+	OTLPGzip bool `env:"LOADGEN_OTLP_GZIP" envDefault:"true"`
+	// OTLPInstance is the service.instance.id of OTLP requests, which
+	// receivers that follow Prometheus store as the instance label of
+	// every series (see StoredLabels).
+	OTLPInstance string `env:"LOADGEN_OTLP_INSTANCE" envDefault:"loadgen-0"`
 	// Series is the number of active series.
 	Series int `env:"LOADGEN_SERIES" envDefault:"100000"`
 	// SamplesPerRequest bounds the samples of a request (Prometheus'
@@ -78,7 +88,10 @@ type Config struct {
 	MaxBackoff time.Duration `env:"LOADGEN_MAX_BACKOFF" envDefault:"5s"`
 
 	// Acked, if set, is called for every sample the receiver acknowledged
-	// (2xx), from the senders' goroutines, concurrently.
+	// (2xx), from the senders' goroutines, concurrently. An OTLP answer
+	// that refuses some points (partial success) does not say which: no
+	// sample of that request is passed, though those not refused count
+	// as acknowledged in the report.
 	Acked func(id SeriesID, ts int64, value float64) `env:"-"`
 	// OnMeasure, if set, is called once when the measured window starts
 	// (after the warm-up), e.g. to start profiling the receiver then.
@@ -102,8 +115,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("url %q: %w", c.URL, err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return fmt.Errorf("url %q: want http(s)://host:port/path", c.URL)
-	case c.Protocol != 1 && c.Protocol != 2:
-		return fmt.Errorf("protocol must be 1 or 2, got %d", c.Protocol)
+	case c.Protocol != RemoteWrite1 && c.Protocol != RemoteWrite2 && c.Protocol != OTLP:
+		return fmt.Errorf("protocol must be 1, 2 or otlp, got %s", c.Protocol)
+	case c.Protocol == OTLP && c.OTLPInstance == "":
+		return fmt.Errorf("otlp-instance must not be empty: it is every series' instance label")
 	case c.Series < 1 || c.Series > metricsPerPod<<20:
 		return fmt.Errorf("series must be between 1 and %d, got %d", metricsPerPod<<20, c.Series)
 	case c.SamplesPerSeries < 1:
@@ -144,10 +159,93 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) version() remotewrite.Version {
-	if c.Protocol == 2 {
+	if c.Protocol == RemoteWrite2 {
 		return remotewrite.V2
 	}
 	return remotewrite.V1
+}
+
+// compression is the requests' Content-Encoding.
+func (c *Config) compression() string {
+	switch {
+	case c.Protocol != OTLP:
+		return "snappy"
+	case c.OTLPGzip:
+		return "gzip"
+	}
+	return "identity"
+}
+
+// target is the URL requests go to.
+func (c *Config) target() string {
+	if c.Protocol != OTLP {
+		return c.URL
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return c.URL
+	}
+	u.Path = OTLPPath
+	return u.String()
+}
+
+// Protocol is what the generator sends: remote-write 1.0 or 2.0, by
+// version number, or OTLP. As text (flags, the environment) it is "1", "2"
+// or "otlp"; in JSON the version number, or "otlp".
+type Protocol int
+
+const (
+	RemoteWrite1 Protocol = 1
+	RemoteWrite2 Protocol = 2
+	// OTLP is OTLP/HTTP metrics, protobuf. Its number is no version's,
+	// so that a version mistyped in code is refused, not taken for it.
+	OTLP Protocol = -1
+)
+
+func (p Protocol) String() string {
+	if p == OTLP {
+		return "otlp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// Set parses p as a flag does.
+func (p *Protocol) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1":
+		*p = RemoteWrite1
+	case "2":
+		*p = RemoteWrite2
+	case "otlp":
+		*p = OTLP
+	default:
+		return fmt.Errorf("protocol must be 1, 2 or otlp, got %q", s)
+	}
+	return nil
+}
+
+// UnmarshalText parses p as an environment variable does.
+func (p *Protocol) UnmarshalText(b []byte) error { return p.Set(string(b)) }
+
+// MarshalJSON keeps the remote-write versions numbers, as reports had
+// them before OTLP.
+func (p Protocol) MarshalJSON() ([]byte, error) {
+	if p == OTLP {
+		return []byte(`"otlp"`), nil
+	}
+	return strconv.AppendInt(nil, int64(p), 10), nil
+}
+
+func (p *Protocol) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		return p.Set(s)
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return fmt.Errorf("protocol: %s is neither a version nor \"otlp\"", b)
+	}
+	*p = Protocol(n)
+	return nil
 }
 
 // seriesPerRequest is the number of series in a full request.

@@ -13,8 +13,11 @@ import (
 // measured window (after the warm-up); the acknowledged, dropped and
 // abandoned counts and the errors are over the whole run.
 type Report struct {
-	URL               string  `json:"url"`
-	Protocol          int     `json:"protocol"`
+	URL      string   `json:"url"`
+	Protocol Protocol `json:"protocol"`
+	// Compression is the requests' Content-Encoding ("identity" for
+	// none).
+	Compression       string  `json:"compression"`
 	Series            int     `json:"series"`
 	SamplesPerRequest int     `json:"samples_per_request"`
 	SamplesPerSeries  int     `json:"samples_per_series"`
@@ -27,12 +30,14 @@ type Report struct {
 	Requests         int64   `json:"requests"`
 	Samples          int64   `json:"samples"`
 	SamplesPerSecond float64 `json:"samples_per_second"`
-	// BodyBytesPerSample is the compressed bytes sent per sample.
+	// BodyBytesPerSample is the bytes sent per sample, as compressed.
 	BodyBytesPerSample float64 `json:"body_bytes_per_sample"`
 	LatencyP50Seconds  float64 `json:"latency_p50_seconds"`
 	LatencyP99Seconds  float64 `json:"latency_p99_seconds"`
 
-	AckedSamples     int64 `json:"acked_samples"`
+	AckedSamples int64 `json:"acked_samples"`
+	// DroppedSamples were refused for good: 4xx but 429, or refused in
+	// an OTLP partial success (counted in Errors under PartialKey).
 	DroppedSamples   int64 `json:"dropped_samples"`
 	AbandonedSamples int64 `json:"abandoned_samples"`
 	Retries          int64 `json:"retries"`
@@ -63,7 +68,7 @@ type ProcessReport struct {
 func (r *runner) report(before, after snapshot, lat []time.Duration) Report {
 	c := &r.cfg
 	rep := Report{
-		URL: c.URL, Protocol: c.Protocol, Series: c.Series, SamplesPerRequest: c.SamplesPerRequest,
+		URL: r.url, Protocol: c.Protocol, Compression: c.compression(), Series: c.Series, SamplesPerRequest: c.SamplesPerRequest,
 		SamplesPerSeries: c.SamplesPerSeries, Concurrency: c.Concurrency, Churn: c.Churn, UnsortedLabels: c.UnsortedLabels,
 		DurationSeconds:  after.at.Sub(before.at).Seconds(),
 		Requests:         r.winRequests.Load(),
@@ -153,8 +158,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.UnsortedLabels {
 		unsorted = ", labels unsorted"
 	}
-	fmt.Fprintf(&b, "strata loadgen: %s series, remote-write %d.0, %d samples/request (%d per series), %d senders, churn %g/min%s\n",
-		thousands(float64(r.Series)), r.Protocol, r.SamplesPerRequest, r.SamplesPerSeries, r.Concurrency, r.Churn, unsorted)
+	proto := fmt.Sprintf("remote-write %s.0", r.Protocol)
+	if r.Protocol == OTLP {
+		proto = "OTLP/HTTP protobuf, " + r.Compression
+	}
+	fmt.Fprintf(&b, "strata loadgen: %s series, %s, %d samples/request (%d per series), %d senders, churn %g/min%s\n",
+		thousands(float64(r.Series)), proto, r.SamplesPerRequest, r.SamplesPerSeries, r.Concurrency, r.Churn, unsorted)
 	fmt.Fprintf(&b, "  target           %s\n", r.URL)
 	fmt.Fprintf(&b, "  samples/s        %s  (%s samples in %s requests over %.1fs, %.2f bytes/sample on the wire)\n",
 		thousands(r.SamplesPerSecond), thousands(float64(r.Samples)), thousands(float64(r.Requests)), r.DurationSeconds, r.BodyBytesPerSample)
@@ -178,7 +187,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "  whole run        %s samples acknowledged, %s dropped (4xx), %s abandoned, %d retries\n",
+	fmt.Fprintf(&b, "  whole run        %s samples acknowledged, %s dropped (4xx or partial success), %s abandoned, %d retries\n",
 		thousands(float64(r.AckedSamples)), thousands(float64(r.DroppedSamples)), thousands(float64(r.AbandonedSamples)), r.Retries)
 	for _, p := range r.Processes {
 		if p.Error != "" {

@@ -38,6 +38,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 // runner is one run's shared state; each sender is a worker.
 type runner struct {
 	cfg        Config
+	url        string
 	client     *http.Client
 	now        func() time.Time
 	startMs    int64
@@ -73,6 +74,7 @@ type worker struct {
 func newRunner(cfg Config) *runner {
 	r := &runner{
 		cfg:        cfg,
+		url:        cfg.target(),
 		client:     cfg.Client,
 		now:        cfg.Now,
 		intervalMs: cfg.Interval.Milliseconds(),
@@ -92,7 +94,7 @@ func newRunner(cfg Config) *runner {
 				DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 				MaxIdleConnsPerHost: cfg.Concurrency,
 				IdleConnTimeout:     90 * time.Second,
-				// Bodies are snappy already.
+				// Bodies are compressed already, and answers small.
 				DisableCompression: true,
 			},
 		}
@@ -317,10 +319,19 @@ func (r *runner) template(w *worker, i, c int, replaced int64) *template {
 	if t != nil && slices.Equal(t.gens, gens) {
 		return t
 	}
-	t = buildTemplate(r.cfg.version(), first, gens, r.cfg.SamplesPerSeries, r.cfg.UnsortedLabels)
+	if r.cfg.Protocol == OTLP {
+		t = buildOTLPTemplate(first, gens, r.cfg.SamplesPerSeries, r.cfg.UnsortedLabels, r.cfg.OTLPInstance, r.cfg.OTLPGzip)
+	} else {
+		t = buildTemplate(r.cfg.version(), first, gens, r.cfg.SamplesPerSeries, r.cfg.UnsortedLabels)
+	}
 	w.tmpls[i] = t
 	return t
 }
+
+// PartialKey counts, in Report.Errors, the OTLP answers that took a
+// request but refused some of its points (partial success); those points
+// are dropped.
+const PartialKey = "partial"
 
 // send posts one request until it is acknowledged, dropped (4xx but 429),
 // or abandoned (the run ends while retrying), backing off between tries.
@@ -328,19 +339,28 @@ func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
 	samples := int64(t.n * t.perSeries)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		status, retryAfter, msg, err := r.post(ctx, t.body)
+		status, retryAfter, rejected, msg, err := r.post(ctx, t.body)
 		measuring := r.measuring.Load()
 		if measuring {
 			w.lat = append(w.lat, time.Since(start))
 		}
 		if err == nil && status/100 == 2 {
-			r.acked.Add(samples)
+			// A retry would send the refused points again, to be
+			// refused again: they are dropped, as an OpenTelemetry
+			// exporter drops them.
+			rejected = min(rejected, samples)
+			taken := samples - rejected
+			r.acked.Add(taken)
+			if rejected > 0 {
+				r.dropped.Add(rejected)
+				r.countError(PartialKey, msg)
+			}
 			if measuring {
-				r.winSamples.Add(samples)
+				r.winSamples.Add(taken)
 				r.winRequests.Add(1)
 				r.winBytes.Add(int64(len(t.body)))
 			}
-			if r.cfg.Acked != nil {
+			if r.cfg.Acked != nil && rejected == 0 {
 				r.ack(t, k0)
 			}
 			return
@@ -391,19 +411,33 @@ func (r *runner) ack(t *template, k0 int64) {
 // maxAnswer bounds how much of an error answer is kept.
 const maxAnswer = 4 << 10
 
+// maxOTLPAnswer bounds the OTLP success answer read: its partial success
+// message may list every refused metric.
+const maxOTLPAnswer = 1 << 20
+
 // post sends one request. err is set when no answer came; msg is the start
-// of an error answer.
-func (r *runner) post(ctx context.Context, body []byte) (status int, retryAfter time.Duration, msg string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.URL, bytes.NewReader(body))
+// of an error answer, or the message of an OTLP partial success, which
+// rejected counts the refused points of.
+func (r *runner) post(ctx context.Context, body []byte) (status int, retryAfter time.Duration, rejected int64, msg string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err.Error(), err
+		return 0, 0, 0, err.Error(), err
 	}
 	h := req.Header
-	h.Set("Content-Encoding", "snappy")
-	h.Set("Content-Type", r.cfg.version().ContentType())
-	if r.cfg.Protocol == 2 {
+	otlp := r.cfg.Protocol == OTLP
+	switch {
+	case otlp:
+		h.Set("Content-Type", otlpContentType)
+		if r.cfg.OTLPGzip {
+			h.Set("Content-Encoding", "gzip")
+		}
+	case r.cfg.Protocol == RemoteWrite2:
+		h.Set("Content-Encoding", "snappy")
+		h.Set("Content-Type", r.cfg.version().ContentType())
 		h.Set(remotewrite.HeaderVersion, "2.0.0")
-	} else {
+	default:
+		h.Set("Content-Encoding", "snappy")
+		h.Set("Content-Type", r.cfg.version().ContentType())
 		h.Set(remotewrite.HeaderVersion, "0.1.0")
 	}
 	h.Set("User-Agent", "strata-loadgen")
@@ -412,19 +446,27 @@ func (r *runner) post(ctx context.Context, body []byte) (status int, retryAfter 
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return 0, 0, err.Error(), err
+		return 0, 0, 0, err.Error(), err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
+		if otlp {
+			answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxOTLPAnswer))
+			rejected, msg = otlpAnswer(resp.Header.Get("Content-Type"), answer)
+		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, 0, "", nil
+		return resp.StatusCode, 0, rejected, msg, nil
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	_, _ = io.Copy(io.Discard, resp.Body)
 	if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
 		retryAfter = time.Duration(s) * time.Second
 	}
-	return resp.StatusCode, retryAfter, strings.TrimSpace(string(answer)), nil
+	msg = strings.TrimSpace(string(answer))
+	if otlp {
+		msg = otlpErrorMessage(resp.Header.Get("Content-Type"), answer)
+	}
+	return resp.StatusCode, retryAfter, 0, msg, nil
 }
 
 func (r *runner) countError(key, msg string) {

@@ -70,7 +70,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	v, err := remotewrite.Negotiate(req.Header)
 	if err != nil {
 		r.problem("negotiate: %v", err)
-		http.Error(w, err.Error(), 415)
+		http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
 		return
 	}
 	if got := req.Header.Get("THANOS-TENANT"); got != r.tenant {
@@ -191,7 +191,7 @@ func testConfig(url string) Config {
 // which a receiver that sorts them stores as the same series.
 func TestRunDeliversWhatItAcks(t *testing.T) {
 	for _, tc := range []struct {
-		proto    int
+		proto    Protocol
 		unsorted bool
 	}{{1, false}, {2, false}, {1, true}, {2, true}} {
 		name := fmt.Sprintf("protocol %d", tc.proto)

@@ -110,10 +110,12 @@ func (id SeriesID) labels(unsorted bool) []Label {
 
 // String renders the labels as Prometheus does ({a="b", c="d"}), so that
 // acknowledged samples can be matched with what a TSDB returns.
-func (id SeriesID) String() string {
+func (id SeriesID) String() string { return formatLabels(id.Labels()) }
+
+func formatLabels(ls []Label) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, l := range id.Labels() {
+	for i, l := range ls {
 		if i > 0 {
 			b.WriteString(", ")
 		}

@@ -2,14 +2,16 @@ package loadgen
 
 import "encoding/binary"
 
-// A request template is compressed once, by the encoder below, so that each
-// send only patches bytes in place and compresses nothing. The trick: the
-// bytes that change between sends (every sample's value and timestamp) are
-// always emitted as literals and never used as the source or destination of
-// a copy. The block then stays a valid snappy block, decoding to the
-// patched request, whatever those bytes become. Everything else is matched
-// as a normal snappy encoder would, across series, so the compressed size
-// stays close to what Prometheus sends.
+// A request template is compressed once, by the encoders below, so that
+// each send only patches bytes in place and compresses nothing. The trick:
+// the bytes that change between sends (every sample's value and timestamp)
+// are always emitted as literals and never used as the source or
+// destination of a copy. The block then stays a valid compressed block,
+// decoding to the patched request, whatever those bytes become. Everything
+// else is matched as a normal encoder would, across series, so the
+// compressed size stays close to what a real sender's is. Snappy (remote
+// write) is here; deflate (gzip, for OTLP) in deflate.go, on the same
+// matching.
 
 const (
 	snappyTableBits = 16
@@ -25,13 +27,48 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 	out := make([]byte, 0, len(src)/3+16)
 	out = binary.AppendUvarint(out, uint64(len(src)))
 	offs := make([]int32, len(dyn))
-
-	protected := make([]bool, len(src))
-	for _, d := range dyn {
-		for j := d; j < d+width; j++ {
-			protected[j] = true
+	recorded := 0 // protected ranges whose offset is known
+	literal := func(start, end int) {
+		out = appendLiteralTag(out, end-start)
+		base := len(out)
+		out = append(out, src[start:end]...)
+		for recorded < len(dyn) && dyn[recorded] < end {
+			offs[recorded] = int32(base + dyn[recorded] - start)
+			recorded++
 		}
 	}
+	copyFrom := func(offset, n int) { out = appendCopy(out, offset, n) }
+	matchProtected(src, protectedMask(len(src), dyn, width), snappyMaxOffset, literal, copyFrom)
+	return out, offs
+}
+
+// Classes of bytes, for matchProtected: a byte of class 0 is matched as
+// any encoder would; unmatched, one of unmatched class is never in a
+// match; one of a positive class is matched only with bytes of the same
+// class, all of which are patched to the same value (the timestamp of the
+// same sample of every series in an OTLP request), so that such a match
+// stays right whatever they become.
+const unmatched = -1
+
+// protectedMask is the classes of src's bytes when the ranges starting at
+// dyn, width long, are unmatched.
+func protectedMask(n int, dyn []int, width int) []int32 {
+	class := make([]int32, n)
+	for _, d := range dyn {
+		for j := d; j < d+width; j++ {
+			class[j] = unmatched
+		}
+	}
+	return class
+}
+
+// matchProtected is the matching both encoders share: it walks src and
+// calls literal for each run of bytes to emit as they are (never empty)
+// and copyFrom for each match (offset bytes back, n long, at least 4),
+// in order, so that they cover src. No match reaches further back than
+// maxOffset, and every byte of a match is of the class of its source
+// (see unmatched).
+func matchProtected(src []byte, class []int32, maxOffset int, literal func(start, end int), copyFrom func(offset, n int)) {
 	// Two tables of the latest position of each hashed 4- and 8-byte
 	// sequence: the 8-byte one finds the long matches (a whole run of
 	// labels shared with a series further back) that the most recent
@@ -45,7 +82,7 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 			return false
 		}
 		for j := p; j < p+n; j++ {
-			if protected[j] {
+			if class[j] == unmatched {
 				return false
 			}
 		}
@@ -65,28 +102,21 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 			table8[hash8(p)] = int32(p)
 		}
 	}
-	// length of the match of src[c:] and src[i:], within unprotected bytes
+	same := func(c, i int) bool { return src[c] == src[i] && class[c] == class[i] && class[i] != unmatched }
+	// length of the match of src[c:] and src[i:]
 	matchLen := func(c, i int) int {
-		if c < 0 || i-c > snappyMaxOffset {
+		if c < 0 || i-c > maxOffset {
 			return 0
 		}
 		n := 0
-		for i+n < len(src) && src[c+n] == src[i+n] && !protected[i+n] && !protected[c+n] {
+		for i+n < len(src) && same(c+n, i+n) {
 			n++
 		}
 		return n
 	}
-	recorded := 0 // protected ranges whose offset is known
 	emitLiteral := func(start, end int) {
-		if start == end {
-			return
-		}
-		out = appendLiteralTag(out, end-start)
-		base := len(out)
-		out = append(out, src[start:end]...)
-		for recorded < len(dyn) && dyn[recorded] < end {
-			offs[recorded] = int32(base + dyn[recorded] - start)
-			recorded++
+		if start < end {
+			literal(start, end)
 		}
 	}
 
@@ -113,11 +143,11 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 			continue
 		}
 		// Extend backwards too, into bytes still pending as literal.
-		for i > litStart && cand > 0 && src[cand-1] == src[i-1] && !protected[i-1] && !protected[cand-1] && i-cand <= snappyMaxOffset {
+		for i > litStart && cand > 0 && same(cand-1, i-1) && i-cand <= maxOffset {
 			i, cand, n = i-1, cand-1, n+1
 		}
 		emitLiteral(litStart, i)
-		out = appendCopy(out, i-cand, n)
+		copyFrom(i-cand, n)
 		for j := i + 1; j < i+n; j++ {
 			insert(j)
 		}
@@ -125,7 +155,6 @@ func encodeProtected(src []byte, dyn []int, width int) ([]byte, []int32) {
 		litStart = i
 	}
 	emitLiteral(litStart, len(src))
-	return out, offs
 }
 
 // appendLiteralTag appends the tag of a literal of n bytes.

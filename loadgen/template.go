@@ -23,9 +23,6 @@ const sampleWidth = 8 + 1 + tsWidth
 // every protobuf decoder accepts.
 const tsWidth = 6
 
-// maxTimestamp is the largest timestamp a 6-byte varint holds.
-const maxTimestamp = 1<<42 - 1
-
 type template struct {
 	first, n int   // slots first to first+n-1
 	gens     []int // generation of each slot when built
@@ -34,6 +31,16 @@ type template struct {
 	offs      []int32
 	perSeries int
 	rawLen    int
+
+	// otlp is set for an OTLP request (see patchOTLP), whose offs are
+	// two per sample.
+	otlp bool
+	// raw is the uncompressed request when body is its gzip, patched
+	// along with it for the trailer's CRC, at rawOffs; tsLits are the
+	// timestamps' bytes coded as literals in body.
+	raw     []byte
+	rawOffs []int32
+	tsLits  []tsLiteral
 }
 
 // buildTemplate encodes the series of slots [first, first+len(gens)) with
@@ -50,6 +57,10 @@ func buildTemplate(v remotewrite.Version, first int, gens []int, perSeries int, 
 // index k0 of every series (k counts samples since the run's start, at
 // startMs + k*intervalMs).
 func (t *template) patch(k0 int64, startMs, intervalMs int64) {
+	if t.otlp {
+		t.patchOTLP(k0, startMs, intervalMs)
+		return
+	}
 	b := t.body
 	for i := 0; i < t.n; i++ {
 		id := SeriesID{Slot: t.first + i, Gen: t.gens[i]}
@@ -80,7 +91,7 @@ func appendSample(b []byte) ([]byte, int) {
 	b = append(b, 2<<3|2, 1+8+1+tsWidth, 1<<3|1)
 	at := len(b)
 	b = append(b, make([]byte, 8)...)
-	b = append(b, 2<<3|0)
+	b = append(b, 2<<3) // field 2, a varint
 	b = append(b, 0x80, 0x80, 0x80, 0x80, 0x80, 0)
 	return b, at
 }
@@ -173,9 +184,9 @@ func encodeV2(first int, gens []int, perSeries int, unsorted bool) ([]byte, []in
 	}
 	var dyn []int
 	for _, s := range all {
-		md = binary.AppendUvarint(md[:0], 1<<3|0)
+		md = binary.AppendUvarint(md[:0], 1<<3) // field 1, a varint
 		md = binary.AppendUvarint(md, uint64(s.typ))
-		md = binary.AppendUvarint(md, 3<<3|0)
+		md = binary.AppendUvarint(md, 3<<3) // field 3, a varint
 		md = binary.AppendUvarint(md, uint64(s.help))
 		ts = appendBytesField(ts[:0], 1, s.refs)
 		n := len(ts) + perSeries*sampleFieldLen

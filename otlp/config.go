@@ -39,6 +39,12 @@ type Config struct {
 	// PromoteScopeMetadata adds otel_scope_name, _version, _schema_url and
 	// the scope's attributes as labels.
 	PromoteScopeMetadata bool `yaml:"promote_scope_metadata" env:"PROMOTE_SCOPE_METADATA"`
+	// LabelNameUnderscoreSanitization prefixes "key" to label names that
+	// begin with a single "_" (when names are escaped), and
+	// LabelNamePreserveMultipleUnderscores keeps runs of "_" as they are:
+	// both on in Prometheus 3, whose default this is.
+	LabelNameUnderscoreSanitization      bool `yaml:"label_name_underscore_sanitization" env:"LABEL_NAME_UNDERSCORE_SANITIZATION" envDefault:"true"`
+	LabelNamePreserveMultipleUnderscores bool `yaml:"label_name_preserve_multiple_underscores" env:"LABEL_NAME_PRESERVE_MULTIPLE_UNDERSCORES" envDefault:"true"`
 	// DisableTargetInfo stops target_info series (Prometheus' own
 	// receiver always writes them).
 	DisableTargetInfo bool `yaml:"disable_target_info" env:"DISABLE_TARGET_INFO"`
@@ -96,11 +102,13 @@ func (c Config) Settings() Settings {
 			PromoteResourceAttributes:    c.PromoteResourceAttributes,
 			IgnoreResourceAttributes:     c.IgnoreResourceAttributes,
 		}),
-		KeepIdentifyingResourceAttributes: c.KeepIdentifyingResourceAttributes,
-		ConvertHistogramsToNHCB:           c.ConvertHistogramsToNHCB,
-		PromoteScopeMetadata:              c.PromoteScopeMetadata,
-		DisableTargetInfo:                 c.DisableTargetInfo,
-		AllowDeltaTemporality:             c.NativeDeltaIngestion,
-		LookbackDelta:                     c.LookbackDelta,
+		KeepIdentifyingResourceAttributes:    c.KeepIdentifyingResourceAttributes,
+		ConvertHistogramsToNHCB:              c.ConvertHistogramsToNHCB,
+		PromoteScopeMetadata:                 c.PromoteScopeMetadata,
+		DisableTargetInfo:                    c.DisableTargetInfo,
+		AllowDeltaTemporality:                c.NativeDeltaIngestion,
+		LabelNameUnderscoreSanitization:      c.LabelNameUnderscoreSanitization,
+		LabelNamePreserveMultipleUnderscores: c.LabelNamePreserveMultipleUnderscores,
+		LookbackDelta:                        c.LookbackDelta,
 	}}
 }

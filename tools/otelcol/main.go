@@ -5,7 +5,7 @@
 // it is a plain `go build`.
 //
 // Receivers: otlp, prometheus. Processors: batch. Exporters:
-// prometheusremotewrite. Config sources: file:, env:, yaml:.
+// prometheusremotewrite, otlphttp. Config sources: file:, env:, yaml:.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
@@ -70,6 +71,7 @@ func components() (otelcol.Factories, error) {
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		prometheusremotewriteexporter.NewFactory(),
+		otlphttpexporter.NewFactory(),
 	); err != nil {
 		return f, err
 	}

@@ -21,6 +21,11 @@
 // run beside their sorted scenario, by default at the anchors' 100k
 // series only (-unsorted-series), as one number is what their comparison
 // needs.
+//
+// The OTLP scenarios (otlp for the block builder, router-otlp, and the
+// baselines victoriametrics-otlp and prometheus-otlp) are the same
+// processes loaded with the same series as OTLP/HTTP metrics, at -series
+// and -baseline-series as the others.
 package main
 
 import (
@@ -81,8 +86,8 @@ func run(args []string) error {
 	var scenarios, series, baselineSeries, unsortedSeries, vmBin, promBin string
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
-	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenario (a bare name is looked up in PATH)")
-	fs.StringVar(&promBin, "prometheus", "prometheus", "the Prometheus binary, for the prometheus scenario (a bare name is looked up in PATH)")
+	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenarios (a bare name is looked up in PATH)")
+	fs.StringVar(&promBin, "prometheus", "prometheus", "the Prometheus binary, for the prometheus scenarios (a bare name is looked up in PATH)")
 	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.png, results.json and the profiles")
 	fs.StringVar(&o.tmp, "tmp", os.TempDir(), "folder for the processes' data (removed after each run)")
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
@@ -91,7 +96,7 @@ func run(args []string) error {
 	fs.StringVar(&unsortedSeries, "unsorted-series", "", "active series of each run of an -unsorted scenario, comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against the sorted scenario at the same count)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
-	fs.IntVar(&o.load.Protocol, "protocol", 1, "remote-write version: 1 or 2")
+	protocol := fs.Int("protocol", 1, "remote-write version: 1 or 2 (the OTLP scenarios send OTLP whatever it is)")
 	fs.IntVar(&o.load.SamplesPerRequest, "samples-per-request", o.load.SamplesPerRequest, "samples per request")
 	fs.IntVar(&o.load.Concurrency, "concurrency", o.load.Concurrency, "concurrent senders")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile the measured processes over the measured window")
@@ -99,6 +104,10 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *protocol != 1 && *protocol != 2 {
+		return fmt.Errorf("-protocol: remote-write 1 or 2, got %d (OTLP is the -otlp scenarios')", *protocol)
+	}
+	o.load.Protocol = loadgen.Protocol(*protocol)
 	var known []string
 	for _, sc := range bench.Scenarios {
 		known = append(known, sc.Name)
@@ -121,10 +130,13 @@ func run(args []string) error {
 		return err
 	}
 	o.baselines = map[string]baseline{}
-	for sc, path := range map[string]string{bench.VictoriaMetrics: vmBin, bench.Prometheus: promBin} {
-		if !slices.Contains(o.scenarios, sc) {
+	bins := map[string]string{bench.VictoriaMetrics: vmBin, bench.Prometheus: promBin}
+	for _, sc := range o.scenarios {
+		if !bench.IsBaseline(sc) {
 			continue
 		}
+		kind, _ := bench.OTLP(sc)
+		path := bins[kind]
 		// VictoriaMetrics reads remote-write 1.0 only: it answers a 2.0
 		// request 204 and stores nothing, as a 1.0 one with no series.
 		if sc == bench.VictoriaMetrics && o.load.Protocol != 1 {
@@ -132,7 +144,7 @@ func run(args []string) error {
 		}
 		b, err := findBaseline(path)
 		if err != nil {
-			return fmt.Errorf("the %s scenario: %w (set -%s, or leave the scenario out; `make bench` builds it)", sc, err, sc)
+			return fmt.Errorf("the %s scenario: %w (set -%s, or leave the scenario out; `make bench` builds it)", sc, err, kind)
 		}
 		o.baselines[sc] = b
 	}
@@ -281,6 +293,12 @@ func write(o *options, m bench.Machine, results []bench.Result) error {
 		}
 		conditions += ". Each was checked, through its own metrics, to have stored every sample it acknowledged."
 	}
+	for _, sc := range o.scenarios {
+		if _, otlp := bench.OTLP(sc); otlp {
+			conditions += " The OTLP scenarios send the same series, requests and senders as OTLP/HTTP protobuf, gzipped, to each receiver's OTLP endpoint (Strata's /api/v1/otlp/v1/metrics, Prometheus' with --web.enable-otlp-receiver, VictoriaMetrics' /opentelemetry/v1/metrics with its defaults), each translating with its own defaults."
+			break
+		}
+	}
 	js, err := json.MarshalIndent(struct {
 		Machine    bench.Machine  `json:"machine"`
 		Conditions string         `json:"conditions"`
@@ -341,7 +359,6 @@ type cluster struct {
 	measured []*proc          // the ones the figure of merit counts
 	profile  map[*proc]string // measured process -> its HTTP address
 	roles    map[int]string   // pid -> role
-	dirs     []string         // to remove
 }
 
 func runScenario(ctx context.Context, o *options, scenario string, series int) bench.Result {
@@ -372,6 +389,9 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	cfg.WarmupRounds = o.warmupRounds
 	cfg.Backfill = 72 * time.Hour
 	_, cfg.UnsortedLabels = bench.Unsorted(scenario)
+	if _, otlp := bench.OTLP(scenario); otlp {
+		cfg.Protocol = loadgen.OTLP
+	}
 	for _, p := range c.procs {
 		cfg.Pids = append(cfg.Pids, p.pid())
 	}
@@ -446,9 +466,15 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 // start starts the processes of a scenario and waits until they are ready.
 func start(ctx context.Context, o *options, scenario, dir string) (*cluster, error) {
 	c := &cluster{profile: map[*proc]string{}, roles: map[int]string{}}
-	// An unsorted scenario is its sorted one's processes; only the load
-	// differs.
+	// An unsorted or OTLP scenario is its sorted, remote-write one's
+	// processes; only the load differs, and where it is sent.
+	name := scenario
 	scenario, _ = bench.Unsorted(scenario)
+	scenario, otlp := bench.OTLP(scenario)
+	path := "/api/v1/receive"
+	if otlp {
+		path = loadgen.OTLPPath
+	}
 	common := []string{
 		"STRATA_PPROF=1",
 		"STRATA_LOG_LEVEL=warn",
@@ -490,7 +516,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		c.roles[p.pid()] = "blockbuilder"
 		c.measured = []*proc{p}
 		c.profile[p] = addr
-		c.url = "http://" + addr + "/api/v1/receive"
+		c.url = "http://" + addr + path
 		return c, waitReady(ctx, p, addr)
 	case bench.Dev:
 		// strata dev puts its block builders on the three ports after the
@@ -508,7 +534,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		c.roles[p.pid()] = "dev"
 		c.measured = []*proc{p}
 		c.profile[p] = addr
-		c.url = "http://" + addr + "/api/v1/receive"
+		c.url = "http://" + addr + path
 		return c, waitReady(ctx, p, addr)
 	case bench.Router, bench.RouterWide:
 		n := 3
@@ -542,30 +568,37 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		c.roles[p.pid()] = "router"
 		c.measured = []*proc{p}
 		c.profile[p] = addr
-		c.url = "http://" + addr + "/api/v1/receive"
+		c.url = "http://" + addr + path
 		return c, waitReady(ctx, p, addr)
 	case bench.VictoriaMetrics, bench.Prometheus:
-		return c, startBaseline(ctx, c, o.baselines[scenario].bin, scenario, dir, o.load.Protocol)
+		return c, startBaseline(ctx, c, o.baselines[name].bin, name, dir, o.load.Protocol)
 	}
 	return c, fmt.Errorf("unknown scenario %q", scenario)
 }
 
 // startBaseline starts another receiver, listening on loopback only, for
-// remote-write straight from the load generator, and waits until it is
-// ready. Both serve /-/ready and /debug/pprof/ on their HTTP address.
-func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, protocol int) error {
+// remote-write or, for an OTLP scenario, OTLP straight from the load
+// generator, and waits until it is ready. Both serve /-/ready and
+// /debug/pprof/ on their HTTP address.
+func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, protocol loadgen.Protocol) error {
 	addr, err := harness.FreePorts(1)
 	if err != nil {
 		return err
 	}
 	data := filepath.Join(dir, scenario)
+	kind, otlp := bench.OTLP(scenario)
 	var args []string
-	switch scenario {
+	path := "/api/v1/write"
+	switch kind {
 	case bench.VictoriaMetrics:
 		// Graphite, InfluxDB and OpenTSDB listeners stay off, as they are
 		// unless set. The retention keeps the backfilled samples (72 h
-		// back) far from its edge.
+		// back) far from its edge. OTLP needs no flag: its endpoint is
+		// always on, translating with VictoriaMetrics' defaults.
 		args = []string{"-storageDataPath=" + data, "-httpListenAddr=" + addr, "-retentionPeriod=100y"}
+		if otlp {
+			path = "/opentelemetry/v1/metrics"
+		}
 	case bench.Prometheus:
 		// An empty configuration: no scraping, no rules, no remote write;
 		// it only receives. The receiver accepts one protobuf message, the
@@ -575,11 +608,18 @@ func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, p
 			return err
 		}
 		msg := "prometheus.WriteRequest"
-		if protocol == 2 {
+		if protocol == loadgen.RemoteWrite2 {
 			msg = "io.prometheus.write.v2.Request"
 		}
-		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data, "--web.listen-address=" + addr,
-			"--web.enable-remote-write-receiver", "--web.remote-write-receiver.accepted-protobuf-messages=" + msg}
+		args = []string{"--config.file=" + cfg, "--storage.tsdb.path=" + data, "--web.listen-address=" + addr}
+		if otlp {
+			// The OTLP receiver alone, translating with Prometheus'
+			// defaults (no otlp: block in the configuration).
+			args = append(args, "--web.enable-otlp-receiver")
+			path = "/api/v1/otlp/v1/metrics"
+		} else {
+			args = append(args, "--web.enable-remote-write-receiver", "--web.remote-write-receiver.accepted-protobuf-messages="+msg)
+		}
 	}
 	p, err := startProc(bin, args, nil, filepath.Join(dir, scenario+".log"))
 	if err != nil {
@@ -589,7 +629,7 @@ func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, p
 	c.roles[p.pid()] = scenario
 	c.measured = []*proc{p}
 	c.profile[p] = addr
-	c.url = "http://" + addr + "/api/v1/write"
+	c.url = "http://" + addr + path
 	return waitReady(ctx, p, addr)
 }
 
@@ -689,8 +729,10 @@ func waitReady(ctx context.Context, p *proc, addr string) error {
 // telling the sender: a baseline that acknowledges what it does not store
 // would look faster than it is.
 var storedMetrics = map[string]struct{ stored, ignored string }{
-	bench.VictoriaMetrics: {`vm_rows_inserted_total{type="promremotewrite"}`, "vm_rows_ignored_total"},
-	bench.Prometheus:      {"prometheus_tsdb_head_samples_appended_total", ""},
+	bench.VictoriaMetrics:     {`vm_rows_inserted_total{type="promremotewrite"}`, "vm_rows_ignored_total"},
+	bench.Prometheus:          {"prometheus_tsdb_head_samples_appended_total", ""},
+	bench.VictoriaMetricsOTLP: {`vm_rows_inserted_total{type="opentelemetry"}`, "vm_rows_ignored_total"},
+	bench.PrometheusOTLP:      {"prometheus_tsdb_head_samples_appended_total", ""},
 }
 
 // checkStored fails when a baseline at addr stored fewer samples than it

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratametrics/strata/bench"
 	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/loadgen"
 )
 
 // TestRunSmallBench runs a few scenarios briefly against the real binary
@@ -125,17 +126,62 @@ func TestRunBaselines(t *testing.T) {
 	}
 }
 
+// TestRunOTLP runs the OTLP scenarios beside Prometheus' OTLP receiver
+// (and VictoriaMetrics', with STRATA_TEST_VICTORIAMETRICS) and checks each
+// took the load over OTLP, every sample acknowledged, and that results.md
+// reads them against each other.
+func TestRunOTLP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real receivers")
+	}
+	bin := harness.Tool(t, "strata")
+	prom := harness.Tool(t, "prometheus")
+	out := t.TempDir()
+	scenarios, want := "otlp,router-otlp,prometheus-otlp", []string{bench.BlockBuilderOTLP, bench.RouterOTLP, bench.PrometheusOTLP}
+	args := []string{"-bin", bin, "-prometheus", prom, "-out", out, "-tmp", t.TempDir(), "-series", "4000",
+		"-baseline-series", "4000", "-duration", "2s", "-concurrency", "2", "-profile=false"}
+	if vm := os.Getenv("STRATA_TEST_VICTORIAMETRICS"); vm != "" {
+		scenarios += ",victoriametrics-otlp"
+		want = append(want, bench.VictoriaMetricsOTLP)
+		args = append(args, "-victoriametrics", vm)
+	}
+	if err := run(append(args, "-scenarios", scenarios)); err != nil {
+		t.Fatal(err)
+	}
+	got := readResults(t, out)
+	if len(got.Results) != len(want) {
+		t.Fatalf("%d results, want %d (%v)", len(got.Results), len(want), want)
+	}
+	for i, r := range got.Results {
+		if r.Scenario != want[i] || r.Report.Protocol != loadgen.OTLP || !strings.HasSuffix(r.Report.URL, "/v1/metrics") {
+			t.Errorf("result %d: %s over %s to %s, want %s over OTLP", i, r.Scenario, r.Report.Protocol, r.Report.URL, want[i])
+		}
+		if r.Error != "" || r.Report.Samples == 0 || len(r.Report.Errors) > 0 || r.Report.DroppedSamples > 0 {
+			t.Errorf("%s: error %q, %d samples (%d dropped), errors %v %v", r.Scenario, r.Error, r.Report.Samples, r.Report.DroppedSamples, r.Report.Errors, r.Report.ErrorExamples)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"## OTLP", "| otlp | 4.0k |", "| prometheus-otlp | 4.0k |"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("results.md lacks %q:\n%s", s, md)
+		}
+	}
+}
+
 func TestPlan(t *testing.T) {
 	o := options{
-		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted},
+		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted, bench.BlockBuilderOTLP, bench.PrometheusOTLP},
 		series:         []int{100_000, 10_000},
 		baselineSeries: []int{100_000, 1_000_000},
 		unsortedSeries: []int{100_000},
 	}
 	want := []job{
-		{bench.BlockBuilder, 10_000}, {bench.Router, 10_000},
-		{bench.BlockBuilder, 100_000}, {bench.BlockBuilderUnsorted, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000}, {bench.RouterUnsorted, 100_000},
-		{bench.VictoriaMetrics, 1_000_000},
+		{bench.BlockBuilder, 10_000}, {bench.Router, 10_000}, {bench.BlockBuilderOTLP, 10_000},
+		{bench.BlockBuilder, 100_000}, {bench.BlockBuilderUnsorted, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000}, {bench.RouterUnsorted, 100_000}, {bench.BlockBuilderOTLP, 100_000}, {bench.PrometheusOTLP, 100_000},
+		{bench.VictoriaMetrics, 1_000_000}, {bench.PrometheusOTLP, 1_000_000},
 	}
 	if got := o.plan(); !slices.Equal(got, want) {
 		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only, unsorted scenarios at -unsorted-series only", got, want)
@@ -169,6 +215,8 @@ func TestFlags(t *testing.T) {
 		{"bad baseline series", []string{"-baseline-series", "100k"}, `-baseline-series: "100k" is not a number of series`},
 		{"bad unsorted series", []string{"-unsorted-series", "0"}, `-unsorted-series: "0" is not a number of series`},
 		{"VictoriaMetrics over 2.0", []string{"-scenarios", "victoriametrics", "-protocol", "2"}, "needs remote-write 1.0"},
+		{"OTLP as a protocol", []string{"-scenarios", "blockbuilder", "-protocol", "3"}, "-protocol: remote-write 1 or 2"},
+		{"no Prometheus for OTLP", []string{"-scenarios", "prometheus-otlp", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus-otlp scenario:"},
 		{"no Prometheus", []string{"-scenarios", "blockbuilder,prometheus", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus scenario:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
