@@ -30,7 +30,7 @@ func TestFailedWALIsRenewed(t *testing.T) {
 	// Room for a block's preallocated chunk file (64 MiB) once the filler
 	// is gone.
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small file system to fill (needs root): %v: %s", err, out)
+		harness.Unavailable(t, fmt.Sprintf("cannot mount a small file system to fill (needs root): %v: %s", err, out))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	bkt, _ := filesystem.NewBucket(t.TempDir())

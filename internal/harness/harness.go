@@ -112,3 +112,14 @@ func Tool(t testing.TB, name string) string {
 	t.Skipf("needs %s: %s; run `make tools`, or `make test` which runs every test", name, problem)
 	return ""
 }
+
+// Unavailable is Tool's rule for a capability a test needs that the
+// machine lacks (root, a mount): the test is skipped, or fails saying why
+// when STRATA_TEST_REQUIRE_TOOLS=1, so that CI never passes by skipping.
+func Unavailable(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv(RequireToolsEnv) == "1" {
+		t.Fatalf("%s (%s=1: every test must run)", what, RequireToolsEnv)
+	}
+	t.Skip(what)
+}
