@@ -152,7 +152,7 @@ func TestUploadToS3(t *testing.T) {
 	// Five minutes of data: cut finishes the ranges the head has moved
 	// 1.5 blocks past, and uploads them; the rest stays in the head.
 	b.maintain(context.Background())
-	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	_, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	if len(infos) == 0 || len(infos) >= 5 {
 		t.Fatalf("%d blocks uploaded by the regular cut, want some but not all five minutes", len(infos))
 	}
@@ -160,7 +160,7 @@ func TestUploadToS3(t *testing.T) {
 	if err := b.shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	got, infos = harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	compareSamples(t, got["team-a"], expected(req))
 	if len(infos) != 5 {
 		t.Fatalf("%d blocks, want one per minute: 5", len(infos))

@@ -7,6 +7,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"io"
 	"mime"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -61,7 +62,7 @@ func ParseContentType(ct string) (Format, error) {
 // CheckEncoding refuses a Content-Encoding Decompress cannot read, before
 // the body is read.
 func CheckEncoding(encoding string) error {
-	switch encoding {
+	switch strings.ToLower(encoding) {
 	case "", "identity", "gzip", "x-gzip", "zstd", "deflate", "zlib":
 		return nil
 	}
@@ -86,7 +87,8 @@ var zstdDecoders = sync.Pool{New: func() any {
 // inflates to gigabytes costs at most limit bytes of memory.
 func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int) error {
 	var r io.Reader
-	switch encoding {
+	// Content codings are case-insensitive (RFC 9110, 8.4.1).
+	switch encoding = strings.ToLower(encoding); encoding {
 	case "", "identity":
 		if len(src) > limit {
 			return fmt.Errorf("%w: body of %d bytes, the decoded limit is %d", remotewrite.ErrTooLarge, len(src), limit)

@@ -3,6 +3,7 @@ package otlp
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -30,6 +31,9 @@ type Answer struct {
 // those (and 502, 504) and drop the data on any other error.
 func (a Answer) Write(w http.ResponseWriter, f Format) {
 	var body []byte
+	// Messages may quote what was sent; protobuf strings must be UTF-8,
+	// and neither encoding writes a message that is not.
+	a.Message = strings.ToValidUTF8(a.Message, "\uFFFD")
 	if a.Status == http.StatusOK {
 		resp := pmetricotlp.NewExportResponse()
 		if a.Rejected > 0 || a.Message != "" {
@@ -107,7 +111,9 @@ func (tr Translation) Answer(sent, written int, err error) Answer {
 		msg = joinMessages(msg, err.Error())
 	}
 	rejected = min(rejected, tr.DataPoints)
-	if rejected > 0 && written == 0 && rejected >= tr.DataPoints {
+	// Every point refused is a failure even when target_info, which the
+	// translator makes of the resource, was written.
+	if rejected > 0 && rejected >= tr.DataPoints && (written == 0 || tr.Refused >= tr.DataPoints) {
 		if err == nil {
 			status = http.StatusBadRequest
 		}

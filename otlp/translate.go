@@ -2,9 +2,9 @@ package otlp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -53,10 +53,15 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, s Settin
 	if st == nil {
 		st = &translateState{}
 		st.app.reset()
-		st.conv = prometheusremotewrite.NewPrometheusConverter(&st.app)
+		st.conv = prometheusremotewrite.NewPrometheusConverter(nil)
 	}
+	// The converter keeps a cache of label names between requests, built
+	// with the settings of the request that filled it and growing with
+	// every name a sender makes up; Reset empties it (and bounds it).
+	st.conv.Reset(&st.app)
 	defer func() {
 		st.app.reset()
+		st.conv.Reset(nil)
 		t.pool.Put(st)
 	}()
 	tr := Translation{DataPoints: md.DataPointCount()}
@@ -75,33 +80,59 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, s Settin
 	return tr, nil
 }
 
+// maxRefusals is how many of the translator's refusals the answer
+// quotes; the others are counted.
+const maxRefusals = 5
+
 // refusedPoints counts the data points of the metrics the translator
 // refused. It joins an error per metric; those it names by metric are
 // matched to the request's metrics, the others (a resource or scope it
-// could not translate) are counted whole, at most all the points.
+// could not translate, an attribute or histogram scale it could not
+// convert) are counted whole, at most all the points.
 func refusedPoints(md pmetric.Metrics, err error) (int, string) {
-	var msgs []string
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		for _, e := range joined.Unwrap() {
-			msgs = append(msgs, e.Error())
+	// The translator joins each error to those before, one level deeper
+	// each time: the joined error's own message is quadratic in the
+	// number of errors, so only the leaves' are read.
+	var errs []error
+	for stack := []error{err}; len(stack) > 0; {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			inner := j.Unwrap()
+			for k := len(inner) - 1; k >= 0; k-- {
+				stack = append(stack, inner[k])
+			}
+			continue
 		}
-	} else {
-		msgs = []string{err.Error()}
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	var b strings.Builder
+	named := map[string]bool{}
+	whole := false
+	for i, e := range errs {
+		m := e.Error()
+		if i < maxRefusals {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(m)
+		} else if i == maxRefusals {
+			fmt.Fprintf(&b, "; and %d more", len(errs)-maxRefusals)
+		}
+		if name, ok := metricNamed(m); ok {
+			named[name] = true
+		} else {
+			whole = true
+		}
+	}
+	if whole {
+		// Not about one metric by name: nothing finer is known than that
+		// some points of the request were refused; count them all.
+		return md.DataPointCount(), b.String()
 	}
 	refused := 0
-	named := map[string]bool{}
-	for _, m := range msgs {
-		if i := strings.Index(m, `"`); i >= 0 {
-			if j := strings.Index(m[i+1:], `"`); j >= 0 {
-				named[m[i+1:i+1+j]] = true
-				continue
-			}
-		}
-		// Not about one metric: the resource's or scope's points are all
-		// refused; count them all, as nothing finer is known.
-		return md.DataPointCount(), strings.Join(msgs, "; ")
-	}
 	rms := md.ResourceMetrics()
 	for i := range rms.Len() {
 		sms := rms.At(i).ScopeMetrics()
@@ -114,7 +145,22 @@ func refusedPoints(md pmetric.Metrics, err error) (int, string) {
 			}
 		}
 	}
-	return refused, strings.Join(msgs, "; ")
+	return refused, b.String()
+}
+
+// metricNamed finds the metric a translator error names, as `metric %q`.
+// Other quoted strings are not metric names: `label name "__"`.
+func metricNamed(msg string) (string, bool) {
+	i := strings.Index(msg, `metric "`)
+	if i < 0 {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(msg[i+len("metric "):])
+	if err != nil {
+		return "", false
+	}
+	name, err := strconv.Unquote(q)
+	return name, err == nil
 }
 
 func dataPoints(m pmetric.Metric) int {
@@ -154,17 +200,20 @@ func (c *collector) reset() {
 	clear(c.index)
 }
 
-func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, st, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AOptions) (storage.SeriesRef, error) {
+// The start time st is dropped, as Prometheus' receiver drops it by
+// default: the block builders store a remote-write 2.0 start timestamp as
+// a zero sample, which the translator passes for gauges too.
+func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AOptions) (storage.SeriesRef, error) {
 	i := c.find(ls, opts)
 	ts := &c.series[i]
 	c.samples++
 	switch {
 	case fh != nil:
-		ts.Histograms = append(ts.Histograms, writev2.FromFloatHistogram(st, t, fh))
+		ts.Histograms = append(ts.Histograms, writev2.FromFloatHistogram(0, t, fh))
 	case h != nil:
-		ts.Histograms = append(ts.Histograms, writev2.FromIntHistogram(st, t, h))
+		ts.Histograms = append(ts.Histograms, writev2.FromIntHistogram(0, t, h))
 	default:
-		ts.Samples = append(ts.Samples, writev2.Sample{Value: v, Timestamp: t, StartTimestamp: st})
+		ts.Samples = append(ts.Samples, writev2.Sample{Value: v, Timestamp: t})
 	}
 	for _, e := range opts.Exemplars {
 		ts.Exemplars = append(ts.Exemplars, c.exemplar(e))
