@@ -65,8 +65,10 @@ func (a Answer) Write(w http.ResponseWriter, f Format) {
 // ErrorAnswer is the answer to a request that failed as a whole.
 func ErrorAnswer(err error) Answer {
 	st := remotewrite.HTTPStatus(err)
-	if st < 400 {
-		st = http.StatusInternalServerError
+	if st < 400 || st == http.StatusInternalServerError {
+		// An error of no known kind is ours, and may pass: OTLP exporters
+		// drop data on 500 (remote-write senders retry it), so it is 503.
+		st = http.StatusServiceUnavailable
 	}
 	return Answer{Status: st, Message: err.Error()}
 }

@@ -99,7 +99,8 @@ func TestErrorAnswer(t *testing.T) {
 		{fmt.Errorf("%w: type", remotewrite.ErrUnsupportedMedia), http.StatusUnsupportedMediaType},
 		{fmt.Errorf("%w: later", remotewrite.ErrUnavailable), http.StatusServiceUnavailable},
 		{fmt.Errorf("%w: who", remotewrite.ErrUnauthorized), http.StatusUnauthorized},
-		{errors.New("something else"), http.StatusInternalServerError},
+		// An error of no known kind: retryable, as OTLP exporters retry 503, not 500.
+		{errors.New("something else"), http.StatusServiceUnavailable},
 	} {
 		if a := ErrorAnswer(c.err); a.Status != c.status || a.Message != c.err.Error() {
 			t.Errorf("ErrorAnswer(%v) = %+v, want %d with the error's message", c.err, a, c.status)

@@ -172,20 +172,20 @@ func (l *Limits) CheckSamples(v Version, s *Series, nowMs int64) error {
 	maxT := nowMs + l.MaxFutureSkew.Milliseconds()
 	for _, smp := range s.Samples {
 		if smp.Timestamp > maxT {
-			return futureError(s, smp.Timestamp, nowMs)
+			return futureError(s, smp.Timestamp, nowMs, l.MaxFutureSkew)
 		}
 	}
 	for _, h := range s.Histograms {
 		if h.Timestamp > maxT {
-			return futureError(s, h.Timestamp, nowMs)
+			return futureError(s, h.Timestamp, nowMs, l.MaxFutureSkew)
 		}
 	}
 	return nil
 }
 
-func futureError(s *Series, t, nowMs int64) error {
-	return fmt.Errorf("%w: series %s has a sample at %s, %s ahead of this receiver's clock", ErrInvalid,
-		FormatLabels(s.Labels, 200), time.UnixMilli(t).UTC().Format(time.RFC3339), time.Duration(t-nowMs)*time.Millisecond)
+func futureError(s *Series, t, nowMs int64, skew time.Duration) error {
+	return fmt.Errorf("%w: series %s has a sample at %s, %s ahead of this receiver's clock, more than max_future_skew (%s) allows", ErrInvalid,
+		FormatLabels(s.Labels, 200), time.UnixMilli(t).UTC().Format(time.RFC3339), time.Duration(t-nowMs)*time.Millisecond, skew)
 }
 
 // FormatLabels renders labels as {a="b", ...} for messages, cut to about
