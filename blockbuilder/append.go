@@ -158,6 +158,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 	if err := app.Commit(); err != nil {
 		// The commit writes the WAL; failing it (disk full, I/O error)
 		// rolls back, and the sender must retry.
+		t.walFailedAt.Store(nowMs)
 		t.walFailed.Store(true)
 		return appendResult{}, fmt.Errorf("%w: tenant %s: write WAL: %v", remotewrite.ErrUnavailable, t.id, err)
 	}

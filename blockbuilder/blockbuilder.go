@@ -167,10 +167,7 @@ func (b *BlockBuilder) maintain(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // shutting down: the flush does the rest
 		}
-		if t.walFailed.Load() {
-			// Not left for the next write: the tenant may get none, and
-			// a crash before the renewal would lose what follows the torn
-			// record.
+		if t.walFailed.Load() && now.Sub(time.UnixMilli(t.walFailedAt.Load())) >= walRenewalDelay {
 			if err := b.renewWAL(t); err != nil {
 				b.logger.Error("renew failed WAL; will retry", "tenant", t.id, "err", err)
 			}
@@ -361,6 +358,15 @@ func parallel(n, limit int, f func(i int)) {
 	wg.Wait()
 }
 
+// walRenewalDelay is how long after its last failed WAL write a tenant's
+// WAL is renewed (see tenantDB.walFailed). Not at once: the renewal
+// flushes the head into blocks ending at its newest sample, after which
+// the head takes no older sample, and the writes that failed are on their
+// way back from their senders with older ones. A minute covers the
+// retries of Prometheus (backoff up to 5s) and vmagent (up to 1m); until
+// then writes go on into the torn WAL, as in Prometheus.
+var walRenewalDelay = time.Minute
+
 // renewWAL flushes the head of a tenant whose WAL failed and closes it
 // (see tenantDB.renewWAL); its next write opens it on a new WAL.
 func (b *BlockBuilder) renewWAL(t *tenantDB) error {
@@ -452,14 +458,6 @@ func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState
 		}
 		if err != nil {
 			return appendResult{}, err
-		}
-		if t.walFailed.Load() {
-			if err := b.renewWAL(t); err != nil {
-				return appendResult{}, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
-			}
-			if attempt == 0 {
-				continue
-			}
 		}
 		res, err := t.appendRequest(ctx, st, &b.cfg.Limits, nowMs)
 		if errors.Is(err, errTenantClosed) && attempt == 0 {

@@ -55,9 +55,11 @@ type tenantDB struct {
 	// acknowledged writes (prometheus/prometheus#13027): its reader stops
 	// at the torn record, so checkpoints fail, and the repair at the next
 	// open deletes everything after it. The head holds exactly what was
-	// acknowledged, so the tenant takes no write until renewWAL has
-	// flushed the head into blocks and dropped the WAL.
-	walFailed atomic.Bool
+	// acknowledged, so renewWAL flushes the head into blocks and drops the
+	// WAL, walRenewalDelay after the last failure (walFailedAt, unix ms),
+	// and a graceful stop or an idle close drops it once flushed.
+	walFailed   atomic.Bool
+	walFailedAt atomic.Int64
 	// headFlushed: seal flushed the whole head.
 	headFlushed bool
 }
@@ -210,7 +212,9 @@ func (t *tenantDB) cut(ctx context.Context) error {
 		}
 		end := alignDown(mint, t.blockRange) + t.blockRange
 		start := t.blockStart(mint)
-		if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end-1)); err != nil {
+		if err := t.db.CompactHead(tsdb.NewRangeHead(head, start, end-1)); err != nil && !(t.walFailed.Load() && head.MinTime() >= end) {
+			// With a failed WAL, a block written whose checkpoint failed
+			// on the torn record is cut all the same (see walFailed).
 			return fmt.Errorf("tenant %s: cut block [%d, %d): %w", t.id, start, end, err)
 		}
 		if head.MinTime() <= mint {
@@ -318,8 +322,8 @@ func (t *tenantDB) closeDB() error {
 // tenant's next write opens it again on a new one. It tells whether this
 // call did (false: the tenant was closed already). Blocks not uploaded
 // yet stay pending in the shipper's ledger and upload after the reopen.
-// While the flush fails (the disk still full) the tenant stays open and
-// refuses writes, and the next write or maintenance tick tries again.
+// While the flush fails (the disk still full) the tenant stays open, and
+// the next maintenance tick tries again.
 func (t *tenantDB) renewWAL() (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -383,7 +387,12 @@ func (t *tenantDB) closeIdle() (bool, error) {
 		return false, nil
 	}
 	t.closed = true
-	if err := t.db.Close(); err != nil {
+	err := t.db.Close()
+	if t.walFailed.Load() {
+		// Flushed (flushIdle): nothing of the failed WAL is needed.
+		err = errors.Join(err, t.dropWAL())
+	}
+	if err != nil {
 		return true, fmt.Errorf("tenant %s: close TSDB: %w", t.id, err)
 	}
 	return true, nil

@@ -1,6 +1,7 @@
 package blockbuilder
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,12 +20,12 @@ import (
 
 // TestFailedWALIsRenewed: writes that fail because the disk is full leave
 // Prometheus' WAL with the first part of a record whose rest is never
-// written, and the next successful write would land after it, where the
-// WAL's reader stops (and its repair at the next open deletes it). The
-// block builder instead flushes the head into blocks once space is back,
-// starts a new WAL, and writes resume on it: the WAL reads back whole,
-// the graceful stop succeeds, and every acknowledged sample is in the
-// bucket.
+// written, and the next successful write lands after it, where the WAL's
+// reader stops (and its repair at the next open deletes it). Once space
+// is back the failed writes are retried and taken; walRenewalDelay later
+// the block builder flushes the head into blocks and starts a new WAL,
+// and writes go on there: the WAL reads back whole, the graceful stop
+// succeeds, and every acknowledged sample is in the bucket.
 func TestFailedWALIsRenewed(t *testing.T) {
 	dir := t.TempDir()
 	// Room for a block's preallocated chunk file (64 MiB) once the filler
@@ -39,7 +40,17 @@ func TestFailedWALIsRenewed(t *testing.T) {
 	b := newTestBlockBuilder(t, bkt, reg, func(c *Config) { c.DataDir = data })
 
 	base := time.Now().Add(-10 * time.Minute).UnixMilli()
-	var acked []*prompb.WriteRequest
+	var acked, failedReqs []*prompb.WriteRequest
+	send := func(req *prompb.WriteRequest) int {
+		w := send(t, b.Handler(), "full", req, false)
+		switch w.Code {
+		case http.StatusNoContent:
+			acked = append(acked, req)
+		case http.StatusServiceUnavailable:
+			failedReqs = append(failedReqs, req)
+		}
+		return w.Code
+	}
 	// Each request brings new series, so that its WAL record of series
 	// spans several 32 kB pages of the WAL.
 	write := func(i int) int {
@@ -50,11 +61,7 @@ func TestFailedWALIsRenewed(t *testing.T) {
 				Samples: []prompb.Sample{{Timestamp: base + int64(i)*1000, Value: float64(i)}},
 			})
 		}
-		w := send(t, b.Handler(), "full", req, false)
-		if w.Code == http.StatusNoContent {
-			acked = append(acked, req)
-		}
-		return w.Code
+		return send(req)
 	}
 	i := 0
 	for ; i < 5; i++ {
@@ -88,13 +95,33 @@ func TestFailedWALIsRenewed(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	for ; i < 15; i++ {
+	// The senders retry what failed, and it is taken: the renewal waits.
+	retries := failedReqs
+	failedReqs = nil
+	for k, req := range retries {
+		if code := send(req); code != http.StatusNoContent {
+			t.Fatalf("retry %d after space is back: %d", k, code)
+		}
+	}
+	for ; i < 12; i++ {
 		if code := write(i); code != http.StatusNoContent {
 			t.Fatalf("write %d after space is back: %d", i, code)
 		}
 	}
+	clock := useTestClock(b)
+	b.maintain(context.Background())
+	if n := gauge(t, reg, "strata_blockbuilder_wal_renewals_total"); n != 0 {
+		t.Fatalf("%v WAL renewals right after the failure, want none before walRenewalDelay", n)
+	}
+	clock.Add(walRenewalDelay + time.Second)
+	b.maintain(context.Background())
 	if n := gauge(t, reg, "strata_blockbuilder_wal_renewals_total"); n != 1 {
 		t.Fatalf("%v WAL renewals, want 1", n)
+	}
+	for ; i < 15; i++ {
+		if code := write(i); code != http.StatusNoContent {
+			t.Fatalf("write %d after the renewal: %d", i, code)
+		}
 	}
 	// What a crash now would replay: the WAL must read back whole.
 	sr, err := wlog.NewSegmentsReader(filepath.Join(data, "full", "wal"))
@@ -118,5 +145,5 @@ func TestFailedWALIsRenewed(t *testing.T) {
 	}
 	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	compareSamples(t, got["full"], expected(acked...))
-	t.Logf("%d writes acknowledged, %d refused with the disk full, %d WAL records after the renewal", len(acked), failed, records)
+	t.Logf("%d writes acknowledged, %d refused with the disk full and retried, %d WAL records after the renewal", len(acked), failed, records)
 }
