@@ -39,21 +39,7 @@ func BenchmarkAppendRequest(b *testing.B) {
 	} {
 		v := c.v
 		b.Run(c.name, func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.DataDir = b.TempDir()
-			cfg.Bucket.Dir = b.TempDir()
-			cfg.ReplicaName = "bench"
-			bkt, err := filesystem.NewBucket(cfg.Bucket.Dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			bb, err := New(cfg, bkt, testLogger(), prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := bb.Open(); err != nil {
-				b.Fatal(err)
-			}
+			bb := newBenchBlockBuilder(b)
 			b.Cleanup(func() {
 				if t, err := bb.tenant("bench", false); err == nil {
 					_ = t.db.Close()
@@ -115,4 +101,26 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// newBenchBlockBuilder opens a block builder with the default
+// configuration on temporary directories, a filesystem bucket.
+func newBenchBlockBuilder(b *testing.B) *BlockBuilder {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.Bucket.Dir = b.TempDir()
+	cfg.ReplicaName = "bench"
+	bkt, err := filesystem.NewBucket(cfg.Bucket.Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bb, err := New(cfg, bkt, testLogger(), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bb.Open(); err != nil {
+		b.Fatal(err)
+	}
+	return bb
 }

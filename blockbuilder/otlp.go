@@ -31,12 +31,8 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if !b.Ready() {
 		return fail("", errNotReady)
 	}
-	format, err := otlp.ParseContentType(r.Header.Get("Content-Type"))
+	format, err := otlp.CheckHeaders(r.Header)
 	if err != nil {
-		return fail("", err)
-	}
-	encoding := r.Header.Get("Content-Encoding")
-	if err := otlp.CheckEncoding(encoding); err != nil {
 		return fail("", err)
 	}
 	tenant, err := remotewrite.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
@@ -47,17 +43,10 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 		return fail("", err)
 	}
 	limits := &b.cfg.Limits
-	compressed := b.compressed.Get()
+	compressed, raw := b.compressed.Get(), b.raw.Get()
 	defer b.compressed.Put(compressed)
-	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, limits.MaxBodyBytes); err != nil {
-		return fail(tenant, err)
-	}
-	raw := b.raw.Get()
 	defer b.raw.Put(raw)
-	if err := otlp.Decompress(raw, compressed.B, encoding, limits.MaxDecodedBytes); err != nil {
-		return fail(tenant, err)
-	}
-	req, err := otlp.Unmarshal(format, raw.B)
+	req, err := otlp.ReadRequest(r, format, compressed, raw, limits.MaxBodyBytes, limits.MaxDecodedBytes)
 	if err != nil {
 		return fail(tenant, err)
 	}

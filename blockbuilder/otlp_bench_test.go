@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/thanos-io/objstore/providers/filesystem"
-
 	"github.com/stratametrics/strata/loadgen"
 )
 
@@ -25,21 +22,7 @@ func BenchmarkOTLPRequest(b *testing.B) {
 		intervalMs = 15_000
 		rounds     = 8
 	)
-	cfg := DefaultConfig()
-	cfg.DataDir = b.TempDir()
-	cfg.Bucket.Dir = b.TempDir()
-	cfg.ReplicaName = "bench"
-	bkt, err := filesystem.NewBucket(cfg.Bucket.Dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bb, err := New(cfg, bkt, testLogger(), prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bb.Open(); err != nil {
-		b.Fatal(err)
-	}
+	bb := newBenchBlockBuilder(b)
 	b.Cleanup(func() { _ = bb.shutdown() })
 	h := bb.Handler()
 	startMs := time.Now().Add(-time.Hour).UnixMilli()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,13 +25,9 @@ import (
 // and writes go on there: the WAL reads back whole, the graceful stop
 // succeeds, and every acknowledged sample is in the bucket.
 func TestFailedWALIsRenewed(t *testing.T) {
-	dir := t.TempDir()
 	// Room for a block's preallocated chunk file (64 MiB) once the filler
 	// is gone.
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", dir).CombinedOutput(); err != nil {
-		harness.Unavailable(t, fmt.Sprintf("cannot mount a small file system to fill (needs root): %v: %s", err, out))
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := harness.SmallFileSystem(t, "96m")
 	bkt, _ := filesystem.NewBucket(t.TempDir())
 	reg := prometheus.NewRegistry()
 	data := filepath.Join(dir, "data")
@@ -69,18 +63,7 @@ func TestFailedWALIsRenewed(t *testing.T) {
 			t.Fatalf("write %d before the disk fills: %d", i, code)
 		}
 	}
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	free := harness.Fill(t, dir)
 	failed := 0
 	for ; i < 10; i++ {
 		if code := write(i); code == http.StatusServiceUnavailable {
@@ -92,9 +75,7 @@ func TestFailedWALIsRenewed(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no write failed with the disk full")
 	}
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	free()
 	// The senders retry what failed, and it is taken: the renewal waits.
 	retries := failedReqs
 	failedReqs = nil

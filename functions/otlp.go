@@ -38,25 +38,15 @@ func (r *Router) writeOTLP(hreq *http.Request, st *writeState) (string, outcome,
 	fail := func(tenant string, err error) (string, outcome, otlp.Answer) {
 		return tenant, outcome{err: err}, otlp.ErrorAnswer(err)
 	}
-	format, err := otlp.ParseContentType(hreq.Header.Get("Content-Type"))
+	format, err := otlp.CheckHeaders(hreq.Header)
 	if err != nil {
-		return fail("", err)
-	}
-	encoding := hreq.Header.Get("Content-Encoding")
-	if err := otlp.CheckEncoding(encoding); err != nil {
 		return fail("", err)
 	}
 	tenant, tl, seed, err := r.admit(hreq)
 	if err != nil {
 		return fail(tenant, err)
 	}
-	if err := remotewrite.ReadBody(st.compressed, hreq.Body, hreq.ContentLength, tl.MaxBodyBytes); err != nil {
-		return fail(tenant, err)
-	}
-	if err := otlp.Decompress(st.raw, st.compressed.B, encoding, tl.MaxDecodedBytes); err != nil {
-		return fail(tenant, err)
-	}
-	req, err := otlp.Unmarshal(format, st.raw.B)
+	req, err := otlp.ReadRequest(hreq, format, st.compressed, st.raw, tl.MaxBodyBytes, tl.MaxDecodedBytes)
 	if err != nil {
 		return fail(tenant, err)
 	}

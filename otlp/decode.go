@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/flate"
 	"io"
 	"mime"
+	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
@@ -171,4 +173,28 @@ func (f Format) name() string {
 		return "JSON"
 	}
 	return "protobuf"
+}
+
+// CheckHeaders checks a request's Content-Type and Content-Encoding
+// before anything else is done with it, and returns its format.
+func CheckHeaders(h http.Header) (Format, error) {
+	f, err := ParseContentType(h.Get("Content-Type"))
+	if err != nil {
+		return f, err
+	}
+	return f, CheckEncoding(h.Get("Content-Encoding"))
+}
+
+// ReadRequest reads r's body of format f into compressed (at most
+// maxBody bytes), decompresses it into raw (at most maxDecoded bytes) and
+// parses it: the steps every receiver of OTLP/HTTP takes once the request
+// is admitted.
+func ReadRequest(r *http.Request, f Format, compressed, raw *remotewrite.Buffer, maxBody, maxDecoded int) (pmetricotlp.ExportRequest, error) {
+	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, maxBody); err != nil {
+		return pmetricotlp.ExportRequest{}, err
+	}
+	if err := Decompress(raw, compressed.B, r.Header.Get("Content-Encoding"), maxDecoded); err != nil {
+		return pmetricotlp.ExportRequest{}, err
+	}
+	return Unmarshal(f, raw.B)
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -213,30 +212,14 @@ func checkNoPartialBlocks(t *testing.T, s3 *harness.S3) {
 // retryable error that says why; once space is back it takes writes again
 // and nothing it acknowledged before is lost or corrupted.
 func TestDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", dir).CombinedOutput(); err != nil {
-		harness.Unavailable(t, fmt.Sprintf("cannot mount a small file system to fill (needs root): %v: %s", err, out))
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := harness.SmallFileSystem(t, "160m")
 	s3 := harness.StartS3(t)
 	b := harness.StartBlockBuilder(t, "disk-0", s3.Env(), append(bbEnv, "STRATA_DATA_DIR="+filepath.Join(dir, "data"))...)
 	c := &cluster{t: t, s3: s3, bbs: []*harness.Component{b}}
 
 	l := startLoad(t, b.URL())
 	progress(t, l, 5000, "writes before the disk fills")
-	// Fill what is left.
-	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	f.Close()
+	free := harness.Fill(t, dir)
 	// The load's own writes must fail, retryably, saying why. (A probe of
 	// its own with samples at the wall clock would move the tenant's head
 	// an hour past the load's sample time and make every later write of
@@ -251,9 +234,7 @@ func TestDiskFull(t *testing.T) {
 	if !strings.Contains(example, "no space") {
 		t.Errorf("the answer does not say the disk is full: %s", example)
 	}
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	free()
 	progress(t, l, 5000, "writes after space is back")
 	rep := l.finish(t)
 	if rep.DroppedSamples > 0 {
