@@ -59,6 +59,10 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 				Help: "STRATA_MAX_TENANTS: writes that would open one more tenant are refused (0: no bound).",
 			}, func() float64 { return float64(b.cfg.MaxTenants) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "strata_blockbuilder_max_series_per_tenant",
+				Help: "STRATA_MAX_SERIES_PER_TENANT: new series of a tenant whose head holds this many are refused (0: no bound).",
+			}, func() float64 { return float64(b.cfg.MaxSeriesPerTenant) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "strata_blockbuilder_ready",
 				Help: "1 when the block builder takes writes.",
 			}, func() float64 {

@@ -30,6 +30,8 @@ func FuzzDecode(f *testing.F) {
 		pb, js, gzipped(f, pb), zstded(f, js), zlibbed(f, pb), deflated(f, js),
 		exportBody(f, oneGauge(), Protobuf), exportBody(f, oneGauge(), JSON),
 		{}, []byte("{}"),
+		// Points 53 years apart: target_info would fill the span.
+		exportBody(f, wideSpan(), Protobuf),
 	} {
 		f.Add(seed)
 	}
@@ -106,4 +108,11 @@ func checkTranslated(t *testing.T, body []byte, res Translation, limits *remotew
 	if samples != res.Samples {
 		t.Fatalf("translation says %d samples, the request holds %d", res.Samples, samples)
 	}
+}
+
+func wideSpan() pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	g := addGauge(newResource(md), "g", map[time.Duration]float64{0: 1})
+	g.Gauge().DataPoints().AppendEmpty().SetTimestamp(1_000_000)
+	return md
 }

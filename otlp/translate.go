@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -65,6 +66,7 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, s Settin
 		t.pool.Put(st)
 	}()
 	tr := Translation{DataPoints: md.DataPointCount()}
+	st.app.targetInfoLeft = targetInfoBudget(tr.DataPoints)
 	annots, err := st.conv.FromMetrics(ctx, md, s.s)
 	if ctx.Err() != nil {
 		return tr, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, ctx.Err())
@@ -72,12 +74,37 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, s Settin
 	if err != nil {
 		tr.Refused, tr.Refusals = refusedPoints(md, err)
 	}
+	if st.app.targetInfoLeft < 0 {
+		tr.Refusals = joinMessages(tr.Refusals, fmt.Sprintf("target_info is written every %s from a resource's first point to its last, "+
+			"and this request's points span too long: %d samples of target_info were written, the rest were not",
+			s.s.LookbackDelta/2, targetInfoBudget(tr.DataPoints)))
+	}
 	tr.Warnings, _ = annots.AsStrings("", 0, 0)
 	tr.Samples = st.app.samples
 	if err := st.app.marshal(dst); err != nil {
 		return tr, err
 	}
 	return tr, nil
+}
+
+// The translator writes target_info every half lookback delta from a
+// resource's first point to its last, so that queries joining on it
+// always find it: two points centuries apart would make billions of
+// samples of a few bytes. A request may make two per data point (the
+// first and last of a resource whose points fall in one step) and
+// maxTargetInfoSteps more (two days at the default 2.5 minutes), which no
+// sender exporting what it just measured comes near; past that the
+// translator is stopped at the resource, and target_info holds what was
+// written.
+const (
+	targetInfoName     = "target_info"
+	maxTargetInfoSteps = 1152
+)
+
+var errTargetInfoBudget = errors.New("target_info: too many steps")
+
+func targetInfoBudget(dataPoints int) int {
+	return 2*dataPoints + maxTargetInfoSteps
 }
 
 // maxRefusals is how many of the translator's refusals the answer
@@ -104,9 +131,12 @@ func refusedPoints(md pmetric.Metrics, err error) (int, string) {
 			}
 			continue
 		}
-		if e != nil {
+		if e != nil && !errors.Is(e, errTargetInfoBudget) {
 			errs = append(errs, e)
 		}
+	}
+	if len(errs) == 0 {
+		return 0, ""
 	}
 	var b strings.Builder
 	named := map[string]bool{}
@@ -188,6 +218,9 @@ type collector struct {
 	index   map[uint64][]int32
 	refs    []uint32
 	samples int
+	// targetInfoLeft is how many more target_info samples the request
+	// may make; below 0 once one was refused.
+	targetInfoLeft int
 }
 
 func (c *collector) reset() {
@@ -204,6 +237,14 @@ func (c *collector) reset() {
 // default: the block builders store a remote-write 2.0 start timestamp as
 // a zero sample, which the translator passes for gauges too.
 func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AOptions) (storage.SeriesRef, error) {
+	if opts.MetricFamilyName == targetInfoName {
+		if c.targetInfoLeft <= 0 {
+			// The translator returns at once, for this resource.
+			c.targetInfoLeft = -1
+			return 0, errTargetInfoBudget
+		}
+		c.targetInfoLeft--
+	}
 	i := c.find(ls, opts)
 	ts := &c.series[i]
 	c.samples++

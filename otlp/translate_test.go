@@ -654,3 +654,70 @@ func TestTranslateCanceled(t *testing.T) {
 		t.Fatalf("after a canceled request: %+v with %d series, want 1000 gauges and target_info", res, len(got))
 	}
 }
+
+// TestTranslateTargetInfoBounded: target_info fills the span of a
+// resource's points, one sample every 2.5 minutes; two points 53 years
+// apart (a few bytes) do not make 11 million samples, and the points
+// themselves are still translated.
+func TestTranslateTargetInfoBounded(t *testing.T) {
+	md := pmetric.NewMetrics()
+	ms := newResource(md)
+	g := addGauge(ms, "g", map[time.Duration]float64{0: 1})
+	p := g.Gauge().DataPoints().AppendEmpty()
+	p.SetTimestamp(1_000_000) // 1970
+	p.SetDoubleValue(2)
+	var tr Translator
+	res, got := translate(t, &tr, md, DefaultConfig())
+	if res.Refused != 0 || res.DataPoints != 2 {
+		t.Fatalf("translation %+v, want 2 points and none refused", res)
+	}
+	checkSamples(t, "g", series(t, got, `{__name__="g", instance="i-1", job="shop/api"}`).samples,
+		remotewrite.Sample{Timestamp: 1, Value: 2}, remotewrite.Sample{Timestamp: millis(0), Value: 1})
+	info := series(t, got, `{__name__="target_info", instance="i-1", job="shop/api", k8s_pod_name="api-0"}`)
+	if n, want := len(info.samples), targetInfoBudget(2); n != want {
+		t.Fatalf("target_info has %d samples, want the bound of %d", n, want)
+	}
+	if !strings.Contains(res.Refusals, "target_info") {
+		t.Fatalf("the answer's message %q does not say target_info was cut short", res.Refusals)
+	}
+	a := res.Answer(res.Samples, res.Samples, nil)
+	if a.Status != http.StatusOK || a.Rejected != 0 || a.Message == "" {
+		t.Fatalf("answer %+v, want 200 with nothing rejected and a message", a)
+	}
+
+	// Many resources: the bound is the request's.
+	md = pmetric.NewMetrics()
+	for i := range 100 {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", fmt.Sprint("s", i))
+		rm.Resource().Attributes().PutStr("host.name", "h")
+		dps := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+		dps.AppendEmpty().SetTimestamp(1_000_000)
+		dps.AppendEmpty().SetTimestamp(at(0))
+	}
+	for i := range 100 {
+		md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics().At(0).SetName("g")
+	}
+	res, got = translate(t, &tr, md, DefaultConfig())
+	infos := 0
+	for k, s := range got {
+		if strings.Contains(k, "target_info") {
+			infos += len(s.samples)
+		}
+	}
+	if want := targetInfoBudget(200); infos != want || res.Refused != 0 {
+		t.Fatalf("%d samples of target_info over 100 resources, refused %d; want the bound of %d and none refused", infos, res.Refused, want)
+	}
+
+	// A request in one step is untouched: two samples per resource.
+	_, got = translate(t, &tr, oneResourceInOneStep(), DefaultConfig())
+	if n := len(series(t, got, `{__name__="target_info", instance="i-1", job="shop/api", k8s_pod_name="api-0"}`).samples); n != 2 {
+		t.Fatalf("target_info of points 2 minutes apart has %d samples, want 2", n)
+	}
+}
+
+func oneResourceInOneStep() pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	addGauge(newResource(md), "g", map[time.Duration]float64{0: 1, 2 * time.Minute: 2})
+	return md
+}
