@@ -235,7 +235,7 @@ lint: $(STATICCHECK)
 # path, in -short mode (the tests that start whole clusters of processes
 # ran above without it; under the detector they would take most of CI's
 # time for little more coverage).
-RACE_PACKAGES := ./functions/... ./shard/... ./remotewrite/... ./otlp/... ./blockbuilder/... ./loadgen/... \
+RACE_PACKAGES := ./functions/... ./shard/... ./remotewrite/... ./validation/... ./otlp/... ./blockbuilder/... ./loadgen/... \
 	./internal/backoff/... ./internal/filewatch/... ./internal/security/... ./internal/envconfig/...
 race:
 	$(GO) test -count=1 -race -short $(RACE_PACKAGES)
@@ -279,7 +279,7 @@ BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
 BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
 BENCH_FLAGS           ?=
-BENCH_MICRO_PKGS ?= ./remotewrite/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
+BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 
 .PHONY: bench-micro
 

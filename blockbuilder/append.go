@@ -14,7 +14,10 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // appendState is the scratch space of one write, pooled between requests.
@@ -37,12 +40,12 @@ type seriesTarget struct {
 
 // appendResult is what one write stored and what it refused, by series.
 type appendResult struct {
-	written  remotewrite.Written
-	rejected []remotewrite.Rejection
+	written  forwarding.Written
+	rejected []forwarding.Rejection
 	// dropped lists the written series that lost exemplars (a rejected
 	// series counts its own in its Rejection), for the router's
 	// exemplars written header. Nil unless something was dropped.
-	dropped []remotewrite.ExemplarDrop
+	dropped []forwarding.ExemplarDrop
 	// exemplarsDropped counts exemplars the TSDB refused or had no storage
 	// for; like Prometheus, they do not fail the write.
 	exemplarsDropped int
@@ -67,10 +70,10 @@ func invalidError(err error) bool {
 // in one transaction. Problems of single series are returned as
 // rejections and the rest is written. An error means nothing was written:
 // errTenantClosed (the caller reopens the tenant and tries again),
-// remotewrite.ErrTooLarge (more samples than a request may hold: retrying
-// cannot help) or remotewrite.ErrUnavailable (the WAL or the head failed:
+// writeerr.ErrTooLarge (more samples than a request may hold: retrying
+// cannot help) or writeerr.ErrUnavailable (the WAL or the head failed:
 // the sender may retry).
-func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *remotewrite.Limits, nowMs int64) (res appendResult, err error) {
+func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *validation.Limits, nowMs int64) (res appendResult, err error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
@@ -97,7 +100,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 	sortFirst := false
 	for i := 0; i < req.NumSeries(); i++ {
 		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+			return res, fmt.Errorf("%w: %v", writeerr.ErrUnavailable, err)
 		}
 		s := &st.series
 		if err := req.Series(i, s); err != nil {
@@ -105,7 +108,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 			continue
 		}
 		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
-			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, limits.MaxSamplesPerRequest)
+			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", writeerr.ErrTooLarge, limits.MaxSamplesPerRequest)
 		}
 		// A series in the head already skips building and checking its
 		// labels. The head holds labels sorted, so a hit means the wire
@@ -114,10 +117,10 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		// sender that does not sort sends every series so: once one is
 		// found, the rest of the request is sorted before the lookup.
 		if sortFirst {
-			remotewrite.SortLabels(s.Labels)
+			validation.SortLabels(s.Labels)
 		}
 		ref, lset, h, built := st.lookUp(getRef, s.Labels)
-		if ref == 0 && !sortFirst && remotewrite.SortLabels(s.Labels) {
+		if ref == 0 && !sortFirst && validation.SortLabels(s.Labels) {
 			sortFirst = true
 			ref, lset, h, built = st.lookUp(getRef, s.Labels)
 		}
@@ -134,7 +137,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		}
 		if !known && t.maxSeries > 0 {
 			if n := t.db.Head().NumSeries(); n >= t.maxSeries {
-				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most STRATA_MAX_SERIES_PER_TENANT allows; a new series is refused", remotewrite.ErrTooLarge, t.id, n),
+				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most STRATA_MAX_SERIES_PER_TENANT allows; a new series is refused", writeerr.ErrTooLarge, t.id, n),
 					len(s.Samples), len(s.Histograms), len(s.Exemplars))
 				continue
 			}
@@ -160,7 +163,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *r
 		// rolls back, and the sender must retry.
 		t.walFailedAt.Store(nowMs)
 		t.walFailed.Store(true)
-		return appendResult{}, fmt.Errorf("%w: tenant %s: write WAL: %v", remotewrite.ErrUnavailable, t.id, err)
+		return appendResult{}, fmt.Errorf("%w: tenant %s: write WAL: %v", writeerr.ErrUnavailable, t.id, err)
 	}
 	t.lastWrite.Store(nowMs)
 	return res, nil
@@ -182,7 +185,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 	)
 	note := func(err error) error {
 		if !conflictError(err) && !invalidError(err) {
-			return fmt.Errorf("%w: tenant %s: append: %v", remotewrite.ErrUnavailable, t.id, err)
+			return fmt.Errorf("%w: tenant %s: append: %v", writeerr.ErrUnavailable, t.id, err)
 		}
 		if firstErr == nil {
 			firstErr = err
@@ -212,7 +215,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 				continue
 			}
 		}
-		if errors.Is(err, remotewrite.ErrInvalid) {
+		if errors.Is(err, writeerr.ErrInvalid) {
 			firstErr = cmpOr(firstErr, err)
 		} else if err := note(err); err != nil {
 			return 0, err
@@ -231,7 +234,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 	case firstErr != nil:
 		res.reject(i, firstErr, badSamples, badHst, lost)
 	case lost > 0:
-		res.dropped = append(res.dropped, remotewrite.ExemplarDrop{Series: i, Exemplars: lost})
+		res.dropped = append(res.dropped, forwarding.ExemplarDrop{Series: i, Exemplars: lost})
 	}
 	return ref, nil
 }
@@ -281,8 +284,8 @@ func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendSta
 
 // reject records a refused series with what of it was not stored.
 func (r *appendResult) reject(i int, err error, samples, histograms, exemplars int) {
-	r.rejected = append(r.rejected, remotewrite.Rejection{
-		Series: i, Kind: remotewrite.KindOf(classify(err)), Reason: err.Error(),
+	r.rejected = append(r.rejected, forwarding.Rejection{
+		Series: i, Kind: forwarding.KindOf(classify(err)), Reason: err.Error(),
 		Samples: samples, Histograms: histograms, Exemplars: exemplars,
 	})
 }
@@ -291,9 +294,9 @@ func (r *appendResult) reject(i int, err error, samples, histograms, exemplars i
 func classify(err error) error {
 	switch {
 	case conflictError(err):
-		return fmt.Errorf("%w: %v", remotewrite.ErrConflict, err)
+		return fmt.Errorf("%w: %v", writeerr.ErrConflict, err)
 	case invalidError(err):
-		return fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)
+		return fmt.Errorf("%w: %v", writeerr.ErrInvalid, err)
 	}
 	return err
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // BlockBuilder owns the tenants' TSDBs below Config.DataDir.
@@ -122,7 +124,7 @@ func (b *BlockBuilder) Open() error {
 		return fmt.Errorf("read data dir: %w", err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || remotewrite.ValidateTenant(e.Name()) != nil {
+		if !e.IsDir() || validation.ValidateTenant(e.Name()) != nil {
 			continue
 		}
 		if _, err := b.tenant(e.Name(), false); err != nil {
@@ -431,7 +433,7 @@ func (b *BlockBuilder) tenant(id string, bounded bool) (*tenantDB, error) {
 // errTooManyTenants refuses a write that would open a tenant over
 // MaxTenants. It is a 503, as in Cortex and Mimir: the sender retries,
 // and the write succeeds once an idle tenant has closed.
-var errTooManyTenants = fmt.Errorf("%w: too many open tenants", remotewrite.ErrUnavailable)
+var errTooManyTenants = fmt.Errorf("%w: too many open tenants", writeerr.ErrUnavailable)
 
 // openTenants lists the open tenants, sorted by ID.
 func (b *BlockBuilder) openTenants() []*tenantDB {
@@ -452,9 +454,9 @@ func (b *BlockBuilder) openTenants() []*tenantDB {
 func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState, nowMs int64) (appendResult, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := b.tenant(tenant, true)
-		if err != nil && !errors.Is(err, remotewrite.ErrUnavailable) {
+		if err != nil && !errors.Is(err, writeerr.ErrUnavailable) {
 			// A tenant that cannot be opened (disk, WAL) may open later.
-			err = fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, err)
+			err = fmt.Errorf("%w: %v", writeerr.ErrUnavailable, err)
 		}
 		if err != nil {
 			return appendResult{}, err
@@ -464,7 +466,7 @@ func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState
 			continue
 		}
 		if errors.Is(err, errTenantClosed) {
-			return res, fmt.Errorf("%w: tenant %s is being closed", remotewrite.ErrUnavailable, tenant)
+			return res, fmt.Errorf("%w: tenant %s is being closed", writeerr.ErrUnavailable, tenant)
 		}
 		return res, err
 	}

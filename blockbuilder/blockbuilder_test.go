@@ -27,6 +27,7 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/stratametrics/strata/blockbuilder/shipper"
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -98,7 +99,7 @@ func send(t *testing.T, h http.Handler, tenant string, req *prompb.WriteRequest,
 	hr.Header.Set("Content-Encoding", "snappy")
 	hr.Header.Set("THANOS-TENANT", tenant)
 	if forwarded {
-		hr.Header.Set(remotewrite.HeaderForwarded, "1")
+		hr.Header.Set(forwarding.HeaderForwarded, "1")
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, hr)
@@ -319,11 +320,11 @@ func TestConflictsPerSeries(t *testing.T) {
 	if w.Code != http.StatusBadRequest {
 		t.Fatalf("got %d %s, want 400", w.Code, w.Body)
 	}
-	var wr remotewrite.WriteResponse
+	var wr forwarding.WriteResponse
 	if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
 		t.Fatalf("forwarded conflict answer is not JSON: %v: %s", err, w.Body)
 	}
-	if len(wr.Rejected) != 1 || wr.Rejected[0].Series != 1 || wr.Rejected[0].Kind != remotewrite.KindConflict || wr.Rejected[0].Samples != 1 {
+	if len(wr.Rejected) != 1 || wr.Rejected[0].Series != 1 || wr.Rejected[0].Kind != forwarding.KindConflict || wr.Rejected[0].Samples != 1 {
 		t.Fatalf("rejections %+v, want series 1 refused as a conflict", wr.Rejected)
 	}
 	if wr.Written.Samples != 2 || w.Header().Get(remotewrite.HeaderSamplesWritten) != "2" {
@@ -442,9 +443,9 @@ func TestExemplarDropsAreReported(t *testing.T) {
 		}
 		return req
 	}
-	answer := func(t *testing.T, w *httptest.ResponseRecorder) remotewrite.WriteResponse {
+	answer := func(t *testing.T, w *httptest.ResponseRecorder) forwarding.WriteResponse {
 		t.Helper()
-		var wr remotewrite.WriteResponse
+		var wr forwarding.WriteResponse
 		if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
 			t.Fatalf("answer %d is not JSON: %v: %q", w.Code, err, w.Body)
 		}
@@ -452,7 +453,7 @@ func TestExemplarDropsAreReported(t *testing.T) {
 	}
 	written := func(t *testing.T, w *httptest.ResponseRecorder, samples, exemplars int) {
 		t.Helper()
-		got := remotewrite.WrittenFromHeaders(w.Header())
+		got := forwarding.WrittenFromHeaders(w.Header())
 		if got.Samples != samples || got.Exemplars != exemplars {
 			t.Fatalf("written headers %+v, want %d samples and %d exemplars", got, samples, exemplars)
 		}
@@ -476,7 +477,7 @@ func TestExemplarDropsAreReported(t *testing.T) {
 		}
 		written(t, w, 2, 2)
 		wr := answer(t, w)
-		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (remotewrite.ExemplarDrop{Series: 1, Exemplars: 1}) {
+		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (forwarding.ExemplarDrop{Series: 1, Exemplars: 1}) {
 			t.Fatalf("dropped exemplars %+v, want series 1 lost 1", wr.DroppedExemplars)
 		}
 		if wr.Written.Exemplars != 2 || len(wr.Rejected) != 0 {
@@ -509,7 +510,7 @@ func TestExemplarDropsAreReported(t *testing.T) {
 		if len(wr.Rejected) != 1 || wr.Rejected[0].Series != 0 || wr.Rejected[0].Samples != 1 || wr.Rejected[0].Exemplars != 0 {
 			t.Fatalf("rejections %+v, want series 0 refused 1 sample and keeping its exemplar", wr.Rejected)
 		}
-		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (remotewrite.ExemplarDrop{Series: 1, Exemplars: 1}) {
+		if len(wr.DroppedExemplars) != 1 || wr.DroppedExemplars[0] != (forwarding.ExemplarDrop{Series: 1, Exemplars: 1}) {
 			t.Fatalf("dropped exemplars %+v, want series 1 lost 1", wr.DroppedExemplars)
 		}
 	})
@@ -528,7 +529,7 @@ func TestExemplarDropsAreReported(t *testing.T) {
 			t.Fatalf("forwarded write: got %d %q, want 200", w.Code, w.Body)
 		}
 		written(t, w, 2, 0)
-		want := []remotewrite.ExemplarDrop{{Series: 0, Exemplars: 1}, {Series: 1, Exemplars: 1}}
+		want := []forwarding.ExemplarDrop{{Series: 0, Exemplars: 1}, {Series: 1, Exemplars: 1}}
 		if got := answer(t, w).DroppedExemplars; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("dropped exemplars %+v, want %+v", got, want)
 		}
@@ -773,11 +774,11 @@ func TestOutOfOrderWindow(t *testing.T) {
 			if tc.want == http.StatusNoContent {
 				want = expected(newest, late)
 			} else {
-				var wr remotewrite.WriteResponse
+				var wr forwarding.WriteResponse
 				if err := json.Unmarshal(w.Body.Bytes(), &wr); err != nil {
 					t.Fatalf("forwarded conflict answer is not JSON: %v: %s", err, w.Body)
 				}
-				if len(wr.Rejected) != 1 || wr.Rejected[0].Kind != remotewrite.KindConflict || wr.Rejected[0].Samples != 1 {
+				if len(wr.Rejected) != 1 || wr.Rejected[0].Kind != forwarding.KindConflict || wr.Rejected[0].Samples != 1 {
 					t.Fatalf("rejections %+v, want the sample refused as a conflict", wr.Rejected)
 				}
 			}

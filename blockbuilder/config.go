@@ -11,7 +11,7 @@ import (
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // Config of a block builder, read from STRATA_* environment variables.
@@ -83,7 +83,7 @@ type Config struct {
 	WALCompression bool `env:"WAL_COMPRESSION" envDefault:"false"`
 
 	Bucket bucket.Config
-	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+	Limits validation.Limits `envPrefix:"LIMIT_"`
 	// OTLP is the translation of OTLP metrics sent straight to the block
 	// builder.
 	OTLP otlp.Config `envPrefix:"OTLP_"`
@@ -134,7 +134,7 @@ func (c *Config) Validate() error {
 	case c.LocalRetention < c.BlockDuration:
 		return fmt.Errorf("STRATA_LOCAL_RETENTION (%s) must be at least STRATA_BLOCK_DURATION (%s)", c.LocalRetention, c.BlockDuration)
 	}
-	if err := remotewrite.ValidateTenant(c.DefaultTenant); err != nil {
+	if err := validation.ValidateTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
 	}
 	if err := c.Limits.Validate(); err != nil {

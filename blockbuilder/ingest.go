@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Handler serves remote-write (the router's forwards and plain senders
@@ -32,7 +35,7 @@ func (b *BlockBuilder) Handler() http.Handler {
 
 // Authorize checks that a request may write or read the tenant: with
 // STRATA_BEARER_TOKEN_FILE, it must carry a token allowed for the tenant.
-// Its errors wrap remotewrite.ErrUnauthorized or remotewrite.ErrForbidden.
+// Its errors wrap writeerr.ErrUnauthorized or writeerr.ErrForbidden.
 func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
 	if b.tokens == nil {
 		return nil
@@ -42,7 +45,7 @@ func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
 
 func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	forwarded := r.Header.Get(remotewrite.HeaderForwarded) != ""
+	forwarded := r.Header.Get(forwarding.HeaderForwarded) != ""
 	tenant, version, res, err := b.serveWrite(r, forwarded)
 	status := b.respond(w, forwarded, version, res, err)
 	// Only open tenants get series of their own: refused writes naming
@@ -70,10 +73,10 @@ func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, remo
 
 func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version) (string, appendResult, error) {
 	header := b.cfg.TenantHeader
-	if forwarded && r.Header.Get(remotewrite.HeaderForwardedTenant) != "" {
-		header = remotewrite.HeaderForwardedTenant
+	if forwarded && r.Header.Get(forwarding.HeaderForwardedTenant) != "" {
+		header = forwarding.HeaderForwardedTenant
 	}
-	tenant, err := remotewrite.Tenant(r.Header, header, b.cfg.DefaultTenant)
+	tenant, err := validation.Tenant(r.Header, header, b.cfg.DefaultTenant)
 	if err != nil {
 		return "", appendResult{}, err
 	}
@@ -106,7 +109,7 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, st *appendState) (appendResult, error) {
 	limits := &b.cfg.Limits
 	if n := st.req.NumSeries(); n > limits.MaxSeriesPerRequest {
-		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, limits.MaxSeriesPerRequest)
+		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, limits.MaxSeriesPerRequest)
 	}
 	// Only appending holds the gate: a slow client's body, read above,
 	// cannot hold up a shutdown.
@@ -118,7 +121,7 @@ func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, st *appendSt
 	return b.write(r.Context(), tenant, st, time.Now().UnixMilli())
 }
 
-var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", remotewrite.ErrUnavailable)
+var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", writeerr.ErrUnavailable)
 
 // respond answers a write: 204 with the written counts, or the status of
 // the error, or of the worst rejection. Forwarded requests get the
@@ -127,11 +130,11 @@ var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", r
 // everything is a 204 like any other.
 func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, version remotewrite.Version, res appendResult, err error) int {
 	if err == nil {
-		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string {
+		err = forwarding.RejectionsError(res.rejected, func(r forwarding.Rejection) string {
 			return fmt.Sprintf("series %d: %s", r.Series, r.Reason)
 		})
 	}
-	status := remotewrite.HTTPStatus(err)
+	status := writeerr.HTTPStatus(err)
 	if forwarded {
 		res.written.SetForwardedHeaders(w.Header())
 	} else {
@@ -143,13 +146,13 @@ func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, version re
 	if err == nil {
 		if forwarded && len(res.dropped) > 0 {
 			// A 204 has no body to say which series lost exemplars.
-			return answerJSON(w, http.StatusOK, remotewrite.WriteResponse{Written: res.written, DroppedExemplars: res.dropped})
+			return answerJSON(w, http.StatusOK, forwarding.WriteResponse{Written: res.written, DroppedExemplars: res.dropped})
 		}
 		w.WriteHeader(status)
 		return status
 	}
 	if forwarded {
-		return answerJSON(w, status, remotewrite.WriteResponse{
+		return answerJSON(w, status, forwarding.WriteResponse{
 			Error: err.Error(), Written: res.written, Rejected: res.rejected, DroppedExemplars: res.dropped,
 		})
 	}
@@ -157,7 +160,7 @@ func (b *BlockBuilder) respond(w http.ResponseWriter, forwarded bool, version re
 	return status
 }
 
-func answerJSON(w http.ResponseWriter, status int, wr remotewrite.WriteResponse) int {
+func answerJSON(w http.ResponseWriter, status int, wr forwarding.WriteResponse) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(wr)

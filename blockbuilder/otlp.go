@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // handleOTLP takes OTLP/HTTP metrics straight from a sender, translated
@@ -35,7 +37,7 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if err != nil {
 		return fail("", err)
 	}
-	tenant, err := remotewrite.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
+	tenant, err := validation.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
 	if err != nil {
 		return fail("", err)
 	}
@@ -61,7 +63,7 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	}
 	res, err := b.appendParsed(r, tenant, st)
 	if err == nil {
-		err = remotewrite.RejectionsError(res.rejected, func(r remotewrite.Rejection) string { return r.Reason })
+		err = forwarding.RejectionsError(res.rejected, func(r forwarding.Rejection) string { return r.Reason })
 	}
 	return tenant, res, tr.Answer(tr.Samples, res.written.Samples+res.written.Histograms, err)
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/validation"
 )
 
 // Config of a router, read from STRATA_* environment variables.
@@ -53,7 +53,7 @@ type Config struct {
 	LimitsFile           string        `env:"LIMITS_FILE"`
 	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
 	// Limits are the defaults for every tenant.
-	Limits remotewrite.Limits `envPrefix:"LIMIT_"`
+	Limits validation.Limits `envPrefix:"LIMIT_"`
 	// OTLP is the translation of OTLP metrics for every tenant.
 	OTLP otlp.Config `envPrefix:"OTLP_"`
 	// KnownSeries is how many series the router remembers as validated,
@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 	case c.HashringReloadInterval <= 0 || c.LimitsReloadInterval <= 0:
 		return fmt.Errorf("STRATA_HASHRING_RELOAD_INTERVAL and STRATA_LIMITS_RELOAD_INTERVAL must be positive")
 	}
-	if err := remotewrite.ValidateTenant(c.DefaultTenant); err != nil {
+	if err := validation.ValidateTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
 	}
 	if err := c.Limits.Validate(); err != nil {

@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratametrics/strata/internal/backoff"
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // endpoint is one block builder as the router sees it: where to send, and
@@ -198,10 +200,10 @@ func (e *endpoints) setUp(ep *endpoint, up float64) {
 type forwardResult struct {
 	ep       int // endpoint ID in the request's ring
 	status   int // 0 when no answer came
-	written  remotewrite.Written
-	rejected []remotewrite.Rejection
+	written  forwarding.Written
+	rejected []forwarding.Rejection
 	// dropped lists the written series of the part that lost exemplars.
-	dropped []remotewrite.ExemplarDrop
+	dropped []forwarding.ExemplarDrop
 	err     error
 	// series is the number of series of the part.
 	series int
@@ -223,7 +225,7 @@ func (res *forwardResult) result() result {
 	switch {
 	case res.status/100 == 2:
 		return resultWritten
-	case remotewrite.RefusesData(res.status):
+	case writeerr.RefusesData(res.status):
 		return resultRefused
 	}
 	return resultFailed
@@ -276,10 +278,10 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	h.Set("Content-Type", v.ContentType())
 	h.Set("Content-Encoding", "snappy")
 	h.Set(remotewrite.HeaderVersion, v.HeaderValue())
-	h.Set(remotewrite.HeaderForwarded, "1")
+	h.Set(forwarding.HeaderForwarded, "1")
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "strata-router")
-	h.Set(remotewrite.HeaderForwardedTenant, tenant)
+	h.Set(forwarding.HeaderForwardedTenant, tenant)
 	if e.token != nil {
 		h.Set("Authorization", "Bearer "+e.token.Value())
 	}
@@ -296,13 +298,13 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	}
 	defer resp.Body.Close()
 	res.status = resp.StatusCode
-	res.written = remotewrite.WrittenFromHeaders(resp.Header)
+	res.written = forwarding.WrittenFromHeaders(resp.Header)
 	if resp.StatusCode/100 == 2 {
 		// A 204, the common answer, stored all it was sent; any other
 		// success says in JSON which series lost exemplars.
 		if resp.StatusCode != http.StatusNoContent {
 			answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-			var wr remotewrite.WriteResponse
+			var wr forwarding.WriteResponse
 			if json.Unmarshal(answer, &wr) == nil {
 				res.dropped = wr.DroppedExemplars
 			}
@@ -312,7 +314,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		return res
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	var wr remotewrite.WriteResponse
+	var wr forwarding.WriteResponse
 	if json.Unmarshal(answer, &wr) == nil && wr.Error != "" {
 		res.rejected = wr.Rejected
 		res.dropped = wr.DroppedExemplars
@@ -320,7 +322,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	} else {
 		res.err = fmt.Errorf("block builder %s: %d: %s", ep.addr, resp.StatusCode, bytes.TrimSpace(answer))
 	}
-	if !remotewrite.RefusesData(resp.StatusCode) {
+	if !writeerr.RefusesData(resp.StatusCode) {
 		e.countError(ep, fmt.Sprint(resp.StatusCode))
 		if resp.StatusCode != http.StatusTooManyRequests {
 			e.markDown(ep)

@@ -17,13 +17,13 @@ import (
 
 	"github.com/stratametrics/strata/internal/filewatch"
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // TenantLimits are the limits of one tenant: the request limits plus an
 // ingestion rate.
 type TenantLimits struct {
-	remotewrite.Limits `yaml:",inline"`
+	validation.Limits `yaml:",inline"`
 	// IngestionRate is samples (plus histogram samples) per second a
 	// tenant may send; 0 means no limit. IngestionBurst is the most it may
 	// send at once (default: one second's worth, at least one request).
@@ -91,7 +91,7 @@ func ParseLimits(data []byte, base TenantLimits) (*limitSet, error) {
 		return nil, fmt.Errorf("limits default: %w", err)
 	}
 	for name, node := range f.Tenants {
-		if err := remotewrite.ValidateTenant(name); err != nil {
+		if err := validation.ValidateTenant(name); err != nil {
 			return nil, fmt.Errorf("limits tenant %q: %w", name, err)
 		}
 		l := set.def

@@ -11,11 +11,11 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 func TestParseLimits(t *testing.T) {
-	base := TenantLimits{Limits: remotewrite.DefaultLimits(), OTLP: otlp.DefaultConfig()}
+	base := TenantLimits{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}
 	set, err := ParseLimits([]byte(`
 default:
   ingestion_rate: 1000
@@ -179,7 +179,7 @@ func FuzzParseLimits(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	base := TenantLimits{Limits: remotewrite.DefaultLimits(), OTLP: otlp.DefaultConfig()}
+	base := TenantLimits{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := ParseLimits(data, base)
 		if err != nil {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/harness"
-	"github.com/stratametrics/strata/remotewrite"
 )
 
 // TestTenantMetricsAreSwept: a tenant's series go once it has sent
@@ -17,7 +17,7 @@ func TestTenantMetricsAreSwept(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, 1)
 	now := time.Now()
-	ok := outcome{written: remotewrite.Written{Samples: 5}}
+	ok := outcome{written: forwarding.Written{Samples: 5}}
 	m.observe("a", ok, time.Millisecond, now)
 	m.observe("b", ok, time.Millisecond, now)
 	if got := tenantsOf(t, reg); !slices.Equal(got, []string{"a", "unknown"}) {

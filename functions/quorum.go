@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // decide applies the quorum rule series by series (see
@@ -48,12 +51,12 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 				}
 			}
 			st.applyDrops(series, res.dropped)
-		case len(res.rejected) > 0 && remotewrite.RefusesData(res.status):
+		case len(res.rejected) > 0 && writeerr.RefusesData(res.status):
 			st.applyRejections(series, res.rejected)
 			st.applyDrops(series, res.dropped)
-		case remotewrite.RefusesData(res.status):
+		case writeerr.RefusesData(res.status):
 			// Refused whole without a list: every series of the part.
-			kind := remotewrite.KindOfStatus(res.status)
+			kind := forwarding.KindOfStatus(res.status)
 			for _, i := range series {
 				info := &st.info[i]
 				info.reject(kind, res.err.Error(), info.samples, info.histograms, info.exemplars)
@@ -88,7 +91,7 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 			out.written.Samples += int(max(info.samples-info.rejSamples, 0))
 			out.written.Histograms += int(max(info.histograms-info.rejHistograms, 0))
 			out.written.Exemplars += int(max(info.exemplars-max(info.exDropped, info.rejExemplars), 0))
-			rejected = append(rejected, remotewrite.Rejection{Series: i, Kind: info.rejKind, Reason: info.rejReason,
+			rejected = append(rejected, forwarding.Rejection{Series: i, Kind: info.rejKind, Reason: info.rejReason,
 				Samples: int(info.rejSamples), Histograms: int(info.rejHistograms)})
 		default:
 			noQuorum++
@@ -101,11 +104,11 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 	if noQuorum > 0 {
 		r.metrics.quorumFailures.Inc()
 		out.err = fmt.Errorf("%w: %d of %d series were not written to a quorum of %d block builders; retry later: %v",
-			remotewrite.ErrUnavailable, noQuorum, routed, quorum, errors.Join(failed...))
+			writeerr.ErrUnavailable, noQuorum, routed, quorum, errors.Join(failed...))
 		return out
 	}
-	slices.SortFunc(rejected, func(a, b remotewrite.Rejection) int { return a.Series - b.Series })
-	out.err = remotewrite.RejectionsError(rejected, func(rj remotewrite.Rejection) string {
+	slices.SortFunc(rejected, func(a, b forwarding.Rejection) int { return a.Series - b.Series })
+	out.err = forwarding.RejectionsError(rejected, func(rj forwarding.Rejection) string {
 		return r.describe(st, rj)
 	})
 	return out
@@ -113,8 +116,8 @@ func (r *Router) decide(st *writeState, results []forwardResult, quorum int) out
 
 // applyRejections records a block builder's per-series refusals; the
 // other series of its part were written.
-func (st *writeState) applyRejections(series []int32, rs []remotewrite.Rejection) {
-	refused := make(map[int]*remotewrite.Rejection, len(rs))
+func (st *writeState) applyRejections(series []int32, rs []forwarding.Rejection) {
+	refused := make(map[int]*forwarding.Rejection, len(rs))
 	for k := range rs {
 		if rs[k].Series >= 0 && rs[k].Series < len(series) {
 			refused[rs[k].Series] = &rs[k]
@@ -132,7 +135,7 @@ func (st *writeState) applyRejections(series []int32, rs []remotewrite.Rejection
 
 // applyDrops records the exemplars a block builder did not store of the
 // series of its part it wrote.
-func (st *writeState) applyDrops(series []int32, drops []remotewrite.ExemplarDrop) {
+func (st *writeState) applyDrops(series []int32, drops []forwarding.ExemplarDrop) {
 	for _, d := range drops {
 		if d.Series >= 0 && d.Series < len(series) {
 			info := &st.info[series[d.Series]]
@@ -142,7 +145,7 @@ func (st *writeState) applyDrops(series []int32, drops []remotewrite.ExemplarDro
 }
 
 // kindRank orders rejection kinds by which decides the answer.
-var kindRank = map[string]int{remotewrite.KindInvalid: 3, remotewrite.KindLimit: 2, remotewrite.KindConflict: 1}
+var kindRank = map[string]int{forwarding.KindInvalid: 3, forwarding.KindLimit: 2, forwarding.KindConflict: 1}
 
 func (info *seriesInfo) reject(kind, reason string, samples, histograms, exemplars int32) {
 	info.rejected++
@@ -157,7 +160,7 @@ func (info *seriesInfo) reject(kind, reason string, samples, histograms, exempla
 // describe names the series of a rejection for the sender's log. Reasons
 // from the router's own checks name the series already; block builders'
 // reasons (TSDB errors) do not.
-func (r *Router) describe(st *writeState, rj remotewrite.Rejection) string {
+func (r *Router) describe(st *writeState, rj forwarding.Rejection) string {
 	if strings.Contains(rj.Reason, "{") {
 		return rj.Reason
 	}
@@ -165,5 +168,5 @@ func (r *Router) describe(st *writeState, rj remotewrite.Rejection) string {
 	if err := st.req.Series(rj.Series, &s); err != nil {
 		return fmt.Sprintf("series %d: %s", rj.Series, rj.Reason)
 	}
-	return fmt.Sprintf("series %s: %s", remotewrite.FormatLabels(s.Labels, 200), rj.Reason)
+	return fmt.Sprintf("series %s: %s", validation.FormatLabels(s.Labels, 200), rj.Reason)
 }

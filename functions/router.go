@@ -24,6 +24,7 @@ import (
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Router is the remote-write front door. It holds no data.
@@ -189,7 +190,7 @@ func (r *Router) Run(ctx context.Context) error {
 // answer, as its specification asks, and on no 1.0 answer.
 func (r *Router) respond(w http.ResponseWriter, out outcome) {
 	out.written.SetHeaders(out.version, w.Header())
-	status := remotewrite.HTTPStatus(out.err)
+	status := writeerr.HTTPStatus(out.err)
 	if out.err == nil {
 		w.WriteHeader(status)
 		return

@@ -11,8 +11,11 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // seriesInfo is what the router keeps of each series between routing and
@@ -51,7 +54,7 @@ type writeState struct {
 	routed   []int32
 	aliased  bool
 	touched  []int
-	rejected []remotewrite.Rejection
+	rejected []forwarding.Rejection
 }
 
 func (st *writeState) reset(numEndpoints int) {
@@ -97,7 +100,7 @@ func (r *Router) handleWrite(w http.ResponseWriter, req *http.Request) {
 type outcome struct {
 	// version is the request's, 0 until negotiated.
 	version remotewrite.Version
-	written remotewrite.Written
+	written forwarding.Written
 	err     error
 	series  int
 	// status is the HTTP status answered when it is not err's (OTLP).
@@ -109,7 +112,7 @@ func (o outcome) httpStatus() int {
 	if o.status != 0 {
 		return o.status
 	}
-	return remotewrite.HTTPStatus(o.err)
+	return writeerr.HTTPStatus(o.err)
 }
 
 func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out outcome) {
@@ -137,7 +140,7 @@ func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out o
 // admit finds a request's tenant, checks its credentials and returns the
 // tenant's limits and known-series seed.
 func (r *Router) admit(hreq *http.Request) (string, *TenantLimits, uint64, error) {
-	tenant, err := remotewrite.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	tenant, err := validation.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
 	if err != nil {
 		return "", nil, 0, err
 	}
@@ -153,19 +156,19 @@ func (r *Router) admit(hreq *http.Request) (string, *TenantLimits, uint64, error
 // remote-write request.
 func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, tl *TenantLimits, seed uint64, version remotewrite.Version) outcome {
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
-		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", remotewrite.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
+		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
 	ring := r.ring.Ring()
 	hr, err := ring.ForTenant(tenant)
 	if err != nil {
-		return outcome{err: fmt.Errorf("%w: %v", remotewrite.ErrInvalid, err)}
+		return outcome{err: fmt.Errorf("%w: %v", writeerr.ErrInvalid, err)}
 	}
 	total, err := r.route(st, hr, len(ring.Endpoints()), tenant, tl, seed)
 	if err != nil {
 		return outcome{err: err}
 	}
 	if !r.limits.allow(tenant, tl, total, time.Now()) {
-		return outcome{err: fmt.Errorf("%w: tenant %s is over its ingestion rate of %g samples/s", remotewrite.ErrRateLimited, tenant, tl.IngestionRate)}
+		return outcome{err: fmt.Errorf("%w: tenant %s is over its ingestion rate of %g samples/s", writeerr.ErrRateLimited, tenant, tl.IngestionRate)}
 	}
 	results := r.fanOut(hreq.Context(), st, r.eps.of(ring), version, tenant, Quorum(hr.ReplicationFactor()))
 	return r.decide(st, results, Quorum(hr.ReplicationFactor()))
@@ -215,7 +218,7 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 			}
 		}
 		if err != nil {
-			st.rejected = append(st.rejected, remotewrite.Rejection{Series: i, Kind: remotewrite.KindOf(err), Reason: err.Error()})
+			st.rejected = append(st.rejected, forwarding.Rejection{Series: i, Kind: forwarding.KindOf(err), Reason: err.Error()})
 			continue
 		}
 		if !known {
@@ -231,7 +234,7 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 		}
 		info.samples, info.histograms, info.exemplars = int32(len(s.Samples)), int32(len(s.Histograms)), int32(len(s.Exemplars))
 		if total += len(s.Samples) + len(s.Histograms); total > tl.MaxSamplesPerRequest {
-			return total, fmt.Errorf("%w: more than %d samples in one request", remotewrite.ErrTooLarge, tl.MaxSamplesPerRequest)
+			return total, fmt.Errorf("%w: more than %d samples in one request", writeerr.ErrTooLarge, tl.MaxSamplesPerRequest)
 		}
 		info.routed = true
 		if everyone {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 
 	"github.com/stratametrics/strata/blockbuilder"
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -20,7 +21,7 @@ import (
 type v2Request struct {
 	symbols writev2.SymbolsTable
 	req     writev2.Request
-	sent    remotewrite.Written
+	sent    forwarding.Written
 }
 
 func newV2Request() *v2Request { return &v2Request{symbols: writev2.NewSymbolTable()} }
@@ -114,14 +115,14 @@ func (r *v2Request) histograms(t testing.TB) map[string]map[int64]harness.Histog
 
 // checkWritten compares the X-Prometheus-Remote-Write-*-Written headers of
 // an answer with want.
-func checkWritten(t *testing.T, what string, resp *http.Response, want remotewrite.Written) {
+func checkWritten(t *testing.T, what string, resp *http.Response, want forwarding.Written) {
 	t.Helper()
 	for _, h := range []string{remotewrite.HeaderSamplesWritten, remotewrite.HeaderHistogramsWritten, remotewrite.HeaderExemplarsWritten} {
 		if resp.Header.Get(h) == "" {
 			t.Fatalf("%s: no %s header", what, h)
 		}
 	}
-	if got := remotewrite.WrittenFromHeaders(resp.Header); got != want {
+	if got := forwarding.WrittenFromHeaders(resp.Header); got != want {
 		t.Fatalf("%s: written headers say %+v, want %+v", what, got, want)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/validation"
 )
 
 // chartDir is the chart, relative to this package.
@@ -468,7 +468,7 @@ func checkRouter(t *testing.T, m manifest, v values) {
 		var cm configMap
 		m.byName("ConfigMap", lv.ConfigMap.Name).decode(t, &cm)
 		data := cm.Data[filepath.Base(limitsFile)]
-		if _, err := functions.ParseLimits([]byte(data), functions.TenantLimits{Limits: remotewrite.DefaultLimits(), OTLP: otlp.DefaultConfig()}); err != nil {
+		if _, err := functions.ParseLimits([]byte(data), functions.TenantLimits{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}); err != nil {
 			t.Errorf("the router would refuse the chart's limits file: %v\n%s", err, data)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // Config of a run. The env tags (prefix STRATA_ added by the strata
@@ -146,7 +147,7 @@ func (c *Config) Validate() error {
 		if c.TenantHeader == "" {
 			return fmt.Errorf("tenant-header must not be empty when a tenant is set")
 		}
-		if err := remotewrite.ValidateTenant(c.Tenant); err != nil {
+		if err := validation.ValidateTenant(c.Tenant); err != nil {
 			return fmt.Errorf("tenant: %w", err)
 		}
 	}

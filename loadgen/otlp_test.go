@@ -23,6 +23,7 @@ import (
 
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // TestGzipProtected is TestEncodeProtected for gzip: whatever the
@@ -323,7 +324,7 @@ func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				r.problems = append(r.problems, err.Error())
 				continue
 			}
-			key := remotewrite.FormatLabels(s.Labels, 1<<20)
+			key := validation.FormatLabels(s.Labels, 1<<20)
 			if r.samples[key] == nil {
 				r.samples[key] = map[int64]float64{}
 			}

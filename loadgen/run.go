@@ -16,6 +16,7 @@ import (
 
 	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Run sends load as cfg says until the duration (after the warm-up) has
@@ -374,7 +375,7 @@ func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
 			key = strconv.Itoa(status)
 		}
 		r.countError(key, msg)
-		if err == nil && !remotewrite.Retryable(status) {
+		if err == nil && !writeerr.Retryable(status) {
 			r.dropped.Add(samples)
 			return
 		}

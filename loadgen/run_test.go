@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/snappy"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // receiver is a remote-write endpoint that decodes every request with
@@ -89,11 +90,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	limits := remotewrite.DefaultLimits()
+	limits := validation.DefaultLimits()
 	limits.MaxFutureSkew = 0
 	var s remotewrite.Series
 	if r.delay != nil && rq.NumSeries() > 0 && rq.Series(0, &s) == nil {
-		time.Sleep(r.delay(remotewrite.FormatLabels(s.Labels, 1<<20)))
+		time.Sleep(r.delay(validation.FormatLabels(s.Labels, 1<<20)))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,7 +105,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		if r.unsorted {
 			if slices.IsSortedFunc(s.Labels, byName) {
-				r.problems = append(r.problems, fmt.Sprintf("%s: labels sorted, want them out of order", remotewrite.FormatLabels(s.Labels, 1<<20)))
+				r.problems = append(r.problems, fmt.Sprintf("%s: labels sorted, want them out of order", validation.FormatLabels(s.Labels, 1<<20)))
 			}
 			slices.SortFunc(s.Labels, byName)
 		}
@@ -112,7 +113,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.problems = append(r.problems, err.Error())
 			continue
 		}
-		key := remotewrite.FormatLabels(s.Labels, 1<<20)
+		key := validation.FormatLabels(s.Labels, 1<<20)
 		if r.samples[key] == nil {
 			r.samples[key] = map[int64]float64{}
 		}
@@ -152,7 +153,7 @@ func formatID(id SeriesID) string {
 	for _, l := range id.Labels() {
 		ls = append(ls, remotewrite.Label{Name: []byte(l.Name), Value: []byte(l.Value)})
 	}
-	return remotewrite.FormatLabels(ls, 1<<20)
+	return validation.FormatLabels(ls, 1<<20)
 }
 
 // ackLog collects acknowledged samples.

@@ -14,6 +14,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
 )
 
 // TestEncodeProtected checks the property templates rely on: whatever is
@@ -167,7 +168,7 @@ func TestTemplate(t *testing.T) {
 			if err := req.Parse(v, raw); err != nil {
 				t.Fatal(err)
 			}
-			limits := remotewrite.DefaultLimits()
+			limits := validation.DefaultLimits()
 			var s remotewrite.Series
 			for i := 0; i < req.NumSeries(); i++ {
 				if err := req.Series(i, &s); err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Format is a body's media type; the answer is written in the request's.
@@ -50,7 +51,7 @@ func ParseContentType(ct string) (Format, error) {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return Protobuf, fmt.Errorf("%w: Content-Type %q: %v", remotewrite.ErrUnsupportedMedia, ct, err)
+		return Protobuf, fmt.Errorf("%w: Content-Type %q: %v", writeerr.ErrUnsupportedMedia, ct, err)
 	}
 	switch mt {
 	case ProtobufContentType:
@@ -58,7 +59,7 @@ func ParseContentType(ct string) (Format, error) {
 	case JSONContentType:
 		return JSON, nil
 	}
-	return Protobuf, fmt.Errorf("%w: Content-Type %q: OTLP/HTTP takes %s or %s", remotewrite.ErrUnsupportedMedia, ct, ProtobufContentType, JSONContentType)
+	return Protobuf, fmt.Errorf("%w: Content-Type %q: OTLP/HTTP takes %s or %s", writeerr.ErrUnsupportedMedia, ct, ProtobufContentType, JSONContentType)
 }
 
 // CheckEncoding refuses a Content-Encoding Decompress cannot read, before
@@ -68,7 +69,7 @@ func CheckEncoding(encoding string) error {
 	case "", "identity", "gzip", "x-gzip", "zstd", "deflate", "zlib":
 		return nil
 	}
-	return fmt.Errorf("%w: Content-Encoding %q: this receiver takes gzip, zstd, deflate or none", remotewrite.ErrUnsupportedMedia, encoding)
+	return fmt.Errorf("%w: Content-Encoding %q: this receiver takes gzip, zstd, deflate or none", writeerr.ErrUnsupportedMedia, encoding)
 }
 
 // zstdMaxWindow bounds the window a zstd frame may ask the decoder to
@@ -93,14 +94,14 @@ func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int)
 	switch encoding = strings.ToLower(encoding); encoding {
 	case "", "identity":
 		if len(src) > limit {
-			return fmt.Errorf("%w: body of %d bytes, the decoded limit is %d", remotewrite.ErrTooLarge, len(src), limit)
+			return fmt.Errorf("%w: body of %d bytes, the decoded limit is %d", writeerr.ErrTooLarge, len(src), limit)
 		}
 		dst.B = append(dst.B[:0], src...)
 		return nil
 	case "gzip", "x-gzip":
 		gr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return fmt.Errorf("%w: gzip: %v", remotewrite.ErrInvalid, err)
+			return fmt.Errorf("%w: gzip: %v", writeerr.ErrInvalid, err)
 		}
 		defer gr.Close()
 		r = gr
@@ -111,7 +112,7 @@ func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int)
 			zstdDecoders.Put(d)
 		}()
 		if err := d.Reset(bytes.NewReader(src)); err != nil {
-			return fmt.Errorf("%w: zstd: %v", remotewrite.ErrInvalid, err)
+			return fmt.Errorf("%w: zstd: %v", writeerr.ErrInvalid, err)
 		}
 		r = d
 	case "deflate", "zlib":
@@ -140,7 +141,7 @@ func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int)
 		b = b[:len(b)+n]
 		if len(b) > limit {
 			dst.B = b[:0]
-			return fmt.Errorf("%w: the body decompresses to more than the limit of %d bytes", remotewrite.ErrTooLarge, limit)
+			return fmt.Errorf("%w: the body decompresses to more than the limit of %d bytes", writeerr.ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) {
 			dst.B = b
@@ -148,7 +149,7 @@ func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int)
 		}
 		if err != nil {
 			dst.B = b[:0]
-			return fmt.Errorf("%w: %s: %v", remotewrite.ErrInvalid, encoding, err)
+			return fmt.Errorf("%w: %s: %v", writeerr.ErrInvalid, encoding, err)
 		}
 	}
 }
@@ -163,7 +164,7 @@ func Unmarshal(f Format, body []byte) (pmetricotlp.ExportRequest, error) {
 		err = req.UnmarshalProto(body)
 	}
 	if err != nil {
-		return req, fmt.Errorf("%w: cannot parse the OTLP %s body: %v", remotewrite.ErrInvalid, f.name(), err)
+		return req, fmt.Errorf("%w: cannot parse the OTLP %s body: %v", writeerr.ErrInvalid, f.name(), err)
 	}
 	return req, nil
 }

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 func TestParseContentType(t *testing.T) {
@@ -47,8 +48,8 @@ func TestParseContentType(t *testing.T) {
 		";;;",
 	} {
 		_, err := ParseContentType(ct)
-		if !errors.Is(err, remotewrite.ErrUnsupportedMedia) || remotewrite.HTTPStatus(err) != http.StatusUnsupportedMediaType {
-			t.Errorf("ParseContentType(%q): %v, want 415 %v", ct, err, remotewrite.ErrUnsupportedMedia)
+		if !errors.Is(err, writeerr.ErrUnsupportedMedia) || writeerr.HTTPStatus(err) != http.StatusUnsupportedMediaType {
+			t.Errorf("ParseContentType(%q): %v, want 415 %v", ct, err, writeerr.ErrUnsupportedMedia)
 			continue
 		}
 		if !strings.Contains(err.Error(), "Content-Type") {
@@ -141,8 +142,8 @@ func TestDecompressEncodings(t *testing.T) {
 		}
 		// One byte under the decoded size is over the limit.
 		err := Decompress(&dst, c.body, c.encoding, len(plain)-1)
-		if !errors.Is(err, remotewrite.ErrTooLarge) || !strings.Contains(err.Error(), "limit") {
-			t.Errorf("Decompress %q with a limit below its size: %v, want %v", c.encoding, err, remotewrite.ErrTooLarge)
+		if !errors.Is(err, writeerr.ErrTooLarge) || !strings.Contains(err.Error(), "limit") {
+			t.Errorf("Decompress %q with a limit below its size: %v, want %v", c.encoding, err, writeerr.ErrTooLarge)
 		}
 	}
 }
@@ -164,12 +165,12 @@ func TestDecompressReusesBuffer(t *testing.T) {
 func TestUnknownEncoding(t *testing.T) {
 	for _, enc := range []string{"br", "snappy", "compress", "gzip, br", "lz4"} {
 		err := CheckEncoding(enc)
-		if remotewrite.HTTPStatus(err) != http.StatusUnsupportedMediaType || !strings.Contains(err.Error(), enc) {
+		if writeerr.HTTPStatus(err) != http.StatusUnsupportedMediaType || !strings.Contains(err.Error(), enc) {
 			t.Errorf("CheckEncoding(%q): %v, want 415 naming it", enc, err)
 		}
 		var dst remotewrite.Buffer
 		err = Decompress(&dst, []byte("x"), enc, 100)
-		if remotewrite.HTTPStatus(err) != http.StatusUnsupportedMediaType {
+		if writeerr.HTTPStatus(err) != http.StatusUnsupportedMediaType {
 			t.Errorf("Decompress(%q): %v, want 415", enc, err)
 		}
 	}
@@ -190,7 +191,7 @@ func TestDecompressCorrupt(t *testing.T) {
 	} {
 		var dst remotewrite.Buffer
 		err := Decompress(&dst, c.body, c.encoding, 1<<20)
-		if remotewrite.HTTPStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), c.encoding) {
+		if writeerr.HTTPStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), c.encoding) {
 			t.Errorf("Decompress(%s, %d bytes): %v, want 400 naming the encoding", c.encoding, len(c.body), err)
 		}
 	}
@@ -245,8 +246,8 @@ func TestDecompressBombs(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		err := Decompress(&dst, c.body, c.encoding, limit)
 		runtime.ReadMemStats(&after)
-		if !errors.Is(err, remotewrite.ErrTooLarge) {
-			t.Errorf("%s bomb of %d bytes: %v, want %v", c.encoding, len(c.body), err, remotewrite.ErrTooLarge)
+		if !errors.Is(err, writeerr.ErrTooLarge) {
+			t.Errorf("%s bomb of %d bytes: %v, want %v", c.encoding, len(c.body), err, writeerr.ErrTooLarge)
 			continue
 		}
 		// Decoders and the buffer cost a few times the limit at most; the
@@ -287,7 +288,7 @@ func TestZstdHugeWindow(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		err := Decompress(&dst, frame, "zstd", 64<<20)
 		runtime.ReadMemStats(&after)
-		if s := remotewrite.HTTPStatus(err); s/100 != 4 || remotewrite.Retryable(s) {
+		if s := writeerr.HTTPStatus(err); s/100 != 4 || writeerr.Retryable(s) {
 			t.Errorf("%s: %v (status %d), want a 4xx", name, err, s)
 		}
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
@@ -341,7 +342,7 @@ func TestUnmarshal(t *testing.T) {
 		other := exportBody(t, oneGauge(), 1-f)
 		for _, bad := range [][]byte{body[:len(body)-3], other, []byte("{\"resourceMetrics\": [")} {
 			_, err := Unmarshal(f, bad)
-			if remotewrite.HTTPStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), f.name()) {
+			if writeerr.HTTPStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), f.name()) {
 				t.Errorf("%s: %d bytes of %q...: %v, want 400 naming the format", f.name(), len(bad), bad[:min(len(bad), 8)], err)
 			}
 		}

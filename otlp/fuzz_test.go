@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // FuzzDecode runs any body the way a receiver does: decompressed with
@@ -37,13 +39,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	var tr Translator
 	settings := DefaultConfig().Settings()
-	limits := remotewrite.DefaultLimits()
+	limits := validation.DefaultLimits()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var raw, out remotewrite.Buffer
 		for _, enc := range []string{"", "gzip", "zstd", "deflate"} {
 			const limit = 1 << 20
 			if err := Decompress(&raw, data, enc, limit); err != nil {
-				if s := remotewrite.HTTPStatus(err); s != http.StatusBadRequest && s != http.StatusRequestEntityTooLarge {
+				if s := writeerr.HTTPStatus(err); s != http.StatusBadRequest && s != http.StatusRequestEntityTooLarge {
 					t.Fatalf("Decompress %q: %v (status %d), want a 400 or 413", enc, err, s)
 				}
 				continue
@@ -54,7 +56,7 @@ func FuzzDecode(f *testing.F) {
 			for _, format := range []Format{Protobuf, JSON} {
 				req, err := Unmarshal(format, raw.B)
 				if err != nil {
-					if remotewrite.HTTPStatus(err) != http.StatusBadRequest {
+					if writeerr.HTTPStatus(err) != http.StatusBadRequest {
 						t.Fatalf("Unmarshal %s: %v, want a 400", format.name(), err)
 					}
 					continue
@@ -74,7 +76,7 @@ func FuzzDecode(f *testing.F) {
 
 // checkTranslated reads every part of a translated request as the router
 // and the block builders do.
-func checkTranslated(t *testing.T, body []byte, res Translation, limits *remotewrite.Limits) {
+func checkTranslated(t *testing.T, body []byte, res Translation, limits *validation.Limits) {
 	var r remotewrite.Request
 	if err := r.Parse(remotewrite.V2, body); err != nil {
 		t.Fatalf("the translated request does not parse: %v", err)
@@ -90,7 +92,7 @@ func checkTranslated(t *testing.T, body []byte, res Translation, limits *remotew
 		// Refusing a series is fine (a label value too long, a point in
 		// the future); failing to say so is not.
 		if err := limits.CheckSeries(remotewrite.V2, &s, time.Now().UnixMilli()); err != nil {
-			if st := remotewrite.HTTPStatus(err); st != http.StatusBadRequest && st != http.StatusRequestEntityTooLarge {
+			if st := writeerr.HTTPStatus(err); st != http.StatusBadRequest && st != http.StatusRequestEntityTooLarge {
 				t.Fatalf("series %d refused with status %d: %v", i, st, err)
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Answer is what a receiver tells an OTLP sender.
@@ -64,7 +64,7 @@ func (a Answer) Write(w http.ResponseWriter, f Format) {
 
 // ErrorAnswer is the answer to a request that failed as a whole.
 func ErrorAnswer(err error) Answer {
-	st := remotewrite.HTTPStatus(err)
+	st := writeerr.HTTPStatus(err)
 	if st < 400 || st == http.StatusInternalServerError {
 		// An error of no known kind is ours, and may pass: OTLP exporters
 		// drop data on 500 (remote-write senders retry it), so it is 503.
@@ -102,8 +102,8 @@ func grpcCode(s int) codes.Code {
 // Rejected counts refused points by samples of the translated series (a
 // classic histogram's point is several), at most the request's points.
 func (tr Translation) Answer(sent, written int, err error) Answer {
-	status := remotewrite.HTTPStatus(err)
-	if err != nil && !remotewrite.RefusesData(status) {
+	status := writeerr.HTTPStatus(err)
+	if err != nil && !writeerr.RefusesData(status) {
 		return ErrorAnswer(err)
 	}
 	rejected := tr.Refused

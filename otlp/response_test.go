@@ -15,14 +15,15 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 func TestTranslationAnswer(t *testing.T) {
-	refusedByWrite := remotewrite.RejectionsError([]remotewrite.Rejection{{Series: 0, Kind: remotewrite.KindInvalid, Reason: "series {a=\"b\"} has no metric name"}},
-		func(r remotewrite.Rejection) string { return r.Reason })
-	tooManyLabels := remotewrite.RejectionsError([]remotewrite.Rejection{{Series: 0, Kind: remotewrite.KindLimit, Reason: "series has 200 labels, the limit is 128"}},
-		func(r remotewrite.Rejection) string { return r.Reason })
+	refusedByWrite := forwarding.RejectionsError([]forwarding.Rejection{{Series: 0, Kind: forwarding.KindInvalid, Reason: "series {a=\"b\"} has no metric name"}},
+		func(r forwarding.Rejection) string { return r.Reason })
+	tooManyLabels := forwarding.RejectionsError([]forwarding.Rejection{{Series: 0, Kind: forwarding.KindLimit, Reason: "series has 200 labels, the limit is 128"}},
+		func(r forwarding.Rejection) string { return r.Reason })
 	for _, c := range []struct {
 		name          string
 		tr            Translation
@@ -71,11 +72,11 @@ func TestTranslationAnswer(t *testing.T) {
 			// A retry may store it all: the sender must retry, not drop
 			// the refused part's neighbours.
 			name: "unavailable", tr: Translation{DataPoints: 5, Refused: 1, Samples: 4},
-			sent: 4, written: 2, err: fmt.Errorf("%w: no quorum", remotewrite.ErrUnavailable), status: http.StatusServiceUnavailable, says: "no quorum",
+			sent: 4, written: 2, err: fmt.Errorf("%w: no quorum", writeerr.ErrUnavailable), status: http.StatusServiceUnavailable, says: "no quorum",
 		},
 		{
 			name: "rate limited", tr: Translation{DataPoints: 5, Samples: 5},
-			sent: 5, err: fmt.Errorf("%w: over 10 samples/s", remotewrite.ErrRateLimited), status: http.StatusTooManyRequests, says: "10 samples/s",
+			sent: 5, err: fmt.Errorf("%w: over 10 samples/s", writeerr.ErrRateLimited), status: http.StatusTooManyRequests, says: "10 samples/s",
 		},
 		{name: "empty", status: http.StatusOK},
 	} {
@@ -94,11 +95,11 @@ func TestErrorAnswer(t *testing.T) {
 		err    error
 		status int
 	}{
-		{fmt.Errorf("%w: bad", remotewrite.ErrInvalid), http.StatusBadRequest},
-		{fmt.Errorf("%w: big", remotewrite.ErrTooLarge), http.StatusRequestEntityTooLarge},
-		{fmt.Errorf("%w: type", remotewrite.ErrUnsupportedMedia), http.StatusUnsupportedMediaType},
-		{fmt.Errorf("%w: later", remotewrite.ErrUnavailable), http.StatusServiceUnavailable},
-		{fmt.Errorf("%w: who", remotewrite.ErrUnauthorized), http.StatusUnauthorized},
+		{fmt.Errorf("%w: bad", writeerr.ErrInvalid), http.StatusBadRequest},
+		{fmt.Errorf("%w: big", writeerr.ErrTooLarge), http.StatusRequestEntityTooLarge},
+		{fmt.Errorf("%w: type", writeerr.ErrUnsupportedMedia), http.StatusUnsupportedMediaType},
+		{fmt.Errorf("%w: later", writeerr.ErrUnavailable), http.StatusServiceUnavailable},
+		{fmt.Errorf("%w: who", writeerr.ErrUnauthorized), http.StatusUnauthorized},
 		// An error of no known kind: retryable, as OTLP exporters retry 503, not 500.
 		{errors.New("something else"), http.StatusServiceUnavailable},
 	} {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Translation is what came of a request.
@@ -69,7 +70,7 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, s Settin
 	st.app.targetInfoLeft = targetInfoBudget(tr.DataPoints)
 	annots, err := st.conv.FromMetrics(ctx, md, s.s)
 	if ctx.Err() != nil {
-		return tr, fmt.Errorf("%w: %v", remotewrite.ErrUnavailable, ctx.Err())
+		return tr, fmt.Errorf("%w: %v", writeerr.ErrUnavailable, ctx.Err())
 	}
 	if err != nil {
 		tr.Refused, tr.Refusals = refusedPoints(md, err)

@@ -23,6 +23,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // base is the time of the test points: whole milliseconds, so that
@@ -52,7 +54,7 @@ func translated(t *testing.T, body []byte) map[string]*gotSeries {
 	if err := r.Parse(remotewrite.V2, body); err != nil {
 		t.Fatalf("the translated request does not parse: %v", err)
 	}
-	limits := remotewrite.DefaultLimits()
+	limits := validation.DefaultLimits()
 	out := map[string]*gotSeries{}
 	var s remotewrite.Series
 	var b labels.ScratchBuilder
@@ -642,8 +644,8 @@ func TestTranslateCanceled(t *testing.T) {
 	var tr Translator
 	var buf remotewrite.Buffer
 	_, err := tr.Translate(ctx, md, DefaultConfig().Settings(), &buf)
-	if !errors.Is(err, remotewrite.ErrUnavailable) {
-		t.Fatalf("Translate with an ended context: %v, want %v", err, remotewrite.ErrUnavailable)
+	if !errors.Is(err, writeerr.ErrUnavailable) {
+		t.Fatalf("Translate with an ended context: %v, want %v", err, writeerr.ErrUnavailable)
 	}
 	if a := ErrorAnswer(err); a.Status != http.StatusServiceUnavailable {
 		t.Fatalf("answer %+v, want 503", a)

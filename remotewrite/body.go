@@ -8,6 +8,8 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Buffer is a reusable byte slice for request bodies; take it from a
@@ -45,11 +47,12 @@ func (p *BufferPool) Put(b *Buffer) {
 }
 
 // ReadBody reads r into buf, refusing more than limit bytes with
-// ErrTooLarge before reading them all. contentLength is the declared length
-// (-1 if unknown); a declared length over the limit is refused unread.
+// writeerr.ErrTooLarge before reading them all. contentLength is the
+// declared length (-1 if unknown); a declared length over the limit is
+// refused unread.
 func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
 	if contentLength > int64(limit) {
-		return fmt.Errorf("%w: body of %d bytes, the limit is %d", ErrTooLarge, contentLength, limit)
+		return fmt.Errorf("%w: body of %d bytes, the limit is %d", writeerr.ErrTooLarge, contentLength, limit)
 	}
 	b := buf.B[:0]
 	if contentLength > 0 && int(contentLength) > cap(b) {
@@ -61,7 +64,7 @@ func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
 		if len(b) == cap(b) {
 			if len(b) > limit {
 				buf.B = b
-				return fmt.Errorf("%w: body larger than the limit of %d bytes", ErrTooLarge, limit)
+				return fmt.Errorf("%w: body larger than the limit of %d bytes", writeerr.ErrTooLarge, limit)
 			}
 			b = append(b, 0)[:len(b)]
 		}
@@ -69,7 +72,7 @@ func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
 		b = b[:len(b)+n]
 		if len(b) > limit {
 			buf.B = b
-			return fmt.Errorf("%w: body larger than the limit of %d bytes", ErrTooLarge, limit)
+			return fmt.Errorf("%w: body larger than the limit of %d bytes", writeerr.ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) {
 			buf.B = b
@@ -77,7 +80,7 @@ func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
 		}
 		if err != nil {
 			buf.B = b
-			return fmt.Errorf("%w: read body: %v", ErrUnavailable, err)
+			return fmt.Errorf("%w: read body: %v", writeerr.ErrUnavailable, err)
 		}
 	}
 }
@@ -88,17 +91,17 @@ func ReadBody(buf *Buffer, r io.Reader, contentLength int64, limit int) error {
 func DecodeSnappy(dst *Buffer, src []byte, limit int) error {
 	n, err := snappy.DecodedLen(src)
 	if err != nil {
-		return fmt.Errorf("%w: snappy: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: snappy: %v", writeerr.ErrInvalid, err)
 	}
 	if n > limit {
-		return fmt.Errorf("%w: decompressed body of %d bytes, the limit is %d", ErrTooLarge, n, limit)
+		return fmt.Errorf("%w: decompressed body of %d bytes, the limit is %d", writeerr.ErrTooLarge, n, limit)
 	}
 	if cap(dst.B) < n {
 		dst.B = make([]byte, n)
 	}
 	out, err := snappy.Decode(dst.B[:cap(dst.B)], src)
 	if err != nil {
-		return fmt.Errorf("%w: snappy: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: snappy: %v", writeerr.ErrInvalid, err)
 	}
 	dst.B = out
 	return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // unsafeString views b as a string without copying. Only for strings that
@@ -29,7 +31,7 @@ func BuildLabels(b *labels.ScratchBuilder, ls []Label) labels.Labels {
 	for _, l := range ls {
 		b.Add(unsafeString(l.Name), unsafeString(l.Value))
 	}
-	// Labels are sorted by validation (SortLabels) before this is called.
+	// Labels are sorted by validation.SortLabels before this is called.
 	return b.Labels()
 }
 
@@ -39,7 +41,7 @@ func BuildLabels(b *labels.ScratchBuilder, ls []Label) labels.Labels {
 func DecodeHistogram(h Histogram) (*histogram.Histogram, *histogram.FloatHistogram, error) {
 	var m writev2.Histogram
 	if err := m.Unmarshal(h.Raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: histogram: %v", ErrInvalid, err)
+		return nil, nil, fmt.Errorf("%w: histogram: %v", writeerr.ErrInvalid, err)
 	}
 	if m.IsFloatHistogram() {
 		return nil, m.ToFloatHistogram(), nil
@@ -57,36 +59,36 @@ func (r *Request) DecodeExemplar(b *labels.ScratchBuilder, raw []byte) (exemplar
 	for i := 0; i < len(raw); {
 		field, wt, next, err := tag(raw, i)
 		if err != nil {
-			return e, fmt.Errorf("%w: exemplar: %v", ErrInvalid, err)
+			return e, fmt.Errorf("%w: exemplar: %v", writeerr.ErrInvalid, err)
 		}
 		i = next
 		switch {
 		case field == 1 && r.Version == V1 && wt == wireBytes:
 			p, end, err := bytesField(raw, i)
 			if err != nil {
-				return e, fmt.Errorf("%w: exemplar label: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar label: %v", writeerr.ErrInvalid, err)
 			}
 			l, err := decodeLabelV1(raw[p:end])
 			if err != nil {
-				return e, fmt.Errorf("%w: exemplar label: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar label: %v", writeerr.ErrInvalid, err)
 			}
 			b.Add(unsafeString(l.Name), unsafeString(l.Value))
 			i = end
 		case field == 1 && r.Version == V2 && wt == wireVarint:
 			var v uint64
 			if v, i, err = uvarint(raw, i); err != nil {
-				return e, fmt.Errorf("%w: exemplar labels_refs: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar labels_refs: %v", writeerr.ErrInvalid, err)
 			}
 			refs = append(refs, uint32(v))
 		case field == 1 && r.Version == V2 && wt == wireBytes:
 			p, end, err := bytesField(raw, i)
 			if err != nil {
-				return e, fmt.Errorf("%w: exemplar labels_refs: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar labels_refs: %v", writeerr.ErrInvalid, err)
 			}
 			for j := p; j < end; {
 				var v uint64
 				if v, j, err = uvarint(raw[:end], j); err != nil {
-					return e, fmt.Errorf("%w: exemplar labels_refs: %v", ErrInvalid, err)
+					return e, fmt.Errorf("%w: exemplar labels_refs: %v", writeerr.ErrInvalid, err)
 				}
 				refs = append(refs, uint32(v))
 			}
@@ -94,30 +96,30 @@ func (r *Request) DecodeExemplar(b *labels.ScratchBuilder, raw []byte) (exemplar
 		case field == 2 && wt == wireFixed64:
 			var v uint64
 			if v, i, err = fixed64(raw, i); err != nil {
-				return e, fmt.Errorf("%w: exemplar value: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar value: %v", writeerr.ErrInvalid, err)
 			}
 			e.Value = math.Float64frombits(v)
 		case field == 3 && wt == wireVarint:
 			var v uint64
 			if v, i, err = uvarint(raw, i); err != nil {
-				return e, fmt.Errorf("%w: exemplar timestamp: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar timestamp: %v", writeerr.ErrInvalid, err)
 			}
 			e.Ts, e.HasTs = int64(v), true
 		case field <= 3:
-			return e, fmt.Errorf("%w: %v", ErrInvalid, wrongType("Exemplar", field, wt))
+			return e, fmt.Errorf("%w: %v", writeerr.ErrInvalid, wrongType("Exemplar", field, wt))
 		default:
 			if i, err = skip(raw, i, wt); err != nil {
-				return e, fmt.Errorf("%w: exemplar: %v", ErrInvalid, err)
+				return e, fmt.Errorf("%w: exemplar: %v", writeerr.ErrInvalid, err)
 			}
 		}
 	}
 	if len(refs)%2 != 0 {
-		return e, fmt.Errorf("%w: exemplar labels_refs has odd length %d", ErrInvalid, len(refs))
+		return e, fmt.Errorf("%w: exemplar labels_refs has odd length %d", writeerr.ErrInvalid, len(refs))
 	}
 	for j := 0; j < len(refs); j += 2 {
 		n, v := refs[j], refs[j+1]
 		if int(n) >= len(r.symbols) || int(v) >= len(r.symbols) {
-			return e, fmt.Errorf("%w: exemplar labels_refs (%d, %d) outside the symbols table of %d", ErrInvalid, n, v, len(r.symbols))
+			return e, fmt.Errorf("%w: exemplar labels_refs (%d, %d) outside the symbols table of %d", writeerr.ErrInvalid, n, v, len(r.symbols))
 		}
 		b.Add(unsafeString(r.symbols[n]), unsafeString(r.symbols[v]))
 	}
@@ -166,20 +168,20 @@ func (r *Request) Metadata(i int) (MetricMetadata, error) {
 	for j := 0; j < len(b); {
 		field, wt, next, err := tag(b, j)
 		if err != nil {
-			return m, fmt.Errorf("%w: metadata %d: %v", ErrInvalid, i, err)
+			return m, fmt.Errorf("%w: metadata %d: %v", writeerr.ErrInvalid, i, err)
 		}
 		j = next
 		switch {
 		case field == 1 && wt == wireVarint:
 			var v uint64
 			if v, j, err = uvarint(b, j); err != nil {
-				return m, fmt.Errorf("%w: metadata %d: %v", ErrInvalid, i, err)
+				return m, fmt.Errorf("%w: metadata %d: %v", writeerr.ErrInvalid, i, err)
 			}
 			m.Type = uint32(v)
 		case (field == 2 || field == 4 || field == 5) && wt == wireBytes:
 			p, end, err := bytesField(b, j)
 			if err != nil {
-				return m, fmt.Errorf("%w: metadata %d: %v", ErrInvalid, i, err)
+				return m, fmt.Errorf("%w: metadata %d: %v", writeerr.ErrInvalid, i, err)
 			}
 			switch field {
 			case 2:
@@ -191,10 +193,10 @@ func (r *Request) Metadata(i int) (MetricMetadata, error) {
 			}
 			j = end
 		case field == 1 || field == 2 || field == 4 || field == 5:
-			return m, fmt.Errorf("%w: metadata %d: %v", ErrInvalid, i, wrongType("MetricMetadata", field, wt))
+			return m, fmt.Errorf("%w: metadata %d: %v", writeerr.ErrInvalid, i, wrongType("MetricMetadata", field, wt))
 		default:
 			if j, err = skip(b, j, wt); err != nil {
-				return m, fmt.Errorf("%w: metadata %d: %v", ErrInvalid, i, err)
+				return m, fmt.Errorf("%w: metadata %d: %v", writeerr.ErrInvalid, i, err)
 			}
 		}
 	}

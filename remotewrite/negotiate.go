@@ -5,6 +5,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Version is the protobuf message of a request.
@@ -59,13 +61,13 @@ func (v Version) ContentType() string {
 
 // Negotiate reads Content-Type and Content-Encoding and tells which message
 // the body holds. Anything but snappy-compressed protobuf of a known message
-// is ErrUnsupportedMedia (415), as the 2.0 specification requires.
+// is writeerr.ErrUnsupportedMedia (415), as the 2.0 specification requires.
 //
 // A missing Content-Type means 1.0 and a missing Content-Encoding means
 // snappy: early 1.0 senders sent neither, and there is no other reading.
 func Negotiate(h http.Header) (Version, error) {
 	if enc := strings.TrimSpace(h.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return 0, fmt.Errorf("%w: Content-Encoding %q, only snappy is supported", ErrUnsupportedMedia, enc)
+		return 0, fmt.Errorf("%w: Content-Encoding %q, only snappy is supported", writeerr.ErrUnsupportedMedia, enc)
 	}
 	return ParseContentType(h.Get("Content-Type"))
 }
@@ -77,10 +79,10 @@ func ParseContentType(ct string) (Version, error) {
 	}
 	media, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return 0, fmt.Errorf("%w: Content-Type %q: %v", ErrUnsupportedMedia, ct, err)
+		return 0, fmt.Errorf("%w: Content-Type %q: %v", writeerr.ErrUnsupportedMedia, ct, err)
 	}
 	if media != "application/x-protobuf" {
-		return 0, fmt.Errorf("%w: Content-Type %q, want application/x-protobuf", ErrUnsupportedMedia, ct)
+		return 0, fmt.Errorf("%w: Content-Type %q, want application/x-protobuf", writeerr.ErrUnsupportedMedia, ct)
 	}
 	switch proto := params["proto"]; proto {
 	case "", "prometheus.WriteRequest":
@@ -88,6 +90,6 @@ func ParseContentType(ct string) (Version, error) {
 	case "io.prometheus.write.v2.Request":
 		return V2, nil
 	default:
-		return 0, fmt.Errorf("%w: Content-Type %q: unknown proto %q, want prometheus.WriteRequest or io.prometheus.write.v2.Request", ErrUnsupportedMedia, ct, proto)
+		return 0, fmt.Errorf("%w: Content-Type %q: unknown proto %q, want prometheus.WriteRequest or io.prometheus.write.v2.Request", writeerr.ErrUnsupportedMedia, ct, proto)
 	}
 }

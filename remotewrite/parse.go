@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Label is a name/value pair pointing into the request body (for 2.0, into
@@ -115,7 +117,7 @@ func (r *Request) RawSeries(i int) []byte {
 }
 
 // Parse reads the top level of body, a remote-write request of version v.
-// Errors wrap ErrInvalid.
+// Errors wrap writeerr.ErrInvalid.
 func (r *Request) Parse(v Version, body []byte) error {
 	r.Version, r.body = v, body
 	r.series, r.metadata = r.series[:0], r.metadata[:0]
@@ -127,23 +129,23 @@ func (r *Request) Parse(v Version, body []byte) error {
 	case V2:
 		seriesField, symbolField = 5, 4
 	default:
-		return fmt.Errorf("%w: unknown remote-write version %d", ErrInvalid, v)
+		return fmt.Errorf("%w: unknown remote-write version %d", writeerr.ErrInvalid, v)
 	}
 	for i := 0; i < len(body); {
 		start := i
 		field, wt, next, err := tag(body, i)
 		if err != nil {
-			return fmt.Errorf("%w: request at byte %d: %v", ErrInvalid, i, err)
+			return fmt.Errorf("%w: request at byte %d: %v", writeerr.ErrInvalid, i, err)
 		}
 		i = next
 		switch field {
 		case seriesField, metaField, symbolField:
 			if wt != wireBytes {
-				return fmt.Errorf("%w: %v", ErrInvalid, wrongType("request", field, wt))
+				return fmt.Errorf("%w: %v", writeerr.ErrInvalid, wrongType("request", field, wt))
 			}
 			p, end, err := bytesField(body, i)
 			if err != nil {
-				return fmt.Errorf("%w: request field %d at byte %d: %v", ErrInvalid, field, start, err)
+				return fmt.Errorf("%w: request field %d at byte %d: %v", writeerr.ErrInvalid, field, start, err)
 			}
 			sp := span{start, p, end}
 			switch field {
@@ -162,13 +164,13 @@ func (r *Request) Parse(v Version, body []byte) error {
 			i = end
 		default:
 			if i, err = skip(body, i, wt); err != nil {
-				return fmt.Errorf("%w: request field %d at byte %d: %v", ErrInvalid, field, start, err)
+				return fmt.Errorf("%w: request field %d at byte %d: %v", writeerr.ErrInvalid, field, start, err)
 			}
 		}
 	}
 	if v == V2 && len(r.series) > 0 {
 		if len(r.symbols) == 0 || len(r.symbols[0]) != 0 {
-			return fmt.Errorf("%w: the symbols table must start with the empty string", ErrInvalid)
+			return fmt.Errorf("%w: the symbols table must start with the empty string", writeerr.ErrInvalid)
 		}
 	}
 	// Symbols are shared by many series: checking each once here saves
@@ -183,8 +185,8 @@ func (r *Request) Parse(v Version, body []byte) error {
 	return nil
 }
 
-// Series decodes series i into s. Errors wrap ErrInvalid and name what was
-// malformed.
+// Series decodes series i into s. Errors wrap writeerr.ErrInvalid and
+// name what was malformed.
 func (r *Request) Series(i int, s *Series) error {
 	s.Reset()
 	sp := r.series[i]
@@ -195,7 +197,7 @@ func (r *Request) Series(i int, s *Series) error {
 		err = r.decodeV2(r.body[sp.payload:sp.end], s)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: series %d: %v", ErrInvalid, i, err)
+		return fmt.Errorf("%w: series %d: %v", writeerr.ErrInvalid, i, err)
 	}
 	return nil
 }

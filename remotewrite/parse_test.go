@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 func sampleV1Request() *prompb.WriteRequest {
@@ -257,7 +259,7 @@ func TestParseRejectsMalformed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := parseAll(c.v, c.body)
-			if err == nil || !errors.Is(err, ErrInvalid) {
+			if err == nil || !errors.Is(err, writeerr.ErrInvalid) {
 				t.Fatalf("got %v, want an ErrInvalid", err)
 			}
 			if !bytes.Contains([]byte(err.Error()), []byte(c.want)) {
@@ -525,7 +527,7 @@ func FuzzSnappy(f *testing.F) {
 		if err == nil && len(dst.B) > limit {
 			t.Fatalf("decoded %d bytes past the limit", len(dst.B))
 		}
-		if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+		if err != nil && !errors.Is(err, writeerr.ErrInvalid) && !errors.Is(err, writeerr.ErrTooLarge) {
 			t.Fatalf("unclassified error %v", err)
 		}
 	})
@@ -539,7 +541,7 @@ func TestDecodeSnappyRefusesHugeHeaderBeforeAllocating(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	err := DecodeSnappy(&dst, src, 64<<20)
 	runtime.ReadMemStats(&after)
-	if !errors.Is(err, ErrTooLarge) {
+	if !errors.Is(err, writeerr.ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
 	}
 	if cap(dst.B) != 0 {
@@ -577,8 +579,8 @@ func TestNegotiate(t *testing.T) {
 			}
 			v, err := Negotiate(h)
 			if c.err {
-				if HTTPStatus(err) != 415 {
-					t.Fatalf("got %v (status %d), want 415", err, HTTPStatus(err))
+				if writeerr.HTTPStatus(err) != 415 {
+					t.Fatalf("got %v (status %d), want 415", err, writeerr.HTTPStatus(err))
 				}
 				return
 			}

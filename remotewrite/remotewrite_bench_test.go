@@ -6,7 +6,6 @@ package remotewrite_test
 // `make bench` measures whole processes in.
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
@@ -64,45 +63,6 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				for i := 0; i < req.NumSeries(); i++ {
 					if err := req.Series(i, &s); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			perSample(b, benchSeries)
-		})
-	}
-}
-
-// BenchmarkCheckSeries: validation alone, on decoded series, with their
-// labels as senders sort them and reversed (validation sorts them). Both
-// copy the labels back before each round, so that they differ only in
-// the sorting.
-func BenchmarkCheckSeries(b *testing.B) {
-	body := benchBody(remotewrite.V1)
-	var req remotewrite.Request
-	if err := req.Parse(remotewrite.V1, body); err != nil {
-		b.Fatal(err)
-	}
-	for _, order := range []string{"sorted", "unsorted"} {
-		b.Run(order, func(b *testing.B) {
-			series := make([]remotewrite.Series, req.NumSeries())
-			sent := make([][]remotewrite.Label, len(series))
-			for i := range series {
-				if err := req.Series(i, &series[i]); err != nil {
-					b.Fatal(err)
-				}
-				sent[i] = slices.Clone(series[i].Labels)
-				if order == "unsorted" {
-					slices.Reverse(sent[i])
-				}
-			}
-			limits := remotewrite.DefaultLimits()
-			now := benchStartMs + 60_000
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range series {
-					copy(series[i].Labels, sent[i])
-					if err := limits.CheckSeries(remotewrite.V1, &series[i], now); err != nil {
 						b.Fatal(err)
 					}
 				}

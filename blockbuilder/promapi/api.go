@@ -31,7 +31,8 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/stratametrics/strata/blockbuilder"
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/validation"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Tenants finds a tenant's TSDB and says who may read it: a block
@@ -40,7 +41,7 @@ type Tenants interface {
 	Tenant(id string) (blockbuilder.TenantView, bool)
 	// Authorize checks that the request may act for the tenant (a bearer
 	// token allowed for it, when tokens are configured), as for writes.
-	// Its errors wrap remotewrite.ErrUnauthorized or ErrForbidden.
+	// Its errors wrap writeerr.ErrUnauthorized or ErrForbidden.
 	Authorize(h http.Header, tenant string) error
 }
 
@@ -76,7 +77,7 @@ func New(cfg Config, tenants Tenants, logger *slog.Logger, reg prometheus.Regist
 	if cfg.TenantHeader == "" {
 		return nil, errors.New("promapi: the tenant header must be set (STRATA_TENANT_HEADER)")
 	}
-	if err := remotewrite.ValidateTenant(cfg.DefaultTenant); err != nil {
+	if err := validation.ValidateTenant(cfg.DefaultTenant); err != nil {
 		return nil, fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
 	}
 	if err := cfg.Limits.Validate(); err != nil {
@@ -180,9 +181,9 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, remotewrite.ErrUnauthorized):
+	case errors.Is(err, writeerr.ErrUnauthorized):
 		return &apiError{"unauthorized", http.StatusUnauthorized, err}
-	case errors.Is(err, remotewrite.ErrForbidden):
+	case errors.Is(err, writeerr.ErrForbidden):
 		return &apiError{"forbidden", http.StatusForbidden, err}
 	case errors.As(err, &timeout), errors.Is(inner, context.DeadlineExceeded):
 		return &apiError{"timeout", http.StatusServiceUnavailable, err}
@@ -223,7 +224,7 @@ func (a *API) handle(fn endpoint, allowPost bool) http.HandlerFunc {
 			a.respondError(w, &apiError{"bad_data", http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method)})
 			return
 		}
-		tenant, err := remotewrite.Tenant(r.Header, a.cfg.TenantHeader, a.cfg.DefaultTenant)
+		tenant, err := validation.Tenant(r.Header, a.cfg.TenantHeader, a.cfg.DefaultTenant)
 		if err != nil {
 			a.respondError(w, badData(fmt.Errorf("tenant (%s header): %w", a.cfg.TenantHeader, err)))
 			return

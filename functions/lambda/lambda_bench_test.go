@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -53,7 +54,7 @@ func benchRequest(b *testing.B, v remotewrite.Version, n int) ([]byte, func() *h
 // reading the body: the handler of the overhead benchmark.
 func written(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
-	remotewrite.Written{Samples: 2000}.SetForwardedHeaders(w.Header())
+	forwarding.Written{Samples: 2000}.SetForwardedHeaders(w.Header())
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/stratametrics/strata/internal/harness"
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 func TestReloaderFollowsTheFileAndKeepsTheLastGoodValue(t *testing.T) {
@@ -294,7 +294,7 @@ func TestTokens(t *testing.T) {
 		if c.auth != "" {
 			h.Set("Authorization", c.auth)
 		}
-		if got := remotewrite.HTTPStatus(tok.Authorize(h, c.tenant)); got != c.status {
+		if got := writeerr.HTTPStatus(tok.Authorize(h, c.tenant)); got != c.status {
 			t.Errorf("%q for %s: status %d, want %d", c.auth, c.tenant, got, c.status)
 		}
 	}

@@ -8,11 +8,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
-// Authorize's errors wrap remotewrite.ErrUnauthorized (no or an unknown
-// token: 401) or remotewrite.ErrForbidden (a token not allowed for the
+// Authorize's errors wrap writeerr.ErrUnauthorized (no or an unknown
+// token: 401) or writeerr.ErrForbidden (a token not allowed for the
 // tenant: 403), so they map to their status where every other one does.
 
 // Tokens checks bearer tokens against a file, re-read when it changes.
@@ -70,18 +70,18 @@ func (t *Tokens) Authorize(h http.Header, tenant string) error {
 	auth := h.Get("Authorization")
 	secret, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || secret == "" {
-		return fmt.Errorf("%w: a bearer token is required (Authorization: Bearer ...)", remotewrite.ErrUnauthorized)
+		return fmt.Errorf("%w: a bearer token is required (Authorization: Bearer ...)", writeerr.ErrUnauthorized)
 	}
 	for _, tok := range t.file.get() {
 		if subtle.ConstantTimeCompare(tok.secret, []byte(secret)) != 1 {
 			continue
 		}
 		if tok.tenants != nil && !slices.Contains(tok.tenants, tenant) {
-			return fmt.Errorf("%w: this token is not for tenant %q", remotewrite.ErrForbidden, tenant)
+			return fmt.Errorf("%w: this token is not for tenant %q", writeerr.ErrForbidden, tenant)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: unknown bearer token", remotewrite.ErrUnauthorized)
+	return fmt.Errorf("%w: unknown bearer token", writeerr.ErrUnauthorized)
 }
 
 // Secret is a secret read from a file (a bearer token to send), re-read

@@ -1,14 +1,22 @@
-package remotewrite
+// Package writeerr holds the kinds of failure a write can end in and the
+// one table that turns them into HTTP statuses, for remote-write and OTLP
+// senders and for the router reading block builders' answers. It imports
+// nothing of the module, so that any package can say what went wrong
+// without depending on the wire format or the write path.
+//
+// The one thing to know before changing it: senders drop data answered
+// with a 4xx (but 429) and retry what is answered with a 5xx, so the kind an
+// error wraps decides whether its data is retried or lost. Wrap a kind
+// (fmt.Errorf("...: %w", ErrInvalid)) and let HTTPStatus pick the status;
+// nothing else picks one.
+package writeerr
 
 import (
 	"errors"
 	"net/http"
 )
 
-// The kinds of failure a remote-write client can be told about. Wrap them
-// (fmt.Errorf("...: %w", ErrInvalid)) and let HTTPStatus pick the status:
-// senders drop 4xx (but 429) and retry 5xx, so the kind decides whether data
-// is retried or lost, and it is decided here only.
+// The kinds of failure a client can be told about.
 var (
 	// ErrInvalid: the request or a series in it can never be written.
 	ErrInvalid = errors.New("invalid request")

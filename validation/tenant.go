@@ -1,8 +1,10 @@
-package remotewrite
+package validation
 
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // MaxTenantLength bounds tenant IDs: a tenant becomes a directory name, a
@@ -19,7 +21,7 @@ func Tenant(h http.Header, header, def string) (string, error) {
 		return def, nil
 	case 1:
 	default:
-		return "", fmt.Errorf("%w: header %s given %d times", ErrInvalid, header, len(vs))
+		return "", fmt.Errorf("%w: header %s given %d times", writeerr.ErrInvalid, header, len(vs))
 	}
 	if err := ValidateTenant(vs[0]); err != nil {
 		return "", fmt.Errorf("header %s: %w", header, err)
@@ -31,20 +33,20 @@ func Tenant(h http.Header, header, def string) (string, error) {
 // never "." or "..": no path separators, nothing that walks a directory.
 func ValidateTenant(id string) error {
 	if id == "" {
-		return fmt.Errorf("%w: empty tenant", ErrInvalid)
+		return fmt.Errorf("%w: empty tenant", writeerr.ErrInvalid)
 	}
 	if len(id) > MaxTenantLength {
-		return fmt.Errorf("%w: tenant of %d bytes, at most %d allowed", ErrInvalid, len(id), MaxTenantLength)
+		return fmt.Errorf("%w: tenant of %d bytes, at most %d allowed", writeerr.ErrInvalid, len(id), MaxTenantLength)
 	}
 	if id == "." || id == ".." {
-		return fmt.Errorf("%w: tenant %q is not allowed", ErrInvalid, id)
+		return fmt.Errorf("%w: tenant %q is not allowed", writeerr.ErrInvalid, id)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
 			continue
 		}
-		return fmt.Errorf("%w: tenant %q has character %q at %d; allowed are letters, digits, '-', '_' and '.'", ErrInvalid, clip([]byte(id), 64), c, i)
+		return fmt.Errorf("%w: tenant %q has character %q at %d; allowed are letters, digits, '-', '_' and '.'", writeerr.ErrInvalid, clip([]byte(id), 64), c, i)
 	}
 	return nil
 }

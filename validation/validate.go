@@ -1,4 +1,14 @@
-package remotewrite
+// Package validation holds what a write must satisfy before it is
+// stored: the per-request limits (body and decoded sizes, series, samples,
+// labels, future timestamps), the rules every series must follow (labels
+// sorted, unique, valid UTF-8, a metric name) and tenant IDs. The router
+// and the block builders both check with it, remote-write and OTLP alike.
+//
+// The one thing to know before changing it: a series refused here is
+// answered 400 or 413 and dropped by its sender for good, so a rule made
+// stricter loses data that was accepted before; and CheckLabels sorts the
+// labels in place, which the hash, the owners and the TSDB all rely on.
+package validation
 
 import (
 	"bytes"
@@ -10,6 +20,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/stratametrics/strata/internal/envconfig"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // Limits bound what one request may hold. The defaults never hurt a stock
@@ -71,9 +84,9 @@ func (l Limits) Validate() error {
 }
 
 // CheckSeries applies the rules every series must follow: CheckLabels and
-// CheckSamples. The error wraps ErrInvalid or ErrTooLarge and names the
-// series.
-func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
+// CheckSamples. The error wraps writeerr.ErrInvalid or
+// writeerr.ErrTooLarge and names the series.
+func (l *Limits) CheckSeries(v remotewrite.Version, s *remotewrite.Series, nowMs int64) error {
 	if err := l.CheckLabels(s); err != nil {
 		return err
 	}
@@ -84,12 +97,12 @@ func (l *Limits) CheckSeries(v Version, s *Series, nowMs int64) error {
 // them: unique, names and values non-empty valid UTF-8 within the length
 // limits, a metric name. A caller that has seen the very same labels pass
 // may skip it.
-func (l *Limits) CheckLabels(s *Series) error {
+func (l *Limits) CheckLabels(s *remotewrite.Series) error {
 	if len(s.Labels) == 0 {
-		return fmt.Errorf("%w: series without labels", ErrInvalid)
+		return fmt.Errorf("%w: series without labels", writeerr.ErrInvalid)
 	}
 	if len(s.Labels) > l.MaxLabelsPerSeries {
-		return fmt.Errorf("%w: series %s has %d labels, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(s.Labels), l.MaxLabelsPerSeries)
+		return fmt.Errorf("%w: series %s has %d labels, the limit is %d", writeerr.ErrTooLarge, FormatLabels(s.Labels, 200), len(s.Labels), l.MaxLabelsPerSeries)
 	}
 	SortLabels(s.Labels)
 	hasName := false
@@ -97,27 +110,27 @@ func (l *Limits) CheckLabels(s *Series) error {
 	for i, lb := range s.Labels {
 		switch {
 		case len(lb.Name) == 0:
-			return fmt.Errorf("%w: series %s has a label with an empty name", ErrInvalid, FormatLabels(s.Labels, 200))
+			return fmt.Errorf("%w: series %s has a label with an empty name", writeerr.ErrInvalid, FormatLabels(s.Labels, 200))
 		case len(lb.Value) == 0:
-			return fmt.Errorf("%w: series %s has label %q with an empty value", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+			return fmt.Errorf("%w: series %s has label %q with an empty value", writeerr.ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		case len(lb.Name) > l.MaxLabelNameLength:
-			return fmt.Errorf("%w: series %s has a label name of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), len(lb.Name), l.MaxLabelNameLength)
+			return fmt.Errorf("%w: series %s has a label name of %d bytes, the limit is %d", writeerr.ErrTooLarge, FormatLabels(s.Labels, 200), len(lb.Name), l.MaxLabelNameLength)
 		case len(lb.Value) > l.MaxLabelValueLength:
-			return fmt.Errorf("%w: series %s has label %q with a value of %d bytes, the limit is %d", ErrTooLarge, FormatLabels(s.Labels, 200), clip(lb.Name, 64), len(lb.Value), l.MaxLabelValueLength)
+			return fmt.Errorf("%w: series %s has label %q with a value of %d bytes, the limit is %d", writeerr.ErrTooLarge, FormatLabels(s.Labels, 200), clip(lb.Name, 64), len(lb.Value), l.MaxLabelValueLength)
 		case !utf8Known && !utf8.Valid(lb.Name):
-			return fmt.Errorf("%w: series %s has a label name that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200))
+			return fmt.Errorf("%w: series %s has a label name that is not valid UTF-8", writeerr.ErrInvalid, FormatLabels(s.Labels, 200))
 		case !utf8Known && !utf8.Valid(lb.Value):
-			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+			return fmt.Errorf("%w: series %s has label %q with a value that is not valid UTF-8", writeerr.ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
 		if i > 0 && bytes.Equal(s.Labels[i-1].Name, lb.Name) {
-			return fmt.Errorf("%w: series %s has label %q twice", ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
+			return fmt.Errorf("%w: series %s has label %q twice", writeerr.ErrInvalid, FormatLabels(s.Labels, 200), clip(lb.Name, 64))
 		}
 		if string(lb.Name) == "__name__" {
 			hasName = true
 		}
 	}
 	if !hasName {
-		return fmt.Errorf("%w: series %s has no metric name (__name__ label)", ErrInvalid, FormatLabels(s.Labels, 200))
+		return fmt.Errorf("%w: series %s has no metric name (__name__ label)", writeerr.ErrInvalid, FormatLabels(s.Labels, 200))
 	}
 	return nil
 }
@@ -132,7 +145,7 @@ func (l *Limits) CheckLabels(s *Series) error {
 // itself is allocation-free: an insertion sort for the few labels a
 // series has, pdqsort past that, so that a hostile series of many labels
 // in reverse cannot cost quadratic time.
-func SortLabels(ls []Label) bool {
+func SortLabels(ls []remotewrite.Label) bool {
 	i := 1
 	for i < len(ls) && bytes.Compare(ls[i-1].Name, ls[i].Name) <= 0 {
 		i++
@@ -141,7 +154,7 @@ func SortLabels(ls []Label) bool {
 		return false
 	}
 	if len(ls) > 16 {
-		slices.SortFunc(ls, func(a, b Label) int { return bytes.Compare(a.Name, b.Name) })
+		slices.SortFunc(ls, func(a, b remotewrite.Label) int { return bytes.Compare(a.Name, b.Name) })
 		return true
 	}
 	for ; i < len(ls); i++ {
@@ -160,13 +173,13 @@ func SortLabels(ls []Label) bool {
 // own sender puts each exemplar in a series of its own, without samples
 // (and Prometheus' receiver refuses those, dropping the batch): such a
 // series is taken, its exemplars stored with the series they belong to.
-func (l *Limits) CheckSamples(v Version, s *Series, nowMs int64) error {
-	if v == V2 {
+func (l *Limits) CheckSamples(v remotewrite.Version, s *remotewrite.Series, nowMs int64) error {
+	if v == remotewrite.V2 {
 		if len(s.Samples) == 0 && len(s.Histograms) == 0 && len(s.Exemplars) == 0 {
-			return fmt.Errorf("%w: series %s has neither samples nor histograms", ErrInvalid, FormatLabels(s.Labels, 200))
+			return fmt.Errorf("%w: series %s has neither samples nor histograms", writeerr.ErrInvalid, FormatLabels(s.Labels, 200))
 		}
 		if len(s.Samples) > 0 && len(s.Histograms) > 0 {
-			return fmt.Errorf("%w: series %s has both samples and histograms; 2.0 requires one series message for each", ErrInvalid, FormatLabels(s.Labels, 200))
+			return fmt.Errorf("%w: series %s has both samples and histograms; 2.0 requires one series message for each", writeerr.ErrInvalid, FormatLabels(s.Labels, 200))
 		}
 	}
 	maxT := nowMs + l.MaxFutureSkew.Milliseconds()
@@ -183,14 +196,14 @@ func (l *Limits) CheckSamples(v Version, s *Series, nowMs int64) error {
 	return nil
 }
 
-func futureError(s *Series, t, nowMs int64, skew time.Duration) error {
-	return fmt.Errorf("%w: series %s has a sample at %s, %s ahead of this receiver's clock, more than max_future_skew (%s) allows", ErrInvalid,
+func futureError(s *remotewrite.Series, t, nowMs int64, skew time.Duration) error {
+	return fmt.Errorf("%w: series %s has a sample at %s, %s ahead of this receiver's clock, more than max_future_skew (%s) allows", writeerr.ErrInvalid,
 		FormatLabels(s.Labels, 200), time.UnixMilli(t).UTC().Format(time.RFC3339), time.Duration(t-nowMs)*time.Millisecond, skew)
 }
 
 // FormatLabels renders labels as {a="b", ...} for messages, cut to about
 // max bytes so that hostile input cannot make a huge error.
-func FormatLabels(ls []Label, max int) string {
+func FormatLabels(ls []remotewrite.Label, max int) string {
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, l := range ls {

@@ -1,4 +1,4 @@
-package remotewrite
+package validation
 
 import (
 	"fmt"
@@ -8,6 +8,9 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // TestLabelsMustBeUTF8: invalid UTF-8 in a label is refused however the
@@ -31,22 +34,22 @@ func TestLabelsMustBeUTF8(t *testing.T) {
 	}
 	var lim = DefaultLimits()
 	for _, c := range cases {
-		for _, v := range []Version{V1, V2} {
+		for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
 			t.Run(v.String()+"/"+c.name, func(t *testing.T) {
 				checkUTF8(t, &lim, v, oneSeries(t, v, c.labels, now), c.ok, now)
 			})
 		}
 	}
 	// Labels split in two runs by a sample field, the second invalid.
-	split := mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+	split := mustMarshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels: []prompb.Label{{Name: "__name__", Value: "m"}}, Samples: []prompb.Sample{{Value: 1, Timestamp: now}},
 	}}})
-	label := mustMarshal(t, &prompb.Label{Name: "pod", Value: "\xff"})
+	label := mustMarshal(&prompb.Label{Name: "pod", Value: "\xff"})
 	series := append(split[2:], append([]byte{0x0a, byte(len(label))}, label...)...)
-	checkUTF8(t, &lim, V1, append([]byte{0x0a, byte(len(series))}, series...), false, now)
+	checkUTF8(t, &lim, remotewrite.V1, append([]byte{0x0a, byte(len(series))}, series...), false, now)
 }
 
-func checkUTF8(t *testing.T, lim *Limits, v Version, body []byte, ok bool, now int64) {
+func checkUTF8(t *testing.T, lim *Limits, v remotewrite.Version, body []byte, ok bool, now int64) {
 	t.Helper()
 	_, err := checkFirst(t, lim, v, body, now)
 	switch {
@@ -79,7 +82,7 @@ func TestLabelsInAnyOrder(t *testing.T) {
 		{"no metric name", []prompb.Label{{Name: "job", Value: "x"}, {Name: "a", Value: "m"}}, "no metric name"},
 		{"invalid UTF-8", []prompb.Label{{Name: "job", Value: "x\xff"}, {Name: "__name__", Value: "m"}}, "UTF-8"},
 	} {
-		for _, v := range []Version{V1, V2} {
+		for _, v := range []remotewrite.Version{remotewrite.V1, remotewrite.V2} {
 			t.Run(v.String()+"/"+c.name, func(t *testing.T) {
 				s, err := checkFirst(t, &lim, v, oneSeries(t, v, c.labels, now), now)
 				var names []string
@@ -93,8 +96,8 @@ func TestLabelsInAnyOrder(t *testing.T) {
 				if !strings.Contains(got, c.want) {
 					t.Fatalf("got %q, want %q", got, c.want)
 				}
-				if err != nil && HTTPStatus(err) != 400 {
-					t.Fatalf("refusal %v has status %d, want 400", err, HTTPStatus(err))
+				if err != nil && writeerr.HTTPStatus(err) != 400 {
+					t.Fatalf("refusal %v has status %d, want 400", err, writeerr.HTTPStatus(err))
 				}
 			})
 		}
@@ -104,10 +107,10 @@ func TestLabelsInAnyOrder(t *testing.T) {
 // TestSortLabels: SortLabels tells whether it changed anything, keeps
 // equal names together and sorts every permutation of a label set.
 func TestSortLabels(t *testing.T) {
-	mk := func(names ...string) []Label {
-		out := make([]Label, len(names))
+	mk := func(names ...string) []remotewrite.Label {
+		out := make([]remotewrite.Label, len(names))
 		for i, n := range names {
-			out[i] = Label{Name: []byte(n), Value: []byte("v" + n)}
+			out[i] = remotewrite.Label{Name: []byte(n), Value: []byte("v" + n)}
 		}
 		return out
 	}
@@ -174,12 +177,12 @@ func TestV2SeriesShape(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.ts.LabelsRefs = []uint32{1, 2}
-			body := mustMarshal(t, &writev2.Request{Symbols: []string{"", "__name__", "m"}, Timeseries: []writev2.TimeSeries{c.ts}})
-			_, err := checkFirst(t, &lim, V2, body, now)
+			body := mustMarshal(&writev2.Request{Symbols: []string{"", "__name__", "m"}, Timeseries: []writev2.TimeSeries{c.ts}})
+			_, err := checkFirst(t, &lim, remotewrite.V2, body, now)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || HTTPStatus(err) != 400):
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || writeerr.HTTPStatus(err) != 400):
 				t.Fatalf("got %v, want 400 saying %q", err, c.want)
 			}
 		})
@@ -188,10 +191,10 @@ func TestV2SeriesShape(t *testing.T) {
 
 // oneSeries is a request of version v holding one series with labels in
 // the order given and one sample at now.
-func oneSeries(t *testing.T, v Version, ls []prompb.Label, now int64) []byte {
+func oneSeries(t *testing.T, v remotewrite.Version, ls []prompb.Label, now int64) []byte {
 	t.Helper()
-	if v == V1 {
-		return mustMarshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
+	if v == remotewrite.V1 {
+		return mustMarshal(&prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{Labels: ls, Samples: []prompb.Sample{{Value: 1, Timestamp: now}}}}})
 	}
 	symbols := []string{""}
 	var refs []uint32
@@ -199,19 +202,29 @@ func oneSeries(t *testing.T, v Version, ls []prompb.Label, now int64) []byte {
 		refs = append(refs, uint32(len(symbols)), uint32(len(symbols)+1))
 		symbols = append(symbols, l.Name, l.Value)
 	}
-	return mustMarshal(t, &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
+	return mustMarshal(&writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{LabelsRefs: refs, Samples: []writev2.Sample{{Value: 1, Timestamp: now}}}}})
 }
 
 // checkFirst parses body, decodes its first series and validates it.
-func checkFirst(t *testing.T, lim *Limits, v Version, body []byte, now int64) (*Series, error) {
+func checkFirst(t *testing.T, lim *Limits, v remotewrite.Version, body []byte, now int64) (*remotewrite.Series, error) {
 	t.Helper()
-	var r Request
+	var r remotewrite.Request
 	if err := r.Parse(v, body); err != nil {
 		t.Fatal(err)
 	}
-	s := &Series{}
+	s := &remotewrite.Series{}
 	if err := r.Series(0, s); err != nil {
 		t.Fatal(err)
 	}
 	return s, lim.CheckSeries(v, s, now)
+}
+
+// mustMarshal encodes a message the test built; those always encode, so
+// an error is a broken test.
+func mustMarshal(m interface{ Marshal() ([]byte, error) }) []byte {
+	b, err := m.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

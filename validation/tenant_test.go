@@ -1,9 +1,11 @@
-package remotewrite
+package validation
 
 import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/stratametrics/strata/writeerr"
 )
 
 func TestTenant(t *testing.T) {
@@ -33,8 +35,8 @@ func TestTenant(t *testing.T) {
 		switch {
 		case c.err == "" && (err != nil || got != c.want):
 			t.Errorf("%q: got %q, %v; want %q", c.values, got, err, c.want)
-		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || HTTPStatus(err) != 400):
-			t.Errorf("%q: error %v (status %d), want a 400 saying %q", c.values, err, HTTPStatus(err), c.err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || writeerr.HTTPStatus(err) != 400):
+			t.Errorf("%q: error %v (status %d), want a 400 saying %q", c.values, err, writeerr.HTTPStatus(err), c.err)
 		}
 	}
 }
@@ -50,8 +52,8 @@ func FuzzTenant(f *testing.F) {
 		h.Set("THANOS-TENANT", v)
 		got, err := Tenant(h, "THANOS-TENANT", "default-tenant")
 		if err != nil {
-			if HTTPStatus(err) != 400 {
-				t.Fatalf("status %d for a bad tenant", HTTPStatus(err))
+			if writeerr.HTTPStatus(err) != 400 {
+				t.Fatalf("status %d for a bad tenant", writeerr.HTTPStatus(err))
 			}
 			return
 		}

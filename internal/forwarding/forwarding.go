@@ -1,4 +1,14 @@
-package remotewrite
+// Package forwarding holds the private contract between the router and
+// the block builders: the X-Strata-* headers that mark a forwarded write
+// and name its tenant, the written counts in the remote-write 2.0 headers,
+// and the JSON answer (rejected series and their kinds, exemplars
+// dropped) from which the router applies its quorum rule series by series.
+//
+// The one thing to know before changing it: router and block builders of
+// two releases talk to each other during a rolling update, so the headers
+// and the JSON must stay readable both ways: add fields, never rename or
+// drop them, and keep the kinds' words.
+package forwarding
 
 import (
 	"errors"
@@ -6,6 +16,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/stratametrics/strata/remotewrite"
+	"github.com/stratametrics/strata/writeerr"
 )
 
 // HeaderForwarded marks a request the router forwards to a block builder;
@@ -52,9 +65,9 @@ type ExemplarDrop struct {
 // conflicts are answered 400 like invalid data.
 func KindOf(err error) string {
 	switch {
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, writeerr.ErrConflict):
 		return KindConflict
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, writeerr.ErrTooLarge):
 		return KindLimit
 	default:
 		return KindInvalid
@@ -95,17 +108,17 @@ func (w *Written) Add(o Written) {
 // answers carry none, as Prometheus' receiver sends none (and conformance
 // tests check it). Block builders also send them to the router, whatever
 // the version.
-func (w Written) SetHeaders(v Version, h http.Header) {
-	if v != V2 {
+func (w Written) SetHeaders(v remotewrite.Version, h http.Header) {
+	if v != remotewrite.V2 {
 		return
 	}
 	w.setHeaders(h)
 }
 
 func (w Written) setHeaders(h http.Header) {
-	h.Set(HeaderSamplesWritten, strconv.Itoa(w.Samples))
-	h.Set(HeaderHistogramsWritten, strconv.Itoa(w.Histograms))
-	h.Set(HeaderExemplarsWritten, strconv.Itoa(w.Exemplars))
+	h.Set(remotewrite.HeaderSamplesWritten, strconv.Itoa(w.Samples))
+	h.Set(remotewrite.HeaderHistogramsWritten, strconv.Itoa(w.Histograms))
+	h.Set(remotewrite.HeaderExemplarsWritten, strconv.Itoa(w.Exemplars))
 }
 
 // SetForwardedHeaders sets the written headers on a block builder's answer
@@ -115,7 +128,7 @@ func (w Written) SetForwardedHeaders(h http.Header) { w.setHeaders(h) }
 // WrittenFromHeaders reads the headers SetHeaders sets.
 func WrittenFromHeaders(h http.Header) Written {
 	n := func(k string) int { v, _ := strconv.Atoi(h.Get(k)); return v }
-	return Written{Samples: n(HeaderSamplesWritten), Histograms: n(HeaderHistogramsWritten), Exemplars: n(HeaderExemplarsWritten)}
+	return Written{Samples: n(remotewrite.HeaderSamplesWritten), Histograms: n(remotewrite.HeaderHistogramsWritten), Exemplars: n(remotewrite.HeaderExemplarsWritten)}
 }
 
 // WriteResponse is the JSON a block builder answers a forwarded request
@@ -149,7 +162,7 @@ func RejectionsError(rs []Rejection, describe func(Rejection) string) error {
 	case counts[KindLimit] > 0:
 		kind = KindLimit
 	}
-	sentinel := map[string]error{KindInvalid: ErrInvalid, KindLimit: ErrTooLarge, KindConflict: ErrConflict}[kind]
+	sentinel := map[string]error{KindInvalid: writeerr.ErrInvalid, KindLimit: writeerr.ErrTooLarge, KindConflict: writeerr.ErrConflict}[kind]
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d series rejected", len(rs))
 	for _, k := range []string{KindInvalid, KindLimit, KindConflict} {
