@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/bucket/web"
+	"github.com/stratametrics/strata/internal/server"
 )
 
 const bucketUsage = `usage: strata bucket <ls|inspect|verify|web> [flags]
@@ -304,7 +305,7 @@ func runBucketWeb(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	l, err := listen(wc.Listen, "--listen")
+	l, err := server.Listen(wc.Listen, "--listen")
 	if err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func runBucketWeb(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer close(done)
 		_ = ui.Run(runCtx)
 	}()
-	err = serve(ctx, l, ui.Handler(), 5*time.Second)
+	err = server.Serve(ctx, l, ui.Handler(), 5*time.Second)
 	stop()
 	<-done
 	return err
