@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,14 +42,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&dc.RF, "rf", dc.RF, "replication factor (STRATA_REPLICATION_FACTOR)")
 	fs.IntVar(&dc.BlockBuilders, "blockbuilders", dc.BlockBuilders, "number of block builders (STRATA_BLOCKBUILDERS)")
 	fs.DurationVar(&dc.BlockDuration, "block-duration", dc.BlockDuration, "block length (STRATA_BLOCK_DURATION)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	if dc.BlockBuilders < 1 || dc.RF < 1 || dc.RF > dc.BlockBuilders {
 		return fmt.Errorf("%w: -rf %d needs 1 <= rf <= -blockbuilders (%d)", errUsage, dc.RF, dc.BlockBuilders)
