@@ -140,22 +140,20 @@ func Run(ctx context.Context, cfg blockbuilder.Config, limits blockbuilder.Query
 	return runErr
 }
 
-// Server is a block builder started by Start.
+// Server is a block builder started by Start; Stop stops it as SIGTERM
+// does (flush, upload, close) and returns what Run returned.
 type Server struct {
 	// BlockBuilder is the running block builder.
 	BlockBuilder *blockbuilder.BlockBuilder
 	// Addr and GRPCAddr are where it serves HTTP and the StoreAPI.
 	Addr, GRPCAddr string
-	stop           context.CancelFunc
-	done           chan error
+	*server.Running
 }
 
 // Start runs Run in the background on l and grpcL and returns once the
 // block builder serves (its WALs replayed), or with Run's error.
 func Start(cfg blockbuilder.Config, limits blockbuilder.QueryLimits, l, grpcL net.Listener, opts Options) (*Server, error) {
-	s := &Server{Addr: l.Addr().String(), GRPCAddr: grpcL.Addr().String(), done: make(chan error, 1)}
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	s := &Server{Addr: l.Addr().String(), GRPCAddr: grpcL.Addr().String()}
 	started := make(chan *blockbuilder.BlockBuilder, 1)
 	next := opts.Started
 	opts.Started = func(bb *blockbuilder.BlockBuilder) {
@@ -164,26 +162,15 @@ func Start(cfg blockbuilder.Config, limits blockbuilder.QueryLimits, l, grpcL ne
 		}
 		started <- bb
 	}
-	go func() { s.done <- Run(ctx, cfg, limits, l, grpcL, opts) }()
+	s.Running = server.Go(func(ctx context.Context) error { return Run(ctx, cfg, limits, l, grpcL, opts) })
 	select {
 	case s.BlockBuilder = <-started:
 		return s, nil
-	case err := <-s.done:
-		stop()
+	case <-s.Done():
+		err := s.Stop()
 		if err == nil {
 			err = fmt.Errorf("block builder %s stopped before it served", cfg.ReplicaName)
 		}
 		return nil, err
 	}
-}
-
-// Stop stops the block builder as SIGTERM does (flush, upload, close)
-// and returns what Run returned. It may be called more than once.
-func (s *Server) Stop() error {
-	s.stop()
-	err, ok := <-s.done
-	if ok {
-		close(s.done)
-	}
-	return err
 }

@@ -94,7 +94,8 @@ func serve(ctx context.Context, r *functions.Router, h http.Handler, cfg functio
 	return errors.Join(err, <-runErr)
 }
 
-// Server is a router started by Start.
+// Server is a router started by Start; Stop stops it as SIGTERM does
+// and returns what it returned.
 type Server struct {
 	// Router is the running router.
 	Router *functions.Router
@@ -102,8 +103,7 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Addr is where it serves.
 	Addr string
-	stop context.CancelFunc
-	done chan error
+	*server.Running
 }
 
 // URL is the router's remote-write URL.
@@ -117,19 +117,7 @@ func Start(cfg functions.Config, l net.Listener, opts Options) (*Server, error) 
 		l.Close()
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{Router: r, Registry: reg, Addr: l.Addr().String(), stop: stop, done: make(chan error, 1)}
-	go func() { s.done <- serve(ctx, r, h, cfg, l, opts) }()
+	s := &Server{Router: r, Registry: reg, Addr: l.Addr().String()}
+	s.Running = server.Go(func(ctx context.Context) error { return serve(ctx, r, h, cfg, l, opts) })
 	return s, nil
-}
-
-// Stop stops the router as SIGTERM does and returns what it returned. It
-// may be called more than once.
-func (s *Server) Stop() error {
-	s.stop()
-	err, ok := <-s.done
-	if ok {
-		close(s.done)
-	}
-	return err
 }

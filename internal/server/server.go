@@ -163,3 +163,34 @@ func shutdown(srv *http.Server, errc <-chan error, deadline time.Time) error {
 	}
 	return nil
 }
+
+// Running is a component that Go runs in the background until Stop: what
+// the Start functions of app/ return, so that tests and strata dev run a
+// component exactly as its command does.
+type Running struct {
+	stop context.CancelFunc
+	done chan struct{}
+	err  error
+}
+
+// Go runs run in a goroutine, with a context that Stop cancels.
+func Go(run func(ctx context.Context) error) *Running {
+	ctx, stop := context.WithCancel(context.Background())
+	r := &Running{stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = run(ctx)
+	}()
+	return r
+}
+
+// Done is closed once run has returned.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Stop cancels run's context (as SIGTERM does to a command) and returns
+// what run returned, once it has. It may be called more than once.
+func (r *Running) Stop() error {
+	r.stop()
+	<-r.done
+	return r.err
+}
