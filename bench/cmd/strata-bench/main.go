@@ -5,7 +5,7 @@
 // in front of three block builder processes at RF=3) at each number of
 // active series, as real processes on loopback, loaded by the loadgen
 // package in this process. Each measured process is CPU-profiled over the
-// measured window. It writes results.md, results.png, results.json and
+// measured window. It writes results.md, results.svg, results.json and
 // the profiles into the output folder.
 //
 // The baselines, VictoriaMetrics single node and Prometheus with its
@@ -88,7 +88,7 @@ func run(args []string) error {
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
 	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenarios (a bare name is looked up in PATH)")
 	fs.StringVar(&promBin, "prometheus", "prometheus", "the Prometheus binary, for the prometheus scenarios (a bare name is looked up in PATH)")
-	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.png, results.json and the profiles")
+	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.svg, results.json and the profiles")
 	fs.StringVar(&o.tmp, "tmp", os.TempDir(), "folder for the processes' data (removed after each run)")
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
 	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
@@ -310,12 +310,12 @@ func write(o *options, m bench.Machine, results []bench.Result) error {
 	if err := os.WriteFile(filepath.Join(o.out, "results.json"), js, 0o644); err != nil {
 		return err
 	}
-	plot := "results.png"
+	plot := "results.svg"
 	f, err := os.Create(filepath.Join(o.out, plot))
 	if err != nil {
 		return err
 	}
-	if err := bench.WritePNG(f, results); err != nil {
+	if err := bench.WriteSVG(f, results); err != nil {
 		fmt.Fprintln(os.Stderr, "strata-bench: no plot:", err)
 		plot = ""
 	}
@@ -728,64 +728,45 @@ func waitReady(ctx context.Context, p *proc, addr string) error {
 // count the samples it took in and those of them it dropped without
 // telling the sender: a baseline that acknowledges what it does not store
 // would look faster than it is.
-var storedMetrics = map[string]struct{ stored, ignored string }{
-	bench.VictoriaMetrics:     {`vm_rows_inserted_total{type="promremotewrite"}`, "vm_rows_ignored_total"},
-	bench.Prometheus:          {"prometheus_tsdb_head_samples_appended_total", ""},
-	bench.VictoriaMetricsOTLP: {`vm_rows_inserted_total{type="opentelemetry"}`, "vm_rows_ignored_total"},
-	bench.PrometheusOTLP:      {"prometheus_tsdb_head_samples_appended_total", ""},
+var storedMetrics = map[string]struct{ stored, ignored counter }{
+	bench.VictoriaMetrics:     {counter{"vm_rows_inserted_total", "type", "promremotewrite"}, counter{name: "vm_rows_ignored_total"}},
+	bench.Prometheus:          {counter{name: "prometheus_tsdb_head_samples_appended_total"}, counter{}},
+	bench.VictoriaMetricsOTLP: {counter{"vm_rows_inserted_total", "type", "opentelemetry"}, counter{name: "vm_rows_ignored_total"}},
+	bench.PrometheusOTLP:      {counter{name: "prometheus_tsdb_head_samples_appended_total"}, counter{}},
+}
+
+// A counter is the series of a metric (none without a name), or, with a
+// label, those of its series whose label has the value.
+type counter struct{ name, label, value string }
+
+func (c counter) String() string {
+	if c.label == "" {
+		return c.name
+	}
+	return fmt.Sprintf("%s{%s=%q}", c.name, c.label, c.value)
+}
+
+// sum adds up the counter's series in m.
+func (c counter) sum(m harness.Metrics) int64 {
+	var keep func(map[string]string) bool
+	if c.label != "" {
+		keep = harness.Label(c.label, c.value)
+	}
+	return int64(m.Sum(c.name, keep))
 }
 
 // checkStored fails when a baseline at addr stored fewer samples than it
 // acknowledged.
-func checkStored(ctx context.Context, addr string, m struct{ stored, ignored string }, acked int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+func checkStored(ctx context.Context, addr string, m struct{ stored, ignored counter }, acked int64) error {
+	metrics, err := harness.ScrapeMetrics(ctx, "http://"+addr+"/metrics")
 	if err != nil {
 		return fmt.Errorf("read its metrics: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("read its metrics: %s %v", resp.Status, err)
-	}
-	stored, ignored := sumMetric(string(body), m.stored), sumMetric(string(body), m.ignored)
+	stored, ignored := m.stored.sum(metrics), m.ignored.sum(metrics)
 	if stored-ignored < acked {
 		return fmt.Errorf("it acknowledged %d samples but stored %d (%s) and ignored %d (%s)", acked, stored, m.stored, ignored, m.ignored)
 	}
 	return nil
-}
-
-// sumMetric sums the values of the series of a metric in the text
-// exposition format; series is a metric name, for every series of it, or
-// a name with its labels as exposed, for that one.
-func sumMetric(text, series string) int64 {
-	var sum float64
-	if series == "" {
-		return 0
-	}
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(line, series)
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if !strings.Contains(series, "{") && strings.HasPrefix(rest, "{") {
-			_, rest, ok = strings.Cut(rest, "} ")
-			rest = " " + rest
-		}
-		if !ok || !strings.HasPrefix(rest, " ") {
-			continue
-		}
-		if f := strings.Fields(rest); len(f) > 0 {
-			v, err := strconv.ParseFloat(f[0], 64)
-			if err == nil {
-				sum += v
-			}
-		}
-	}
-	return int64(sum)
 }
 
 // fetch saves url's body in path.
