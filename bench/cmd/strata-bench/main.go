@@ -353,11 +353,11 @@ func countFailed(rs []bench.Result) int {
 
 // cluster is the processes of one run.
 type cluster struct {
-	url      string           // where loadgen sends
+	url      string                   // where loadgen sends
 	procs    []*harness.Proc          // every process
 	measured []*harness.Proc          // the ones the figure of merit counts
 	profile  map[*harness.Proc]string // measured process -> its HTTP address
-	roles    map[int]string   // pid -> role
+	roles    map[int]string           // pid -> role
 }
 
 func runScenario(ctx context.Context, o *options, scenario string, series int) bench.Result {
