@@ -262,7 +262,7 @@ fuzz:
 	done
 
 # `make bench` runs every scenario as real processes loaded by strata
-# loadgen and writes bench/results/ (results.md, results.png, results.json,
+# loadgen and writes bench/results/ (results.md, results.svg, results.json,
 # CPU and heap profiles); about 17 minutes as set here on two
 # cores, sized by BENCH_SERIES, BENCH_DURATION and BENCH_SCENARIOS (e.g.
 # `make bench BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick

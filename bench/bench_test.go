@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bytes"
-	"image/png"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +66,7 @@ func TestFigureOfMerit(t *testing.T) {
 func TestWriteMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	m := Machine{CPU: "Test CPU", Cores: 2, MemoryBytes: 24 << 30, GoVersion: "go1.x", Revision: "abc", LoadBefore: 1.5, LoadAfter: 2}
-	if err := WriteMarkdown(&b, m, "anchor conditions", fakeResults(), "results.png"); err != nil {
+	if err := WriteMarkdown(&b, m, "anchor conditions", fakeResults(), "results.svg"); err != nil {
 		t.Fatal(err)
 	}
 	md := b.String()
@@ -189,51 +191,85 @@ func TestUnsorted(t *testing.T) {
 	if strings.Contains(plain.String(), "## Unsorted labels") {
 		t.Error("a section on unsorted labels without an unsorted scenario")
 	}
-	var png bytes.Buffer
-	if err := WritePNG(&png, results); err != nil {
+	var svg bytes.Buffer
+	if err := WriteSVG(&svg, results); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestWritePNG(t *testing.T) {
+func TestWriteSVG(t *testing.T) {
 	var b bytes.Buffer
-	if err := WritePNG(&b, fakeResults()); err != nil {
+	if err := WriteSVG(&b, fakeResults()); err != nil {
 		t.Fatal(err)
 	}
-	img, err := png.Decode(bytes.NewReader(b.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img.Bounds().Dx() < 800 || img.Bounds().Dy() < 400 {
-		t.Fatalf("image of %v is too small to read", img.Bounds())
-	}
-	// Each scenario with results is drawn in its colour, well beyond its
-	// legend swatch.
-	found := map[string]int{}
-	for y := 100; y < img.Bounds().Dy(); y++ {
-		for x := 0; x < img.Bounds().Dx(); x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			for name, c := range colors {
-				if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {
-					found[name]++
+	// Well-formed XML: the texts it shows, and the scenarios drawn in
+	// each panel.
+	var texts []string
+	drawn := map[string]int{}
+	d := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	var inText, root bool
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v\n%s", err, b.String())
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if !root && (tok.Name.Local != "svg" || tok.Name.Space != "http://www.w3.org/2000/svg") {
+				t.Fatalf("root element %v, want svg", tok.Name)
+			}
+			root = true
+			inText = tok.Name.Local == "text"
+			for _, a := range tok.Attr {
+				if a.Name.Local == "data-scenario" {
+					drawn[a.Value]++
 				}
 			}
+		case xml.CharData:
+			if inText {
+				texts = append(texts, string(tok))
+			}
+		case xml.EndElement:
+			inText = false
 		}
 	}
-	for _, name := range []string{BlockBuilder, Router, VictoriaMetrics} {
-		if found[name] < 500 {
-			t.Errorf("%s: %d pixels of its colour in the panels; its lines are missing", name, found[name])
+	for _, want := range []string{
+		"Strata: samples per CPU-second and peak RSS against active series",
+		"samples per CPU-second", "peak RSS", "active series",
+		"10k", "100k", "1.00M", "(same run, same load)  (dashed: targets)",
+	} {
+		if !slices.Contains(texts, want) {
+			t.Errorf("no text %q in %q", want, texts)
 		}
 	}
-	// Prometheus ran at one series count: a diamond in each panel and
-	// its legend's.
-	if n := found[Prometheus]; n < 300 {
-		t.Errorf("%s: %d pixels of its colour in the panels; its points are missing", Prometheus, n)
+	// Each scenario of the plot has its label in the legend, whether it
+	// ran or not, and a line (or point) in both panels when it ran.
+	for _, s := range Scenarios {
+		if !plotted(s.Name) {
+			if slices.Contains(texts, s.Legend) || drawn[s.Name] > 0 {
+				t.Errorf("%s is in the plot", s.Name)
+			}
+			continue
+		}
+		if !slices.Contains(texts, s.Legend) {
+			t.Errorf("no legend %q in %q", s.Legend, texts)
+		}
+	}
+	for _, name := range []string{BlockBuilder, Router, VictoriaMetrics, Prometheus} {
+		if drawn[name] != 2 {
+			t.Errorf("%s drawn in %d panels, want 2", name, drawn[name])
+		}
+	}
+	if drawn[Dev] != 0 {
+		t.Errorf("%s, which failed, drawn in %d panels", Dev, drawn[Dev])
 	}
 	if dir := os.Getenv("STRATA_BENCH_PLOT_DIR"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "test-plot.png"), b.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "test-plot.svg"), b.Bytes(), 0o644)
 	}
-	if err := WritePNG(&b, nil); err == nil {
+	if err := WriteSVG(&b, nil); err == nil {
 		t.Error("a plot of no results: no error")
 	}
 }
@@ -297,8 +333,8 @@ func TestOTLP(t *testing.T) {
 	if strings.Contains(plain.String(), "## OTLP") {
 		t.Error("a section on OTLP without an OTLP scenario")
 	}
-	var png bytes.Buffer
-	if err := WritePNG(&png, results); err != nil {
+	var svg bytes.Buffer
+	if err := WriteSVG(&svg, results); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,37 +1,39 @@
 package bench
 
 import (
+	"encoding/xml"
 	"fmt"
-	"image"
-	"image/color"
-	"image/draw"
-	"image/png"
 	"io"
 	"math"
 	"sort"
+	"strings"
 )
 
-// The plot is drawn with the standard library alone (image/png and a small
-// bitmap font): two panels of lines, one per scenario, against active
-// series on a log scale, with each scenario's target dashed and the
-// baselines as diamonds (often a single one, at the anchors' series
-// count). A plotting library would be a new dependency tree (fonts, vector
-// back ends) for two panels of a few points.
+// The plot is an SVG written as text, the way bucket/web draws its
+// timeline: the geometry is computed here, and every title, tick, label
+// and legend entry is a <text> element. Two panels of lines, one per
+// scenario, against active series on a log scale, with each scenario's
+// target dashed and the baselines as diamonds (often a single one, at the
+// anchors' series count).
 
-var (
-	white  = color.RGBA{255, 255, 255, 255}
-	black  = color.RGBA{30, 30, 30, 255}
-	grey   = color.RGBA{215, 215, 215, 255}
-	colors = map[string]color.RGBA{
-		BlockBuilder: {31, 119, 180, 255},
-		Dev:          {255, 127, 14, 255},
-		Router:       {44, 160, 44, 255},
-		RouterWide:   {23, 190, 207, 255},
-		// The baselines' colours stand apart from Strata's.
-		VictoriaMetrics: {148, 103, 189, 255},
-		Prometheus:      {214, 39, 40, 255},
-	}
+const (
+	plotFont = `font-family="sans-serif" font-size="14"`
+	black    = "#1e1e1e"
+	grey     = "#d7d7d7"
+	// charWidth is a generous estimate of a character's width at the
+	// plot's font size, to lay out the legend.
+	charWidth = 8.0
 )
+
+var colors = map[string]string{
+	BlockBuilder: "#1f77b4",
+	Dev:          "#ff7f0e",
+	Router:       "#2ca02c",
+	RouterWide:   "#17becf",
+	// The baselines' colours stand apart from Strata's.
+	VictoriaMetrics: "#9467bd",
+	Prometheus:      "#d62728",
+}
 
 // target is a scenario's target of its measured processes, drawn dashed:
 // samples per CPU-second (panel 0) or peak RSS (panel 1); 0 for none.
@@ -55,35 +57,37 @@ type series struct {
 
 // panel is one chart's frame in the image.
 type panel struct {
-	x0, y0, x1, y1 int // plot area
+	x0, y0, x1, y1 float64 // plot area
 	xmin, xmax     float64
 	ymax           float64
 }
 
-func (p *panel) px(x float64) int {
-	return p.x0 + int(math.Round((math.Log10(x)-math.Log10(p.xmin))/(math.Log10(p.xmax)-math.Log10(p.xmin))*float64(p.x1-p.x0)))
+func (p *panel) px(x float64) float64 {
+	return p.x0 + (math.Log10(x)-math.Log10(p.xmin))/(math.Log10(p.xmax)-math.Log10(p.xmin))*(p.x1-p.x0)
 }
 
-func (p *panel) py(y float64) int {
-	return p.y1 - int(math.Round(y/p.ymax*float64(p.y1-p.y0)))
+func (p *panel) py(y float64) float64 {
+	return p.y1 - y/p.ymax*(p.y1-p.y0)
 }
 
-// WritePNG draws samples per CPU-second and peak RSS against active
+// plotted tells whether a scenario has a line in the plot. The unsorted
+// scenarios are read against their sorted ones in results.md, usually at
+// one number of series: beside them in the plot they would only hide
+// them. The OTLP ones too, read against the OTLP baselines there.
+func plotted(scenario string) bool {
+	_, unsorted := Unsorted(scenario)
+	_, otlp := OTLP(scenario)
+	return !unsorted && !otlp
+}
+
+// WriteSVG draws samples per CPU-second and peak RSS against active
 // series, one line per scenario.
-func WritePNG(w io.Writer, results []Result) error {
+func WriteSVG(w io.Writer, results []Result) error {
 	const width, height = 1400, 620
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
-
 	var spc, rss []series
 	xs := map[float64]bool{}
 	for _, s := range Scenarios {
-		// The unsorted scenarios are read against their sorted ones in
-		// results.md, usually at one number of series: beside them in
-		// the plot they would only hide them. The OTLP ones too, read
-		// against the OTLP baselines there.
-		_, unsorted := Unsorted(s.Name)
-		if _, otlp := OTLP(s.Name); unsorted || otlp {
+		if !plotted(s.Name) {
 			continue
 		}
 		a, b := series{name: s.Name}, series{name: s.Name}
@@ -109,37 +113,43 @@ func WritePNG(w io.Writer, results []Result) error {
 	}
 	sort.Float64s(ticks)
 
-	drawText(img, 30, 14, "Strata: samples per CPU-second and peak RSS against active series", 2, black)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s>`+"\n", width, height, width, height, plotFont)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", width, height)
+	text(&b, 30, 30, "start", `font-size="20" font-weight="bold"`, "Strata: samples per CPU-second and peak RSS against active series")
 	// Strata's scenarios on the first legend row, the baselines measured
 	// in the same run on the second.
-	lx, bx := 30, 30
+	b.WriteString(`<g class="legend">` + "\n")
+	lx, bx := 30.0, 30.0
 	for _, s := range Scenarios {
 		c, ok := colors[s.Name]
-		_, unsorted := Unsorted(s.Name)
-		if _, otlp := OTLP(s.Name); !ok || unsorted || otlp {
+		if !ok || !plotted(s.Name) {
 			continue
 		}
 		if s.Baseline {
-			diamond(img, bx+11, 78, 7, c)
-			drawText(img, bx+30, 72, s.Legend, 2, black)
-			bx += 30 + textWidth(s.Legend, 2) + 40
+			diamond(&b, bx+11, 84, 7, c)
+			text(&b, bx+30, 89, "start", "", s.Legend)
+			bx += 30 + charWidth*float64(len(s.Legend)) + 40
 			continue
 		}
-		fill(img, lx, 48, lx+22, 60, c)
-		drawText(img, lx+30, 47, s.Legend, 2, black)
-		lx += 30 + textWidth(s.Legend, 2) + 40
+		fmt.Fprintf(&b, `<rect x="%.1f" y="48" width="22" height="12" fill="%s"/>`+"\n", lx, c)
+		text(&b, lx+30, 59, "start", "", s.Legend)
+		lx += 30 + charWidth*float64(len(s.Legend)) + 40
 	}
 	// The notes go on the baselines' row, which has room to spare.
-	drawText(img, bx, 72, "(same run, same load)  (dashed: targets)", 2, black)
+	text(&b, bx, 89, "start", "", "(same run, same load)  (dashed: targets)")
+	b.WriteString("</g>\n")
 
 	left := panel{x0: 130, y0: 135, x1: 660, y1: height - 80}
 	right := panel{x0: 830, y0: 135, x1: 1360, y1: height - 80}
-	drawPanel(img, &left, spc, ticks, "samples per CPU-second", 0, count)
-	drawPanel(img, &right, rss, ticks, "peak RSS", 1, func(v float64) string { return fmt.Sprintf("%.0f MB", v/1e6) })
-	return png.Encode(w, img)
+	drawPanel(&b, &left, spc, ticks, "samples per CPU-second", 0, count)
+	drawPanel(&b, &right, rss, ticks, "peak RSS", 1, func(v float64) string { return fmt.Sprintf("%.0f MB", v/1e6) })
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
-func drawPanel(img *image.RGBA, p *panel, data []series, ticks []float64, title string, which int, label func(float64) string) {
+func drawPanel(b *strings.Builder, p *panel, data []series, ticks []float64, title string, which int, label func(float64) string) {
 	p.xmin, p.xmax = ticks[0]/2, ticks[len(ticks)-1]*2
 	for _, s := range data {
 		for _, y := range s.y {
@@ -152,50 +162,79 @@ func drawPanel(img *image.RGBA, p *panel, data []series, ticks []float64, title 
 	step := niceStep(p.ymax * 1.1 / 5)
 	p.ymax = math.Ceil(p.ymax*1.1/step) * step
 
+	fmt.Fprintf(b, "<g class=\"panel\">\n")
 	// Grid, axes and ticks.
 	for y := 0.0; y <= p.ymax+step/2; y += step {
 		py := p.py(y)
-		line(img, p.x0, py, p.x1, py, grey, 1, false)
-		s := label(y)
-		drawText(img, p.x0-12-textWidth(s, 2), py-7, s, 2, black)
+		line(b, p.x0, py, p.x1, py, grey, 1, false)
+		text(b, p.x0-12, py+5, "end", "", label(y))
 	}
 	for _, x := range ticks {
 		px := p.px(x)
-		line(img, px, p.y0, px, p.y1, grey, 1, false)
-		s := count(x)
-		drawText(img, px-textWidth(s, 2)/2, p.y1+12, s, 2, black)
+		line(b, px, p.y0, px, p.y1, grey, 1, false)
+		text(b, px, p.y1+24, "middle", "", count(x))
 	}
-	line(img, p.x0, p.y1, p.x1, p.y1, black, 2, false)
-	line(img, p.x0, p.y0, p.x0, p.y1, black, 2, false)
-	drawText(img, (p.x0+p.x1)/2-textWidth("active series", 2)/2, p.y1+40, "active series", 2, black)
-	drawText(img, p.x0, p.y0-26, title, 2, black)
+	line(b, p.x0, p.y1, p.x1, p.y1, black, 2, false)
+	line(b, p.x0, p.y0, p.x0, p.y1, black, 2, false)
+	text(b, (p.x0+p.x1)/2, p.y1+52, "middle", "", "active series")
+	text(b, p.x0, p.y0-14, "start", `font-weight="bold"`, title)
 
 	for _, s := range data {
 		c := colors[s.name]
+		fmt.Fprintf(b, "<g class=\"series\" data-scenario=\"%s\">\n", escape(s.name))
 		if t := target(s.name, which); t > 0 {
-			line(img, p.x0, p.py(t), p.x1, p.py(t), c, 2, true)
+			line(b, p.x0, p.py(t), p.x1, p.py(t), c, 2, true)
+		}
+		if len(s.x) > 1 {
+			var pts []string
+			for i := range s.x {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", p.px(s.x[i]), p.py(s.y[i])))
+			}
+			fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="3"/>`+"\n", strings.Join(pts, " "), c)
 		}
 		baseline := IsBaseline(s.name)
 		for i := range s.x {
 			x, y := p.px(s.x[i]), p.py(s.y[i])
-			if i > 0 {
-				line(img, p.px(s.x[i-1]), p.py(s.y[i-1]), x, y, c, 3, false)
-			}
 			if baseline {
-				diamond(img, x, y, 9, c)
+				diamond(b, x, y, 9, c)
 			} else {
-				fill(img, x-5, y-5, x+5, y+5, c)
+				fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/>`+"\n", x-5, y-5, c)
 			}
 		}
+		b.WriteString("</g>\n")
 	}
+	b.WriteString("</g>\n")
+}
+
+// text writes s at (x, y), anchored start, middle or end, with extra
+// attributes.
+func text(b *strings.Builder, x, y float64, anchor, attrs, s string) {
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s"`, x, y, anchor, black)
+	if attrs != "" {
+		b.WriteString(" " + attrs)
+	}
+	fmt.Fprintf(b, ">%s</text>\n", escape(s))
+}
+
+// line draws from (x0, y0) to (x1, y1), width units thick, dashed or not.
+func line(b *strings.Builder, x0, y0, x1, y1 float64, c string, width int, dashed bool) {
+	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%d"`, x0, y0, x1, y1, c, width)
+	if dashed {
+		b.WriteString(` stroke-dasharray="10 10"`)
+	}
+	b.WriteString("/>\n")
 }
 
 // diamond fills a diamond of radius r around (x, y).
-func diamond(img *image.RGBA, x, y, r int, c color.Color) {
-	for dy := -r; dy <= r; dy++ {
-		w := r - abs(dy)
-		fill(img, x-w, y+dy, x+w, y+dy, c)
-	}
+func diamond(b *strings.Builder, x, y, r float64, c string) {
+	fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`+"\n", x, y-r, x+r, y, x, y+r, x-r, y, c)
+}
+
+// escape makes s safe as XML text or attribute value.
+func escape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }
 
 // niceStep rounds a raw tick step up to 1, 2, 2.5 or 5 times a power of
@@ -211,38 +250,4 @@ func niceStep(raw float64) float64 {
 		}
 	}
 	return 10 * mag
-}
-
-func fill(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
-	draw.Draw(img, image.Rect(x0, y0, x1+1, y1+1), &image.Uniform{c}, image.Point{}, draw.Src)
-}
-
-// line draws from (x0, y0) to (x1, y1), width pixels thick, dashed or not.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color, width int, dashed bool) {
-	dx, dy := x1-x0, y1-y0
-	n := max(abs(dx), abs(dy))
-	for i := 0; i <= n; i++ {
-		if dashed && (i/10)%2 == 1 {
-			continue
-		}
-		x, y := x0, y0
-		if n > 0 {
-			x = x0 + int(math.Round(float64(dx*i)/float64(n)))
-			y = y0 + int(math.Round(float64(dy*i)/float64(n)))
-		}
-		for o := -(width / 2); o < width-width/2; o++ {
-			if abs(dx) >= abs(dy) {
-				img.Set(x, y+o, c)
-			} else {
-				img.Set(x+o, y, c)
-			}
-		}
-	}
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

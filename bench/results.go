@@ -1,7 +1,7 @@
 // Package bench holds what `make bench` writes: the results of each
 // scenario (a Strata topology, or a baseline receiver, at a number of
 // active series, loaded by strata loadgen), the machine they ran on, and
-// their rendering as a markdown table and a PNG plot in bench/results/.
+// their rendering as a markdown table and an SVG plot in bench/results/.
 // The runner that starts the processes is cmd/strata-bench.
 //
 // The figure of merit is samples per CPU-second of the measured processes,
@@ -17,12 +17,13 @@ package bench
 import (
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/stratametrics/strata/loadgen"
 )
@@ -244,20 +245,12 @@ type Machine struct {
 // revision from git in dir.
 func DescribeMachine(dir string) Machine {
 	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, CPU: "unknown"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 && cpus[0].ModelName != "" {
+			m.CPU = strings.TrimSpace(cpus[0].ModelName)
 		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				m.MemoryBytes = kb << 10
-			}
+		if mem, err := fs.Meminfo(); err == nil && mem.MemTotalBytes != nil {
+			m.MemoryBytes = int64(*mem.MemTotalBytes)
 		}
 	}
 	m.Revision = "unknown"
@@ -273,19 +266,15 @@ func DescribeMachine(dir string) Machine {
 
 // LoadAverage is the one-minute load average, or -1 if unknown.
 func LoadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return -1
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
+	l, err := fs.LoadAvg()
 	if err != nil {
 		return -1
 	}
-	return v
+	return l.Load1
 }
 
 // Anchors are other receivers measured on another machine of this kind

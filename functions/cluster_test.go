@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,8 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/thanos-io/objstore"
 
+	appbb "github.com/stratametrics/strata/app/blockbuilder"
+	"github.com/stratametrics/strata/app/dev"
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/functions"
@@ -44,14 +45,15 @@ const (
 // switch in front to make it fail or hang.
 type testBlockBuilder struct {
 	bb   *blockbuilder.BlockBuilder
-	srv  *httptest.Server
+	addr string // host:port of its HTTP server
 	mode atomic.Int32
 	hits atomic.Int32
 	// delay, when set, holds the n-th write (from 1) that long first.
-	delay  atomic.Pointer[func(n int32) time.Duration]
-	cancel context.CancelFunc
-	done   chan error
+	delay atomic.Pointer[func(n int32) time.Duration]
 }
+
+// url is the block builder's remote-write URL.
+func (b *testBlockBuilder) url() string { return "http://" + b.addr + "/api/v1/receive" }
 
 type cluster struct {
 	t         *testing.T
@@ -92,100 +94,80 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 	} else {
 		bucketCfg.Dir = t.TempDir()
 	}
-	// Each block builder has a client of its own, as separate processes
-	// would.
-	openBucket := func() objstore.Bucket {
-		t.Helper()
-		bkt, err := bucketCfg.Open(context.Background(), quietLogger(), nil, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bkt
-	}
-	c.bucket = openBucket()
-	var addrs []string
-	for i := 0; i < n; i++ {
-		cfg := blockbuilder.DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.ReplicaName = fmt.Sprintf("bb-%d", i)
-		cfg.Bucket = bucketCfg
-		cfg.BlockDuration = time.Hour
-		cfg.LocalRetention = time.Hour
-		if opts.blockBuilder != nil {
-			opts.blockBuilder(i, &cfg)
-		}
-		bb, err := blockbuilder.New(cfg, openBucket(), quietLogger(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bb.Open(); err != nil {
-			t.Fatal(err)
-		}
-		tb := &testBlockBuilder{bb: bb, done: make(chan error, 1)}
-		h := bb.Handler()
-		tb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/api/v1/receive" {
-				n := tb.hits.Add(1)
-				if d := tb.delay.Load(); d != nil {
-					time.Sleep((*d)(n))
-				}
-			}
-			switch tb.mode.Load() {
-			case modeFail:
-				http.Error(w, "injected failure", http.StatusInternalServerError)
-				return
-			case modeAuth:
-				http.Error(w, "unauthorized: a bearer token is required", http.StatusUnauthorized)
-				return
-			case modeHang:
-				select {
-				case <-c.release:
-				case <-r.Context().Done():
-				}
-				return
-			}
-			h.ServeHTTP(w, r)
-		}))
-		ctx, cancel := context.WithCancel(context.Background())
-		tb.cancel = cancel
-		go func() { tb.done <- bb.Run(ctx) }()
-		c.bbs = append(c.bbs, tb)
-		addrs = append(addrs, tb.srv.Listener.Addr().String())
-	}
-	cfg := functions.DefaultConfig()
-	cfg.Endpoints = addrs
-	cfg.ReplicationFactor = rf
-	cfg.ForwardTimeout = 2 * time.Second
-	if opts.router != nil {
-		opts.router(&cfg)
-	}
-	c.routerReg = prometheus.NewRegistry()
-	r, err := functions.New(cfg, quietLogger(), c.routerReg)
+	bkt, err := bucketCfg.Open(context.Background(), quietLogger(), nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = r.Run(ctx) }()
-	srv := httptest.NewServer(r.Handler())
-	c.router, c.routerURL = r, srv.URL+"/api/v1/receive"
+	c.bucket = bkt
+	cfg := dev.Config{DataDir: t.TempDir(), BlockBuilder: blockbuilder.DefaultConfig(), QueryLimits: blockbuilder.DefaultQueryLimits(), Router: functions.DefaultConfig()}
+	cfg.BlockBuilder.Bucket = bucketCfg
+	cfg.BlockBuilder.BlockDuration = time.Hour
+	cfg.BlockBuilder.LocalRetention = time.Hour
+	cfg.Router.ReplicationFactor = rf
+	cfg.Router.ForwardTimeout = 2 * time.Second
+	if opts.router != nil {
+		opts.router(&cfg.Router)
+	}
+	c.bbs = make([]*testBlockBuilder, n)
+	ls, err := dev.Listen("127.0.0.1:0", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := dev.Start(cfg, ls, dev.Options{BlockBuilder: func(i int, bc *blockbuilder.Config, bo *appbb.Options) {
+		bc.ReplicaName = fmt.Sprintf("bb-%d", i)
+		if opts.blockBuilder != nil {
+			opts.blockBuilder(i, bc)
+		}
+		tb := &testBlockBuilder{addr: bc.HTTPListen}
+		c.bbs[i] = tb
+		bo.Started = func(b *blockbuilder.BlockBuilder) { tb.bb = b }
+		bo.Wrap = func(h http.Handler) http.Handler { return c.faults(tb, h) }
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.router, c.routerURL, c.routerReg = cl.Router.Router, cl.Router.URL(), cl.Router.Registry
 	t.Cleanup(func() {
 		close(c.release)
-		srv.Close()
-		cancel()
-		for _, b := range c.bbs {
-			b.srv.Close()
-			b.cancel()
-			<-b.done
+		if err := cl.Stop(); err != nil {
+			t.Errorf("stop the cluster: %v", err)
 		}
 	})
 	return c
+}
+
+// faults puts tb's switch in front of its block builder's handler h.
+func (c *cluster) faults(tb *testBlockBuilder, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/receive" {
+			n := tb.hits.Add(1)
+			if d := tb.delay.Load(); d != nil {
+				time.Sleep((*d)(n))
+			}
+		}
+		switch tb.mode.Load() {
+		case modeFail:
+			http.Error(w, "injected failure", http.StatusInternalServerError)
+			return
+		case modeAuth:
+			http.Error(w, "unauthorized: a bearer token is required", http.StatusUnauthorized)
+			return
+		case modeHang:
+			select {
+			case <-c.release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // endpointUp is the router's strata_router_endpoint_up for block builder
 // i: 0 while it backs the block builder off.
 func (c *cluster) endpointUp(i int) float64 {
 	c.t.Helper()
-	addr := c.bbs[i].srv.Listener.Addr().String()
+	addr := c.bbs[i].addr
 	for _, m := range c.routerMetric("strata_router_endpoint_up") {
 		if labelOf(m, "endpoint") == addr {
 			return m.Gauge.GetValue()

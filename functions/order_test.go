@@ -42,7 +42,7 @@ func TestLateCopiesKeepTheirOrder(t *testing.T) {
 			t.Errorf("block builder %d holds %d samples, want %d", i, got, batches*series)
 		}
 	}
-	slowAddr := c.bbs[2].srv.Listener.Addr().String()
+	slowAddr := c.bbs[2].addr
 	answers := map[string]float64{}
 	for _, m := range c.routerMetric("strata_router_forwards_after_quorum_total") {
 		if labelOf(m, "endpoint") == slowAddr {
@@ -70,7 +70,7 @@ func TestLateRefusalsAreCounted(t *testing.T) {
 	// Block builder 2 alone holds a newer sample of every series, so it
 	// refuses the router's older ones as out of order; and it answers
 	// last.
-	if resp, body := post(t, c.bbs[2].srv.URL+"/api/v1/receive", encodeV1(t, seriesV1("late", 10, ts+1000)), v1Headers("t")); resp.StatusCode != http.StatusNoContent {
+	if resp, body := post(t, c.bbs[2].url(), encodeV1(t, seriesV1("late", 10, ts+1000)), v1Headers("t")); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("direct write: %d %s", resp.StatusCode, body)
 	}
 	slow := func(int32) time.Duration { return 200 * time.Millisecond }
@@ -79,7 +79,7 @@ func TestLateRefusalsAreCounted(t *testing.T) {
 		t.Fatalf("write: %d %s", resp.StatusCode, body)
 	}
 	c.router.WaitForwards()
-	slowAddr := c.bbs[2].srv.Listener.Addr().String()
+	slowAddr := c.bbs[2].addr
 	var refused float64
 	for _, m := range c.routerMetric("strata_router_forwards_after_quorum_total") {
 		if labelOf(m, "endpoint") == slowAddr && labelOf(m, "result") == "refused" {

@@ -196,7 +196,7 @@ func TestWrittenHeadersCountWhatWasStored(t *testing.T) {
 		// Written to that block builder alone, as a plain sender would.
 		more := newV2Request()
 		more.mixed("off", 2, now+1000, 2)
-		resp, body = post(t, c.bbs[1].srv.URL+"/api/v1/receive", more.encode(t), v2Headers("a"))
+		resp, body = post(t, c.bbs[1].url(), more.encode(t), v2Headers("a"))
 		if resp.StatusCode != http.StatusNoContent || body != "" {
 			t.Fatalf("plain write: %d %q, want 204 without a body", resp.StatusCode, body)
 		}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,10 +26,9 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
-	"github.com/thanos-io/objstore/providers/filesystem"
 
+	appbb "github.com/stratametrics/strata/app/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder"
-	queryapi "github.com/stratametrics/strata/blockbuilder/promapi"
 	"github.com/stratametrics/strata/internal/harness"
 )
 
@@ -93,7 +92,7 @@ func writeRequest(data []series) *prompb.WriteRequest {
 }
 
 // blockBuilder is a real block builder serving remote-write and the query
-// API on one HTTP server, as `strata blockbuilder` composes them.
+// API on one HTTP server, as `strata blockbuilder` runs it (app/blockbuilder).
 type blockBuilder struct {
 	url string
 	// token is sent with writes, when set.
@@ -116,34 +115,25 @@ func startBlockBuilderWith(t *testing.T, limits blockbuilder.QueryLimits, tweak 
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	bkt, err := filesystem.NewBucket(cfg.Bucket.Dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bb, err := blockbuilder.New(cfg, bkt, quietLogger(), nil)
+	grpcL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	srv, err := appbb.Start(cfg, limits, l, grpcL, appbb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bb.Open(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bb.Run(ctx) }()
-	api, err := queryapi.New(queryapi.Config{TenantHeader: cfg.TenantHeader, DefaultTenant: cfg.DefaultTenant, Limits: limits}, bb, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", bb.Handler())
-	api.Register(mux)
-	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		<-done
+		if err := srv.Stop(); err != nil {
+			t.Errorf("stop the block builder: %v", err)
+		}
 	})
-	return &blockBuilder{url: srv.URL}
+	return &blockBuilder{url: "http://" + srv.Addr}
 }
 
 // query is the URL of path on the block builder with the query

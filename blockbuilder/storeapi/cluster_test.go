@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +18,6 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
-	"github.com/thanos-io/objstore/providers/filesystem"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -29,6 +26,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	appbb "github.com/stratametrics/strata/app/blockbuilder"
+	"github.com/stratametrics/strata/app/dev"
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder/storeapi"
 	"github.com/stratametrics/strata/functions"
@@ -53,79 +52,44 @@ type cluster struct {
 	routerURL string
 }
 
-// startCluster runs a router and n block builders in this process, as
-// functions/cluster_test.go does, and a StoreAPI server per block builder
-// with the given limits.
+// startCluster runs a router and n block builders, each with its
+// StoreAPI server and the given limits, in this process (app/dev).
 func startCluster(t *testing.T, n, rf int, limits blockbuilder.QueryLimits) *cluster {
 	t.Helper()
-	c := &cluster{}
-	bucketDir := t.TempDir()
-	var endpoints []string
-	for i := 0; i < n; i++ {
-		cfg := blockbuilder.DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.ReplicaName = fmt.Sprintf("bb-%d", i)
-		cfg.Bucket.Dir = bucketDir
-		cfg.BlockDuration = time.Hour
-		cfg.LocalRetention = 3 * time.Hour
-		cfg.ExternalLabels = map[string]string{"cluster": "test"}
-		bkt, err := filesystem.NewBucket(bucketDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bb, err := blockbuilder.New(cfg, bkt, quietLogger(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bb.Open(); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		runDone := make(chan error, 1)
-		go func() { runDone <- bb.Run(ctx) }()
-		nd := &node{replica: cfg.ReplicaName, bb: bb, written: make(chan struct{}, 100)}
-		h := bb.Handler()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(w, r)
-			if r.URL.Path == "/api/v1/receive" {
-				nd.written <- struct{}{}
-			}
-		}))
-
-		api, err := storeapi.New(bb, storeapi.Options{Limits: limits, Ready: bb.Ready, Logger: quietLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		grpcDone := make(chan error, 1)
-		go func() { grpcDone <- api.Serve(ctx, l, 5*time.Second) }()
-		t.Cleanup(func() {
-			srv.Close()
-			cancel()
-			if err := <-grpcDone; err != nil {
-				t.Errorf("StoreAPI server: %v", err)
-			}
-			<-runDone
-		})
-		nd.grpcAddr = l.Addr().String()
-		c.nodes = append(c.nodes, nd)
-		endpoints = append(endpoints, srv.Listener.Addr().String())
-	}
-	rcfg := functions.DefaultConfig()
-	rcfg.Endpoints = endpoints
-	rcfg.ReplicationFactor = rf
-	router, err := functions.New(rcfg, quietLogger(), nil)
+	c := &cluster{nodes: make([]*node, n)}
+	cfg := dev.Config{DataDir: t.TempDir(), BlockBuilder: blockbuilder.DefaultConfig(), QueryLimits: limits, Router: functions.DefaultConfig()}
+	cfg.BlockBuilder.Bucket.Dir = t.TempDir()
+	cfg.BlockBuilder.BlockDuration = time.Hour
+	cfg.BlockBuilder.LocalRetention = 3 * time.Hour
+	cfg.BlockBuilder.ExternalLabels = map[string]string{"cluster": "test"}
+	cfg.Router.ReplicationFactor = rf
+	ls, err := dev.Listen("127.0.0.1:0", n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = router.Run(ctx) }()
-	srv := httptest.NewServer(router.Handler())
-	t.Cleanup(func() { srv.Close(); cancel() })
-	c.routerURL = srv.URL + "/api/v1/receive"
+	cl, err := dev.Start(cfg, ls, dev.Options{BlockBuilder: func(i int, bc *blockbuilder.Config, bo *appbb.Options) {
+		bc.ReplicaName = fmt.Sprintf("bb-%d", i)
+		nd := &node{replica: bc.ReplicaName, grpcAddr: bc.GRPCListen, written: make(chan struct{}, 100)}
+		c.nodes[i] = nd
+		bo.Started = func(b *blockbuilder.BlockBuilder) { nd.bb = b }
+		bo.Wrap = func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(w, r)
+				if r.URL.Path == "/api/v1/receive" {
+					nd.written <- struct{}{}
+				}
+			})
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cl.Stop(); err != nil {
+			t.Errorf("stop the cluster: %v", err)
+		}
+	})
+	c.routerURL = cl.Router.URL()
 	return c
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -17,19 +15,20 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 
+	appbb "github.com/stratametrics/strata/app/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/internal/harness"
 )
 
-// servedBlockBuilder is a block builder served by runBlockBuilderOn in
+// servedBlockBuilder is a block builder served by appbb.Run in
 // this process.
 type servedBlockBuilder struct {
 	addr    string
 	started chan *blockbuilder.BlockBuilder // once it is ready
-	done    chan error                      // what runBlockBuilderOn returned
+	done    chan error                      // what appbb.Run returned
 }
 
-// serveBlockBuilder runs runBlockBuilderOn on loopback listeners, and stops
+// serveBlockBuilder runs appbb.Run on loopback listeners, and stops
 // it when the test ends. It does not wait for the block builder to be
 // ready: see ready.
 func serveBlockBuilder(t *testing.T, cfg blockbuilder.Config) *servedBlockBuilder {
@@ -46,8 +45,10 @@ func serveBlockBuilder(t *testing.T, cfg blockbuilder.Config) *servedBlockBuilde
 	s := &servedBlockBuilder{addr: l.Addr().String(), started: make(chan *blockbuilder.BlockBuilder, 1), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		s.done <- runBlockBuilderOn(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, slog.New(slog.NewTextHandler(io.Discard, nil)),
-			func(b *blockbuilder.BlockBuilder) { s.started <- b })
+		s.done <- appbb.Run(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, appbb.Options{
+			Started: func(b *blockbuilder.BlockBuilder) { s.started <- b },
+			Pprof:   debugging.Pprof,
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()

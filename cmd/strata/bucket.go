@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/bucket/web"
+	"github.com/stratametrics/strata/internal/server"
 )
 
 const bucketUsage = `usage: strata bucket <ls|inspect|verify|web> [flags]
@@ -75,19 +75,9 @@ func newBucketFlags(name string, stderr io.Writer) (*bucketFlags, error) {
 // parse parses flags wherever they stand among at most maxArgs
 // positional arguments, which it returns.
 func (bf *bucketFlags) parse(args []string, maxArgs int) ([]string, error) {
-	var pos []string
-	for {
-		if err := bf.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if bf.fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, bf.fs.Arg(0))
-		args = bf.fs.Args()[1:]
+	pos, err := parseFlags(bf.fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) > maxArgs {
 		return nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, pos[maxArgs:])
@@ -304,7 +294,7 @@ func runBucketWeb(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	l, err := listen(wc.Listen, "--listen")
+	l, err := server.Listen(wc.Listen, "--listen")
 	if err != nil {
 		return err
 	}
@@ -316,7 +306,7 @@ func runBucketWeb(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer close(done)
 		_ = ui.Run(runCtx)
 	}()
-	err = serve(ctx, l, ui.Handler(), 5*time.Second)
+	err = server.Serve(ctx, l, ui.Handler(), 5*time.Second)
 	stop()
 	<-done
 	return err

@@ -149,7 +149,7 @@ func TestREADMEDocumentsEveryMetric(t *testing.T) {
 	if _, err := functions.New(rcfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := filewatch.Register(reg); err != nil { // as newRegistry does
+	if err := filewatch.Register(reg); err != nil { // as server.NewRegistry does
 		t.Fatal(err)
 	}
 	bcfg := blockbuilder.DefaultConfig()

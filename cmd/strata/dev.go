@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"time"
 
+	"github.com/stratametrics/strata/app/dev"
+	"github.com/stratametrics/strata/app/router"
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/bucket/browse"
 	"github.com/stratametrics/strata/bucket/web"
@@ -44,14 +42,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&dc.RF, "rf", dc.RF, "replication factor (STRATA_REPLICATION_FACTOR)")
 	fs.IntVar(&dc.BlockBuilders, "blockbuilders", dc.BlockBuilders, "number of block builders (STRATA_BLOCKBUILDERS)")
 	fs.DurationVar(&dc.BlockDuration, "block-duration", dc.BlockDuration, "block length (STRATA_BLOCK_DURATION)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	if dc.BlockBuilders < 1 || dc.RF < 1 || dc.RF > dc.BlockBuilders {
 		return fmt.Errorf("%w: -rf %d needs 1 <= rf <= -blockbuilders (%d)", errUsage, dc.RF, dc.BlockBuilders)
@@ -71,142 +63,61 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		bbCfg.Bucket.Dir = filepath.Join(dc.DataDir, "bucket")
 	}
 
-	// Listen on everything first, so that a taken port fails fast and the
-	// router knows its block builders' real addresses.
-	routerL, err := listen(dc.Listen, "-listen")
-	if err != nil {
-		return err
-	}
-	host, port, _ := net.SplitHostPort(routerL.Addr().String())
-	base, _ := strconv.Atoi(port)
-	// Block builder i serves HTTP on the router's port + 1 + i and the
-	// StoreAPI after them all (not on Thanos' 10901, which a local Thanos
-	// Query takes by default).
-	var bbLs, grpcLs []net.Listener
-	for i := 0; i < 2*dc.BlockBuilders; i++ {
-		addr := net.JoinHostPort(host, "0")
-		if _, p, _ := net.SplitHostPort(dc.Listen); p != "0" {
-			addr = net.JoinHostPort(host, strconv.Itoa(base+1+i))
-		}
-		what := fmt.Sprintf("block builder %d, the router's port + %d", i, i+1)
-		if i >= dc.BlockBuilders {
-			what = fmt.Sprintf("block builder %d's StoreAPI, the router's port + %d", i-dc.BlockBuilders, i+1)
-		}
-		l, err := listen(addr, what)
-		if err != nil {
-			routerL.Close()
-			for _, l := range append(bbLs, grpcLs...) {
-				l.Close()
-			}
-			return err
-		}
-		if i < dc.BlockBuilders {
-			bbLs = append(bbLs, l)
-		} else {
-			grpcLs = append(grpcLs, l)
-		}
-	}
 	limits := blockbuilder.DefaultQueryLimits()
 	if err := loadEnv(&limits); err != nil {
 		return err
 	}
-
-	// Block builders outlive the router: they stop only after it has
-	// drained, so that every write it acknowledged is flushed.
-	bbCtx, stopBBs := context.WithCancel(context.Background())
-	defer stopBBs()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		builders = make([]*blockbuilder.BlockBuilder, dc.BlockBuilders)
-		bbErrs   = make([]error, dc.BlockBuilders)
-		addrs    = make([]string, dc.BlockBuilders)
-		grpcs    = make([]string, dc.BlockBuilders)
-	)
-	for i, l := range bbLs {
-		cfg := bbCfg
-		cfg.DataDir = filepath.Join(dc.DataDir, fmt.Sprintf("blockbuilder-%d", i))
-		cfg.ReplicaName = fmt.Sprintf("blockbuilder-%d", i)
-		cfg.HTTPListen, cfg.GRPCListen = l.Addr().String(), grpcLs[i].Addr().String()
-		addrs[i], grpcs[i] = cfg.HTTPListen, cfg.GRPCListen
-		wg.Add(1)
-		go func(i int, l net.Listener) {
-			defer wg.Done()
-			bbErrs[i] = runBlockBuilderOn(bbCtx, cfg, limits, l, grpcLs[i], logger.With("component", "blockbuilder", "replica", cfg.ReplicaName), func(b *blockbuilder.BlockBuilder) {
-				mu.Lock()
-				builders[i] = b
-				mu.Unlock()
-			})
-			if bbErrs[i] != nil {
-				logger.Error("block builder stopped", "replica", cfg.ReplicaName, "err", bbErrs[i])
-			}
-		}(i, l)
-	}
-
 	rCfg := functions.DefaultConfig()
 	if err := loadEnv(&rCfg); err != nil {
 		return err
 	}
-	rCfg.HashringsFile, rCfg.Endpoints, rCfg.ReplicationFactor = "", addrs, dc.RF
-	reg := newRegistry()
-	router, err := functions.New(rCfg, logger.With("component", "router"), reg)
-	if err != nil {
-		routerL.Close()
-		stopBBs()
-		wg.Wait()
-		return err
-	}
-	router.SetReadyCheck(func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		for i, b := range builders {
-			if b == nil || !b.Ready() {
-				return fmt.Errorf("block builder %d (%s) is not ready", i, addrs[i])
-			}
-		}
-		return nil
-	})
+	rCfg.ReplicationFactor = dc.RF
 
 	// The bucket web UI shares the router's port, under /bucket/, reading
 	// the bucket the block builders write to.
 	bucketUI, closeUIBucket, err := newDevBucketUI(ctx, bbCfg, logger)
 	if err != nil {
-		routerL.Close()
-		stopBBs()
-		wg.Wait()
 		return err
 	}
 	defer closeUIBucket()
 	uiCtx, stopUI := context.WithCancel(ctx)
 	defer stopUI()
 	go func() { _ = bucketUI.Run(uiCtx) }()
-	mux := http.NewServeMux()
-	mux.Handle("/bucket/", bucketUI.Handler())
-	mux.Handle("/bucket", bucketUI.Handler())
-	mux.Handle("/", withMetrics(router.Handler(), reg))
 
-	printDevBanner(stdout, routerL.Addr().String(), addrs, grpcs, dc, rCfg, bbCfg)
-
-	routerErr := make(chan error, 1)
-	go func() { routerErr <- router.Run(ctx) }()
-	err = serve(ctx, routerL, mux, 30*time.Second)
-	router.WaitForwards()
-	<-routerErr
-	logger.Info("router stopped; flushing block builders")
-	stopBBs()
-	wg.Wait()
-	return errors.Join(append([]error{err}, bbErrs...)...)
+	// Listen on everything first, so that a taken port fails fast and the
+	// banner shows the real addresses.
+	ls, err := dev.Listen(dc.Listen, dc.BlockBuilders)
+	if err != nil {
+		return err
+	}
+	printDevBanner(stdout, ls, dc, rCfg, bbCfg)
+	cluster, err := dev.Start(dev.Config{DataDir: dc.DataDir, BlockBuilder: bbCfg, QueryLimits: limits, Router: rCfg}, ls, dev.Options{
+		Logger: logger,
+		Pprof:  debugging.Pprof,
+		Router: router.Options{Routes: map[string]http.Handler{"/bucket/": bucketUI.Handler(), "/bucket": bucketUI.Handler()}},
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("stopping the router, then flushing block builders")
+	return cluster.Stop()
 }
 
 // printDevBanner tells how to use the dev cluster: every address, the
 // remote-write and query snippets with the tenant header the router and
 // block builders really read (STRATA_TENANT_HEADER), and how to browse the
 // bucket they upload to.
-func printDevBanner(w io.Writer, router string, bbs, grpcs []string, dc devConfig, rc functions.Config, bb blockbuilder.Config) {
+func printDevBanner(w io.Writer, ls dev.Listeners, dc devConfig, rc functions.Config, bb blockbuilder.Config) {
+	router := ls.Router.Addr().String()
+	bbs, grpcs := make([]string, len(ls.HTTP)), make([]string, len(ls.GRPC))
+	for i := range ls.HTTP {
+		bbs[i], grpcs[i] = ls.HTTP[i].Addr().String(), ls.GRPC[i].Addr().String()
+	}
 	fmt.Fprintf(w, "Strata dev cluster: 1 router, %d block builders, replication factor %d, %s blocks\n\n", len(bbs), dc.RF, dc.BlockDuration)
 	fmt.Fprintf(w, "  router         http://%s/api/v1/receive   (also /metrics, /-/ready)\n", router)
 	for i, a := range bbs {
-		fmt.Fprintf(w, "  blockbuilder-%d http://%s   StoreAPI %s   (replica label %s=\"blockbuilder-%d\")\n", i, a, grpcs[i], bb.ReplicaLabel, i)
+		fmt.Fprintf(w, "  %s http://%s   StoreAPI %s   (replica label %s=%q)\n", dev.ReplicaName(i), a, grpcs[i], bb.ReplicaLabel, dev.ReplicaName(i))
 	}
 	fmt.Fprintf(w, "  bucket         %s\n", bb.Bucket.String())
 	fmt.Fprintf(w, "  bucket web UI  http://%s/bucket/   (tenants, a timeline of blocks, block details)\n\n", router)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/shard"
 )
 
@@ -50,67 +48,36 @@ func runHashring(_ context.Context, args []string, stdout, stderr io.Writer) err
 	}
 }
 
-// ringFlags are the flags both subcommands share: the ring's Options.
+// ringFlags are what both subcommands share: the router's own
+// configuration (STRATA_REPLICATION_FACTOR, STRATA_HASHRING_ALGORITHM,
+// STRATA_DEFAULT_TENANT, STRATA_FORWARD_TLS_*), so that the tool places
+// series as the router in the same environment does, with -rf and
+// -algorithm over it.
 type ringFlags struct {
-	rf        int
-	algorithm string
+	router functions.Config
 }
 
 func (f *ringFlags) register(fs *flag.FlagSet) error {
-	rf := 1
-	if v := os.Getenv("STRATA_REPLICATION_FACTOR"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%w: STRATA_REPLICATION_FACTOR=%q is not a number", errUsage, v)
-		}
-		rf = n
+	f.router = functions.DefaultConfig()
+	if err := loadEnv(&f.router); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	fs.IntVar(&f.rf, "rf", rf, "replication factor: owners of each series")
-	fs.StringVar(&f.algorithm, "algorithm", envOr("STRATA_HASHRING_ALGORITHM", shard.AlgorithmKetama),
-		"algorithm of hashrings that name none: ketama or hashmod")
+	fs.IntVar(&f.router.ReplicationFactor, "rf", f.router.ReplicationFactor, "replication factor: owners of each series (STRATA_REPLICATION_FACTOR)")
+	fs.StringVar(&f.router.HashringAlgorithm, "algorithm", f.router.HashringAlgorithm,
+		"algorithm of hashrings that name none: ketama or hashmod (STRATA_HASHRING_ALGORITHM)")
 	return nil
 }
 
 func (f *ringFlags) options() (shard.Options, error) {
-	if f.rf < 1 {
-		return shard.Options{}, fmt.Errorf("%w: -rf must be at least 1, got %d", errUsage, f.rf)
+	rc := f.router
+	if rc.ReplicationFactor < 1 {
+		return shard.Options{}, fmt.Errorf("%w: -rf must be at least 1, got %d", errUsage, rc.ReplicationFactor)
 	}
-	if f.algorithm != shard.AlgorithmKetama && f.algorithm != shard.AlgorithmHashmod {
-		return shard.Options{}, fmt.Errorf("%w: -algorithm %q is unknown; use %s or %s", errUsage, f.algorithm, shard.AlgorithmKetama, shard.AlgorithmHashmod)
+	if rc.HashringAlgorithm != shard.AlgorithmKetama && rc.HashringAlgorithm != shard.AlgorithmHashmod {
+		return shard.Options{}, fmt.Errorf("%w: -algorithm %q is unknown; use %s or %s", errUsage, rc.HashringAlgorithm, shard.AlgorithmKetama, shard.AlgorithmHashmod)
 	}
 	// The router's forward TLS decides whether http:// endpoints load.
-	var forward security.ClientConfig
-	if err := env.ParseWithOptions(&forward, env.Options{Prefix: "STRATA_FORWARD_TLS_"}); err != nil {
-		return shard.Options{}, fmt.Errorf("%w: STRATA_FORWARD_TLS_*: %v", errUsage, err)
-	}
-	return shard.Options{ReplicationFactor: f.rf, DefaultAlgorithm: f.algorithm, TLS: forward.On()}, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// parseArgs parses flags placed before, between or after the positional
-// arguments, so that `check FILE -rf 2` works as the usage shows.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
+	return shard.Options{ReplicationFactor: rc.ReplicationFactor, DefaultAlgorithm: rc.HashringAlgorithm, TLS: rc.ForwardTLS.On()}, nil
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -150,7 +117,7 @@ func runHashringCheck(args []string, stdout, stderr io.Writer) error {
 	if err := rf.register(fs); err != nil {
 		return err
 	}
-	pos, err := parseArgs(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -164,7 +131,7 @@ func runHashringCheck(args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "%s: OK: %d hashrings, %d endpoints, replication factor %d\n",
-		pos[0], len(ring.Hashrings()), len(ring.Endpoints()), rf.rf)
+		pos[0], len(ring.Hashrings()), len(ring.Endpoints()), rf.router.ReplicationFactor)
 	for _, h := range ring.Hashrings() {
 		fmt.Fprintf(stdout, "\nhashring %s\n", hashringName(h))
 		if len(h.Tenants()) == 0 {
@@ -218,8 +185,8 @@ func runHashringOwners(args []string, stdout, stderr io.Writer) error {
 	if err := rf.register(fs); err != nil {
 		return err
 	}
-	tenant := fs.String("tenant", envOr("STRATA_DEFAULT_TENANT", "default-tenant"), "tenant of the series")
-	pos, err := parseArgs(fs, args)
+	tenant := fs.String("tenant", rf.router.DefaultTenant, "tenant of the series (STRATA_DEFAULT_TENANT)")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,14 +65,8 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	})
 	fs.StringVar(&output, "o", output, "output: text or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	if output != "text" && output != "json" {
 		return fmt.Errorf("%w: -o must be text or json, got %q", errUsage, output)

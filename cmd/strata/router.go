@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
+	"github.com/stratametrics/strata/app/router"
 	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/server"
 )
 
 // runRouter serves the router configured from the environment.
@@ -23,27 +24,9 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := loadEnv(&cfg); err != nil {
 		return err
 	}
-	reg := newRegistry()
-	r, err := functions.New(cfg, logger.With("component", "router"), reg)
+	l, err := server.ListenTLS(cfg.HTTPListen, "STRATA_HTTP_LISTEN", cfg.TLS)
 	if err != nil {
 		return err
 	}
-	l, err := listenTLS(cfg.HTTPListen, "STRATA_HTTP_LISTEN", cfg.TLS)
-	if err != nil {
-		return err
-	}
-	logger.Info("router listening", "addr", l.Addr().String(), "replication_factor", cfg.ReplicationFactor)
-	// The router reloads its hashrings and probes block builders until the
-	// server has drained, not only until SIGTERM: it still takes writes
-	// meanwhile.
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(runCtx) }()
-	err = serveBehindBalancer(ctx, l, withMetrics(r.Handler(), reg), r.BeginShutdown, cfg.ShutdownDelay, cfg.ShutdownTimeout, logger)
-	// Copies still on their way to slower replicas are acknowledged data
-	// too; each ends within STRATA_FORWARD_TIMEOUT.
-	r.WaitForwards()
-	stopRun()
-	return errors.Join(err, <-runErr)
+	return router.Run(ctx, cfg, l, router.Options{Logger: logger.With("component", "router"), Pprof: debugging.Pprof})
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,39 +372,24 @@ func startBalancer(t *testing.T, backends ...string) string {
 	return ln.Addr().String()
 }
 
-// metric reads a metric from a component's /metrics, summed over series.
+// metric reads a metric from a component's /metrics, summed over series;
+// -1 when the component does not answer.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	return metricWhere(t, addr, name, "")
+	return metricWhere(t, addr, name, nil)
 }
 
 // tenantMetric is metric for the series of one tenant.
 func tenantMetric(t *testing.T, addr, name, tenant string) float64 {
 	t.Helper()
-	return metricWhere(t, addr, name, "tenant="+strconv.Quote(tenant))
+	return metricWhere(t, addr, name, harness.Label("tenant", tenant))
 }
 
-// metricWhere is metric over the series whose line holds label (k="v").
-func metricWhere(t *testing.T, addr, name, label string) float64 {
+func metricWhere(t *testing.T, addr, name string, keep func(map[string]string) bool) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := harness.ScrapeMetrics(context.Background(), "http://"+addr+"/metrics")
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var sum float64
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		if label != "" && !strings.Contains(line, label) {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
-			sum += v
-		}
-	}
-	return sum
+	return m.Sum(name, keep)
 }

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +31,7 @@ func TestDevFlushesOnSIGTERM(t *testing.T) {
 		}
 		ack.add(req)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), "strata_router_requests_total") {
+	if !readMetrics(t, "http://"+addr+"/metrics").Has("strata_router_requests_total") {
 		t.Fatal("the router's /metrics does not show its metrics")
 	}
 

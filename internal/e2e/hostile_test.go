@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/loadgen"
 )
 
 // TestHostileInput sends, over real HTTP to a real router in front of a
@@ -172,16 +172,9 @@ func binaryUvarint(v uint64) []byte {
 // rssBytes reads a process's resident memory.
 func rssBytes(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	_, rss, err := loadgen.ProcessMemory(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
+	return rss
 }

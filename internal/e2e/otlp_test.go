@@ -614,8 +614,8 @@ func TestOTLPCollector(t *testing.T) {
 		}
 	}()
 	const e = "otelcol_exporter_"
-	metrics := func() senderMetrics { return readSenderMetrics(t, col.metricsURL) }
-	waitFor(t, senderTimeout, func() bool { return metrics().sum(e+"sent_metric_points", nil) > 0 })
+	metrics := func() harness.Metrics { return readMetrics(t, col.metricsURL) }
+	waitFor(t, senderTimeout, func() bool { return metrics().Sum(e+"sent_metric_points", nil) > 0 })
 
 	// Every block builder down at once: the router can write nowhere and
 	// answers 503, which the exporter retries, queueing what keeps coming.
@@ -631,7 +631,7 @@ func TestOTLPCollector(t *testing.T) {
 	}
 	wg.Wait()
 	unavailable := func() float64 {
-		return readSenderMetrics(t, "http://"+router.Addr+"/metrics").sum("strata_router_requests_total", func(ls map[string]string) bool {
+		return readMetrics(t, "http://"+router.Addr+"/metrics").Sum("strata_router_requests_total", func(ls map[string]string) bool {
 			return ls["tenant"] == tenant && ls["code"] == "503"
 		})
 	}
@@ -649,17 +649,17 @@ func TestOTLPCollector(t *testing.T) {
 	<-fed
 
 	// Settled: every point the receiver took has been sent or given up on.
-	var m senderMetrics
+	var m harness.Metrics
 	waitFor(t, senderTimeout, func() bool {
 		m = metrics()
-		accepted := m.sum("otelcol_receiver_accepted_metric_points", nil)
+		accepted := m.Sum("otelcol_receiver_accepted_metric_points", nil)
 		return accepted == float64(feed.points()) &&
-			m.sum(e+"sent_metric_points", nil)+m.sum(e+"send_failed_metric_points", nil)+m.sum(e+"enqueue_failed_metric_points", nil) == accepted
+			m.Sum(e+"sent_metric_points", nil)+m.Sum(e+"send_failed_metric_points", nil)+m.Sum(e+"enqueue_failed_metric_points", nil) == accepted
 	})
 	expectPresent(t, "otelcol", m, e+"sent_metric_points", "otelcol_receiver_accepted_metric_points")
 	expectZero(t, "otelcol", m, e+"send_failed_metric_points", e+"enqueue_failed_metric_points",
 		"otelcol_receiver_refused_metric_points", "otelcol_receiver_failed_metric_points")
-	t.Logf("the feeder exported %d points in %d rounds; the collector sent %v", feed.points(), feed.rounds(), m.sum(e+"sent_metric_points", nil))
+	t.Logf("the feeder exported %d points in %d rounds; the collector sent %v", feed.points(), feed.rounds(), m.Sum(e+"sent_metric_points", nil))
 
 	// queryTenant asks at the current second, which must be past the
 	// newest point for the query to answer it.

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,15 +77,16 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	var sent map[string]float64
 	stable := 0
 	waitFor(t, 2*time.Minute, func() bool {
-		m := scrapeMetrics(t, "http://"+promAddr+"/metrics")
+		m := readMetrics(t, "http://"+promAddr+"/metrics")
 		cur := map[string]float64{}
 		for _, q := range []string{"v1", "v2"} {
-			if m[key("prometheus_remote_storage_samples_pending", q)] != 0 {
+			queue := harness.Label("remote_name", q)
+			if m.Sum("prometheus_remote_storage_samples_pending", queue) != 0 {
 				stable = 0
 				return false
 			}
 			for _, name := range []string{"samples_total", "samples_failed_total", "samples_retried_total", "samples_dropped_total"} {
-				cur[q+" "+name] = m[key("prometheus_remote_storage_"+name, q)]
+				cur[q+" "+name] = m.Sum("prometheus_remote_storage_"+name, queue)
 			}
 		}
 		if fmt.Sprint(cur) == fmt.Sprint(sent) {
@@ -149,43 +147,4 @@ func startGauges(t *testing.T, metric string, n int) (*httptest.Server, *atomic.
 	}))
 	t.Cleanup(srv.Close)
 	return srv, scrapes
-}
-
-func key(metric, queue string) string { return metric + "|" + queue }
-
-// scrapeMetrics reads a Prometheus text exposition and sums each metric by
-// its remote_name label.
-func scrapeMetrics(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, "prometheus_remote_storage_") {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		name, rest := line[:sp], line[sp+1:]
-		v, err := strconv.ParseFloat(rest, 64)
-		if err != nil || math.IsNaN(v) {
-			continue
-		}
-		metric := name
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			metric = name[:i]
-		}
-		queue := ""
-		if i := strings.Index(name, `remote_name="`); i >= 0 {
-			queue = name[i+len(`remote_name="`):]
-			queue = queue[:strings.IndexByte(queue, '"')]
-		}
-		out[key(metric, queue)] += v
-	}
-	return out
 }

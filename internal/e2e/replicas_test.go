@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +59,7 @@ func TestCatchUpSenderFillsEveryReplica(t *testing.T) {
 	if rep.DroppedSamples != 0 || rep.AbandonedSamples != 0 {
 		t.Fatalf("load: %d samples dropped, %d abandoned; errors %v", rep.DroppedSamples, rep.AbandonedSamples, rep.Errors)
 	}
-	routerCounters := metricSums(t, "http://"+router.Addr+"/metrics")
+	routerCounters := readMetrics(t, "http://"+router.Addr+"/metrics")
 	replicas := flushReplicas(t, s3, bbs, "catchup")
 	missing := 0
 	var examples []string
@@ -83,11 +80,11 @@ func TestCatchUpSenderFillsEveryReplica(t *testing.T) {
 		total += len(m)
 	}
 	t.Logf("%d samples acknowledged; router: %v forwards answered after quorum, %v minority rejections",
-		total, routerCounters["strata_router_forwards_after_quorum_total"], routerCounters["strata_router_minority_rejections_total"])
+		total, routerCounters.Sum("strata_router_forwards_after_quorum_total", nil), routerCounters.Sum("strata_router_minority_rejections_total", nil))
 	if missing > 0 {
 		t.Fatalf("%d acknowledged samples are missing from a replica (of %d, on 3 replicas), e.g. %s", missing, total, strings.Join(examples, "; "))
 	}
-	if r := routerCounters["strata_router_minority_rejections_total"]; r != 0 {
+	if r := routerCounters.Sum("strata_router_minority_rejections_total", nil); r != 0 {
 		t.Errorf("strata_router_minority_rejections_total = %v, want 0: a replica refused writes", r)
 	}
 }
@@ -144,22 +141,22 @@ remote_write:
 	router.WaitReady(time.Minute)
 	// Let Prometheus catch up, then stop scraping by stopping it once its
 	// queue has sent everything it read.
-	var m map[string]float64
+	var m harness.Metrics
 	waitFor(t, 3*time.Minute, func() bool {
-		m = metricSums(t, "http://"+promAddr+"/metrics")
-		behind := m["prometheus_remote_storage_highest_timestamp_in_seconds"] - m["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"]
-		return m["prometheus_remote_storage_samples_total"] > 0 && behind <= 2
+		m = readMetrics(t, "http://"+promAddr+"/metrics")
+		behind := m.Sum("prometheus_remote_storage_highest_timestamp_in_seconds", nil) - m.Sum("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", nil)
+		return m.Sum("prometheus_remote_storage_samples_total", nil) > 0 && behind <= 2
 	})
 	if err := prom.Stop(); err != nil {
 		t.Fatalf("prometheus: %v", err)
 	}
 	// What Prometheus had sent by then, all of it answered: samples
 	// scraped after that may not have been sent.
-	sentUntil := int64(m["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"] * 1000)
-	if m["prometheus_remote_storage_samples_failed_total"] != 0 || m["prometheus_remote_storage_samples_dropped_total"] != 0 {
-		t.Errorf("Prometheus: %v samples failed, %v dropped", m["prometheus_remote_storage_samples_failed_total"], m["prometheus_remote_storage_samples_dropped_total"])
+	sentUntil := int64(m.Sum("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", nil) * 1000)
+	if m.Sum("prometheus_remote_storage_samples_failed_total", nil) != 0 || m.Sum("prometheus_remote_storage_samples_dropped_total", nil) != 0 {
+		t.Errorf("Prometheus: %v samples failed, %v dropped", m.Sum("prometheus_remote_storage_samples_failed_total", nil), m.Sum("prometheus_remote_storage_samples_dropped_total", nil))
 	}
-	routerCounters := metricSums(t, "http://"+router.Addr+"/metrics")
+	routerCounters := readMetrics(t, "http://"+router.Addr+"/metrics")
 	replicas := flushReplicas(t, s3, bbs, "backlog")
 	// Prometheus' TSDB holds what it scraped: every sample of the target
 	// it had sent must be in each replica.
@@ -190,7 +187,7 @@ remote_write:
 		}
 	}
 	t.Logf("router: %v forwards answered after quorum, %v minority rejections",
-		routerCounters["strata_router_forwards_after_quorum_total"], routerCounters["strata_router_minority_rejections_total"])
+		routerCounters.Sum("strata_router_forwards_after_quorum_total", nil), routerCounters.Sum("strata_router_minority_rejections_total", nil))
 }
 
 // startBlockBuilders starts n block builders on one S3 bucket.
@@ -222,39 +219,6 @@ func flushReplicas(t *testing.T, s3 *harness.S3, bbs []*harness.Component, tenan
 	}
 	if len(out) != len(bbs) {
 		t.Fatalf("blocks of %d replicas in the bucket, want %d", len(out), len(bbs))
-	}
-	return out
-}
-
-// metricSums reads a text exposition and sums each metric over its series.
-func metricSums(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || line == "" {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[sp+1:], 64)
-		if sp < 0 || err != nil || math.IsNaN(v) {
-			continue
-		}
-		name := line[:sp]
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-		}
-		out[name] += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

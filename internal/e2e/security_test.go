@@ -250,7 +250,8 @@ func TestHashringSchemes(t *testing.T) {
 	}
 	writeHashrings(t, live, "http://"+bbAddr)
 	waitFor(t, 30*time.Second, func() bool {
-		return strings.Contains(get(t, "http://"+router.Addr+"/metrics"), "\nstrata_hashring_config_last_reload_successful 0\n")
+		m := readMetrics(t, "http://"+router.Addr+"/metrics")
+		return m.Has("strata_hashring_config_last_reload_successful") && m.Sum("strata_hashring_config_last_reload_successful", nil) == 0
 	})
 	if code, body := postBatch(client, router.URL(), "team-a", batch("reload", 3, now+1)); code != http.StatusNoContent {
 		t.Fatalf("after a refused reload: got %d %q, want 204 over the previous hashrings", code, body)

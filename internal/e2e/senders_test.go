@@ -22,8 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
@@ -74,16 +72,16 @@ type runningSender struct {
 	// besides the target's own (job, instance, ...).
 	added map[string]string
 	// idle tells that nothing is pending in the sender.
-	idle func(m senderMetrics) bool
+	idle func(m harness.Metrics) bool
 	// sent is how many samples (floats and histograms, its own series
 	// and stale markers included) the sender says were written.
-	sent func(m senderMetrics) float64
+	sent func(m harness.Metrics) float64
 	// uncounted names the series the sender writes without counting
 	// them in sent.
 	uncounted []string
 	// check fails the test for anything the sender failed, dropped or
 	// gave up on.
-	check func(t *testing.T, m senderMetrics)
+	check func(t *testing.T, m harness.Metrics)
 	// extra checks series the sender adds of its own, if any.
 	extra func(t *testing.T, where string, got tenantData)
 }
@@ -164,16 +162,16 @@ func runSender(t *testing.T, sc senderCase) {
 // they count, and waits until it has nothing pending. It returns the
 // samples sent by the first read, the time of that read, and the metrics
 // of the last, which include the fate of every send the first counted.
-func settle(t *testing.T, s *runningSender) (float64, time.Time, senderMetrics) {
+func settle(t *testing.T, s *runningSender) (float64, time.Time, harness.Metrics) {
 	t.Helper()
-	sent := s.sent(readSenderMetrics(t, s.metricsURL))
+	sent := s.sent(readMetrics(t, s.metricsURL))
 	at := time.Now()
-	var last senderMetrics
+	var last harness.Metrics
 	waitFor(t, senderTimeout, func() bool {
 		if time.Since(at) < senderSettle {
 			return false
 		}
-		last = readSenderMetrics(t, s.metricsURL)
+		last = readMetrics(t, s.metricsURL)
 		return s.idle(last)
 	})
 	return sent, at, last
@@ -623,62 +621,21 @@ func histogramCount(h harness.Histogram) float64 {
 
 // --- a sender's own metrics
 
-// senderMetrics is a sender's /metrics, by family name.
-type senderMetrics map[string]*dto.MetricFamily
-
-func readSenderMetrics(t *testing.T, url string) senderMetrics {
+// readMetrics reads a process's /metrics, by family name.
+func readMetrics(t *testing.T, url string) harness.Metrics {
 	t.Helper()
-	resp, err := http.Get(url)
+	m, err := harness.ScrapeMetrics(context.Background(), url)
 	if err != nil {
-		t.Fatalf("sender metrics: %v", err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sender metrics %s: %s", url, resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("sender metrics %s: %v", url, err)
-	}
-	return mfs
+	return m
 }
-
-// sum adds up the series of family name whose labels pass keep (nil:
-// all).
-func (m senderMetrics) sum(name string, keep func(ls map[string]string) bool) float64 {
-	mf := m[name]
-	if mf == nil {
-		return 0
-	}
-	total := 0.0
-	for _, s := range mf.Metric {
-		ls := map[string]string{}
-		for _, l := range s.Label {
-			ls[l.GetName()] = l.GetValue()
-		}
-		if keep != nil && !keep(ls) {
-			continue
-		}
-		switch {
-		case s.Counter != nil:
-			total += s.Counter.GetValue()
-		case s.Gauge != nil:
-			total += s.Gauge.GetValue()
-		case s.Untyped != nil:
-			total += s.Untyped.GetValue()
-		}
-	}
-	return total
-}
-
-func (m senderMetrics) has(name string) bool { return m[name] != nil }
 
 // expectZero fails the test for each named metric that is not zero.
-func expectZero(t *testing.T, sender string, m senderMetrics, names ...string) {
+func expectZero(t *testing.T, sender string, m harness.Metrics, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		if v := m.sum(name, nil); v != 0 {
+		if v := m.Sum(name, nil); v != 0 {
 			t.Errorf("%s: %s = %v, want 0", sender, name, v)
 		}
 	}
@@ -686,10 +643,10 @@ func expectZero(t *testing.T, sender string, m senderMetrics, names ...string) {
 
 // expectPresent fails the test for each named metric the sender does not
 // expose, so that a renamed counter cannot pass as zero.
-func expectPresent(t *testing.T, sender string, m senderMetrics, names ...string) {
+func expectPresent(t *testing.T, sender string, m harness.Metrics, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		if !m.has(name) {
+		if !m.Has(name) {
 			var have []string
 			for k := range m {
 				have = append(have, k)
@@ -759,29 +716,29 @@ remote_write:
 			proc:       proc,
 			metricsURL: "http://" + addr + "/metrics",
 			added:      map[string]string{"job": "e2e", "instance": target},
-			idle: func(m senderMetrics) bool {
-				return m.sum("prometheus_remote_storage_samples_pending", nil)+
-					m.sum("prometheus_remote_storage_histograms_pending", nil)+
-					m.sum("prometheus_remote_storage_exemplars_pending", nil) == 0
+			idle: func(m harness.Metrics) bool {
+				return m.Sum("prometheus_remote_storage_samples_pending", nil)+
+					m.Sum("prometheus_remote_storage_histograms_pending", nil)+
+					m.Sum("prometheus_remote_storage_exemplars_pending", nil) == 0
 			},
-			sent: func(m senderMetrics) float64 {
-				return m.sum("prometheus_remote_storage_samples_total", nil) - m.sum("prometheus_remote_storage_samples_retried_total", nil) +
-					m.sum("prometheus_remote_storage_histograms_total", nil) - m.sum("prometheus_remote_storage_histograms_retried_total", nil)
+			sent: func(m harness.Metrics) float64 {
+				return m.Sum("prometheus_remote_storage_samples_total", nil) - m.Sum("prometheus_remote_storage_samples_retried_total", nil) +
+					m.Sum("prometheus_remote_storage_histograms_total", nil) - m.Sum("prometheus_remote_storage_histograms_retried_total", nil)
 			},
-			check: func(t *testing.T, m senderMetrics) {
+			check: func(t *testing.T, m harness.Metrics) {
 				const p = "prometheus_remote_storage_"
 				expectPresent(t, "prometheus", m, p+"samples_total", p+"histograms_total", p+"exemplars_total", p+"samples_failed_total")
 				expectZero(t, "prometheus", m,
 					p+"samples_failed_total", p+"histograms_failed_total", p+"exemplars_failed_total", p+"metadata_failed_total",
 					p+"samples_dropped_total", p+"histograms_dropped_total", p+"exemplars_dropped_total")
 				for _, kind := range []string{"histograms", "exemplars"} {
-					if m.sum(p+kind+"_total", nil) == 0 {
+					if m.Sum(p+kind+"_total", nil) == 0 {
 						t.Errorf("prometheus sent no %s", kind)
 					}
 				}
 				// 1.0 sends metadata in requests of its own, 2.0 with
 				// each series.
-				if msg == "prometheus.WriteRequest" && m.sum(p+"metadata_total", nil) == 0 {
+				if msg == "prometheus.WriteRequest" && m.Sum(p+"metadata_total", nil) == 0 {
 					t.Errorf("prometheus sent no metadata")
 				}
 			},
@@ -821,15 +778,15 @@ func vmagentSender(t *testing.T, rw remoteWrite, target string) *runningSender {
 		proc:       proc,
 		metricsURL: "http://" + addr + "/metrics",
 		added:      map[string]string{"job": "e2e", "instance": target},
-		idle: func(m senderMetrics) bool {
-			return m.sum(v+"pending_data_bytes", nil) == 0 && m.sum(v+"pending_inmemory_blocks", nil) == 0
+		idle: func(m harness.Metrics) bool {
+			return m.Sum(v+"pending_data_bytes", nil) == 0 && m.Sum(v+"pending_inmemory_blocks", nil) == 0
 		},
-		sent: func(m senderMetrics) float64 { return m.sum(v+"rows_pushed_after_relabel_total", nil) },
-		check: func(t *testing.T, m senderMetrics) {
+		sent: func(m harness.Metrics) float64 { return m.Sum(v+"rows_pushed_after_relabel_total", nil) },
+		check: func(t *testing.T, m harness.Metrics) {
 			expectPresent(t, "vmagent", m, v+"packets_dropped_total", v+"requests_total", v+"rows_pushed_after_relabel_total")
 			expectZero(t, "vmagent", m, v+"packets_dropped_total", v+"samples_dropped_total", v+"push_failures_total",
 				v+"errors_total", v+"relabel_metrics_dropped_total")
-			other := m.sum(v+"requests_total", func(ls map[string]string) bool {
+			other := m.Sum(v+"requests_total", func(ls map[string]string) bool {
 				return ls["status_code"] != "2XX" && ls["status_code"] != "415"
 			})
 			if other != 0 {
@@ -837,7 +794,7 @@ func vmagentSender(t *testing.T, rw remoteWrite, target string) *runningSender {
 			}
 			// Every retry is the same block sent again as remote-write
 			// 1.0 after a 415: none for any other reason.
-			refused, retried := m.sum(v+"requests_total", status("415")), m.sum(v+"retries_count_total", nil)
+			refused, retried := m.Sum(v+"requests_total", status("415")), m.Sum(v+"retries_count_total", nil)
 			t.Logf("vmagent: %v requests answered 415 (its own protocol refused), %v retried", refused, retried)
 			if refused == 0 {
 				t.Errorf("vmagent never offered its own protocol: no 415 answers")
@@ -845,7 +802,7 @@ func vmagentSender(t *testing.T, rw remoteWrite, target string) *runningSender {
 			if retried != refused {
 				t.Errorf("vmagent retried %v times for %v 415 answers", retried, refused)
 			}
-			if m.sum(v+"requests_total", status("2XX")) == 0 {
+			if m.Sum(v+"requests_total", status("2XX")) == 0 {
 				t.Errorf("vmagent: no request succeeded")
 			}
 		},
@@ -914,13 +871,13 @@ service:
 			"otel_scope_name":    "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver",
 			"otel_scope_version": otelcolVersion(t, bin),
 		},
-		idle: func(m senderMetrics) bool {
-			return m.sum(e+"queue_size", nil) == 0 && m.sum(e+"in_flight_requests", nil) == 0
+		idle: func(m harness.Metrics) bool {
+			return m.Sum(e+"queue_size", nil) == 0 && m.Sum(e+"in_flight_requests", nil) == 0
 		},
-		sent: func(m senderMetrics) float64 { return m.sum(e+"sent_metric_points", nil) },
+		sent: func(m harness.Metrics) float64 { return m.Sum(e+"sent_metric_points", nil) },
 		// The exporter makes it of the resource, not of a metric point.
 		uncounted: []string{"target_info"},
-		check: func(t *testing.T, m senderMetrics) {
+		check: func(t *testing.T, m harness.Metrics) {
 			expectPresent(t, "otelcol", m, e+"sent_metric_points", "otelcol_receiver_accepted_metric_points")
 			expectZero(t, "otelcol", m, e+"send_failed_metric_points", e+"enqueue_failed_metric_points",
 				"otelcol_receiver_refused_metric_points", "otelcol_receiver_failed_metric_points")

@@ -169,7 +169,7 @@ func TestProcessWaitHTTPFailsWhenProcessExits(t *testing.T) {
 	// /bin/false exits at once; WaitHTTP must notice instead of waiting
 	// out its timeout.
 	ft := &fakeT{TB: t}
-	p := &Process{t: ft, name: "false", path: "/bin/false", dir: t.TempDir()}
+	p := &Process{t: ft, Proc: NewProc("false", "/bin/false", nil, nil, t.TempDir())}
 	t.Cleanup(func() { p.Stop() })
 	p.Start()
 	start := time.Now()

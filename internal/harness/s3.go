@@ -71,7 +71,7 @@ func StartS3(t testing.TB) *S3 {
 // requests get 403, which is an answer.
 func (s *S3) waitReady(t testing.TB) {
 	t.Helper()
-	if err := s.proc.waitAnswer(s.Endpoint+"/", s3StartTimeout, func(int) bool { return true }); err != nil {
+	if err := s.proc.WaitAnswer(s.Endpoint+"/", s3StartTimeout, func(int) bool { return true }); err != nil {
 		t.Fatalf("s3: %v", err)
 	}
 }

@@ -5,7 +5,7 @@
 // in front of three block builder processes at RF=3) at each number of
 // active series, as real processes on loopback, loaded by the loadgen
 // package in this process. Each measured process is CPU-profiled over the
-// measured window. It writes results.md, results.png, results.json and
+// measured window. It writes results.md, results.svg, results.json and
 // the profiles into the output folder.
 //
 // The baselines, VictoriaMetrics single node and Prometheus with its
@@ -33,7 +33,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,7 +87,7 @@ func run(args []string) error {
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
 	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenarios (a bare name is looked up in PATH)")
 	fs.StringVar(&promBin, "prometheus", "prometheus", "the Prometheus binary, for the prometheus scenarios (a bare name is looked up in PATH)")
-	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.png, results.json and the profiles")
+	fs.StringVar(&o.out, "out", "bench/results", "folder for results.md, results.svg, results.json and the profiles")
 	fs.StringVar(&o.tmp, "tmp", os.TempDir(), "folder for the processes' data (removed after each run)")
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
 	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
@@ -310,12 +309,12 @@ func write(o *options, m bench.Machine, results []bench.Result) error {
 	if err := os.WriteFile(filepath.Join(o.out, "results.json"), js, 0o644); err != nil {
 		return err
 	}
-	plot := "results.png"
+	plot := "results.svg"
 	f, err := os.Create(filepath.Join(o.out, plot))
 	if err != nil {
 		return err
 	}
-	if err := bench.WritePNG(f, results); err != nil {
+	if err := bench.WriteSVG(f, results); err != nil {
 		fmt.Fprintln(os.Stderr, "strata-bench: no plot:", err)
 		plot = ""
 	}
@@ -354,11 +353,11 @@ func countFailed(rs []bench.Result) int {
 
 // cluster is the processes of one run.
 type cluster struct {
-	url      string           // where loadgen sends
-	procs    []*proc          // every process
-	measured []*proc          // the ones the figure of merit counts
-	profile  map[*proc]string // measured process -> its HTTP address
-	roles    map[int]string   // pid -> role
+	url      string                   // where loadgen sends
+	procs    []*harness.Proc          // every process
+	measured []*harness.Proc          // the ones the figure of merit counts
+	profile  map[*harness.Proc]string // measured process -> its HTTP address
+	roles    map[int]string           // pid -> role
 }
 
 func runScenario(ctx context.Context, o *options, scenario string, series int) bench.Result {
@@ -369,10 +368,11 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 		return res
 	}
 	defer os.RemoveAll(dir)
-	c, err := start(ctx, o, scenario, dir)
+	c, err := start(o, scenario, dir)
 	defer func() {
 		for _, p := range c.procs {
-			p.kill()
+			// The run is over and its data thrown away: nothing to flush.
+			_ = p.Stop(syscall.SIGKILL, 0)
 		}
 	}()
 	if err != nil {
@@ -393,10 +393,10 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 		cfg.Protocol = loadgen.OTLP
 	}
 	for _, p := range c.procs {
-		cfg.Pids = append(cfg.Pids, p.pid())
+		cfg.Pids = append(cfg.Pids, p.Pid())
 	}
 	for _, p := range c.measured {
-		res.Measured = append(res.Measured, p.pid())
+		res.Measured = append(res.Measured, p.Pid())
 	}
 	var profiles sync.WaitGroup
 	var mu sync.Mutex
@@ -405,7 +405,7 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	if o.profile {
 		cfg.OnMeasure = func() {
 			for _, p := range c.measured {
-				name := fmt.Sprintf("%s-%s.cpu.pb.gz", base, c.roles[p.pid()])
+				name := fmt.Sprintf("%s-%s.cpu.pb.gz", base, c.roles[p.Pid()])
 				profiles.Add(1)
 				go func() {
 					defer profiles.Done()
@@ -431,8 +431,8 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	}
 	res.Report = rep
 	for _, p := range c.procs {
-		if err := p.exited(); err != nil {
-			res.Error = fmt.Sprintf("%s exited during the run: %v; log: %s", c.roles[p.pid()], err, p.tail())
+		if exit, done := p.Exited(); done {
+			res.Error = fmt.Sprintf("%s exited during the run (%v); log: %s", c.roles[p.Pid()], exit, p.Tail(2000))
 		}
 	}
 	if res.Error == "" && rep.Samples == 0 {
@@ -448,7 +448,7 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	}
 	if o.profile {
 		for _, p := range c.measured {
-			name := fmt.Sprintf("%s-%s.heap.pb.gz", base, c.roles[p.pid()])
+			name := fmt.Sprintf("%s-%s.heap.pb.gz", base, c.roles[p.Pid()])
 			if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", c.profile[p]), filepath.Join(o.out, name)); err == nil {
 				res.Profiles = append(res.Profiles, name)
 			}
@@ -464,8 +464,8 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 }
 
 // start starts the processes of a scenario and waits until they are ready.
-func start(ctx context.Context, o *options, scenario, dir string) (*cluster, error) {
-	c := &cluster{profile: map[*proc]string{}, roles: map[int]string{}}
+func start(o *options, scenario, dir string) (*cluster, error) {
+	c := &cluster{profile: map[*harness.Proc]string{}, roles: map[int]string{}}
 	// An unsorted or OTLP scenario is its sorted, remote-write one's
 	// processes; only the load differs, and where it is sent.
 	name := scenario
@@ -484,7 +484,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 	if err := os.MkdirAll(filepath.Join(dir, "bucket"), 0o755); err != nil {
 		return c, err
 	}
-	startBB := func(i int) (*proc, string, error) {
+	startBB := func(i int) (*harness.Proc, string, error) {
 		addr, err := harness.FreePorts(1)
 		if err != nil {
 			return nil, "", err
@@ -499,12 +499,12 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 			"STRATA_GRPC_LISTEN="+grpc,
 			"STRATA_DATA_DIR="+filepath.Join(dir, role),
 			"STRATA_REPLICA_NAME="+role)
-		p, err := startProc(o.bin, []string{"blockbuilder"}, env, filepath.Join(dir, role+".log"))
+		p, err := startProc(role, o.bin, []string{"blockbuilder"}, env, dir)
 		if err != nil {
 			return nil, "", err
 		}
 		c.procs = append(c.procs, p)
-		c.roles[p.pid()] = role
+		c.roles[p.Pid()] = role
 		return p, addr, nil
 	}
 	switch scenario {
@@ -513,11 +513,11 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 		if err != nil {
 			return c, err
 		}
-		c.roles[p.pid()] = "blockbuilder"
-		c.measured = []*proc{p}
+		c.roles[p.Pid()] = "blockbuilder"
+		c.measured = []*harness.Proc{p}
 		c.profile[p] = addr
 		c.url = "http://" + addr + path
-		return c, waitReady(ctx, p, addr)
+		return c, waitReady(p, addr)
 	case bench.Dev:
 		// strata dev puts its block builders on the three ports after the
 		// router's.
@@ -526,16 +526,16 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 			return c, err
 		}
 		env := append(slicesClone(common), "STRATA_GRPC_LISTEN=127.0.0.1:0")
-		p, err := startProc(o.bin, []string{"dev", "-data-dir", dir, "-listen", addr, "-rf", "3", "-blockbuilders", "3"}, env, filepath.Join(dir, "dev.log"))
+		p, err := startProc("dev", o.bin, []string{"dev", "-data-dir", dir, "-listen", addr, "-rf", "3", "-blockbuilders", "3"}, env, dir)
 		if err != nil {
 			return c, err
 		}
 		c.procs = append(c.procs, p)
-		c.roles[p.pid()] = "dev"
-		c.measured = []*proc{p}
+		c.roles[p.Pid()] = "dev"
+		c.measured = []*harness.Proc{p}
 		c.profile[p] = addr
 		c.url = "http://" + addr + path
-		return c, waitReady(ctx, p, addr)
+		return c, waitReady(p, addr)
 	case bench.Router, bench.RouterWide:
 		n := 3
 		if scenario == bench.RouterWide {
@@ -547,7 +547,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 			if err != nil {
 				return c, err
 			}
-			if err := waitReady(ctx, p, addr); err != nil {
+			if err := waitReady(p, addr); err != nil {
 				return c, err
 			}
 			addrs = append(addrs, addr)
@@ -560,18 +560,18 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 			"STRATA_HTTP_LISTEN="+addr,
 			"STRATA_ENDPOINTS="+strings.Join(addrs, ","),
 			"STRATA_REPLICATION_FACTOR=3")
-		p, err := startProc(o.bin, []string{"router"}, env, filepath.Join(dir, "router.log"))
+		p, err := startProc("router", o.bin, []string{"router"}, env, dir)
 		if err != nil {
 			return c, err
 		}
 		c.procs = append(c.procs, p)
-		c.roles[p.pid()] = "router"
-		c.measured = []*proc{p}
+		c.roles[p.Pid()] = "router"
+		c.measured = []*harness.Proc{p}
 		c.profile[p] = addr
 		c.url = "http://" + addr + path
-		return c, waitReady(ctx, p, addr)
+		return c, waitReady(p, addr)
 	case bench.VictoriaMetrics, bench.Prometheus:
-		return c, startBaseline(ctx, c, o.baselines[name].bin, name, dir, o.load.Protocol)
+		return c, startBaseline(c, o.baselines[name].bin, name, dir, o.load.Protocol)
 	}
 	return c, fmt.Errorf("unknown scenario %q", scenario)
 }
@@ -580,7 +580,7 @@ func start(ctx context.Context, o *options, scenario, dir string) (*cluster, err
 // remote-write or, for an OTLP scenario, OTLP straight from the load
 // generator, and waits until it is ready. Both serve /-/ready and
 // /debug/pprof/ on their HTTP address.
-func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, protocol loadgen.Protocol) error {
+func startBaseline(c *cluster, bin, scenario, dir string, protocol loadgen.Protocol) error {
 	addr, err := harness.FreePorts(1)
 	if err != nil {
 		return err
@@ -621,171 +621,78 @@ func startBaseline(ctx context.Context, c *cluster, bin, scenario, dir string, p
 			args = append(args, "--web.enable-remote-write-receiver", "--web.remote-write-receiver.accepted-protobuf-messages="+msg)
 		}
 	}
-	p, err := startProc(bin, args, nil, filepath.Join(dir, scenario+".log"))
+	p, err := startProc(scenario, bin, args, nil, dir)
 	if err != nil {
 		return err
 	}
 	c.procs = append(c.procs, p)
-	c.roles[p.pid()] = scenario
-	c.measured = []*proc{p}
+	c.roles[p.Pid()] = scenario
+	c.measured = []*harness.Proc{p}
 	c.profile[p] = addr
 	c.url = "http://" + addr + path
-	return waitReady(ctx, p, addr)
+	return waitReady(p, addr)
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
-// proc is a started process with its own process group, so that killing
-// it kills what it started too.
-type proc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(bin string, args, env []string, logPath string) (*proc, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STRATA_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s %s: %w", bin, strings.Join(args, " "), err)
-	}
-	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// exited returns why the process ended, or nil if it runs.
-func (p *proc) exited() error {
-	select {
-	case <-p.done:
-		if p.err == nil {
-			return errors.New("exit status 0")
-		}
-		return p.err
-	default:
-		return nil
-	}
-}
-
-// kill ends the process at once: the run is over and its data is thrown
-// away, so there is nothing to flush.
-func (p *proc) kill() {
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	<-p.done
-}
-
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
+// startProc starts bin in dir, logging to dir/role.log.
+func startProc(role, bin string, args, env []string, dir string) (*harness.Proc, error) {
+	p := harness.NewProc(role, bin, args, env, dir)
+	return p, p.Start()
 }
 
 // waitReady polls /-/ready until it answers 200.
-func waitReady(ctx context.Context, p *proc, addr string) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := client.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if err := p.exited(); err != nil {
-			return fmt.Errorf("exited before it was ready (%v): %s", err, p.tail())
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("not ready at %s after 2 minutes: %s", addr, p.tail())
-		}
-		time.Sleep(50 * time.Millisecond)
+func waitReady(p *harness.Proc, addr string) error {
+	err := p.WaitAnswer("http://"+addr+"/-/ready", 2*time.Minute, func(code int) bool { return code == http.StatusOK })
+	if err != nil {
+		return fmt.Errorf("%s not ready: %w: %s", p.Name(), err, p.Tail(2000))
 	}
+	return nil
 }
 
 // storedMetrics names, per baseline, the counters of its /metrics that
 // count the samples it took in and those of them it dropped without
 // telling the sender: a baseline that acknowledges what it does not store
 // would look faster than it is.
-var storedMetrics = map[string]struct{ stored, ignored string }{
-	bench.VictoriaMetrics:     {`vm_rows_inserted_total{type="promremotewrite"}`, "vm_rows_ignored_total"},
-	bench.Prometheus:          {"prometheus_tsdb_head_samples_appended_total", ""},
-	bench.VictoriaMetricsOTLP: {`vm_rows_inserted_total{type="opentelemetry"}`, "vm_rows_ignored_total"},
-	bench.PrometheusOTLP:      {"prometheus_tsdb_head_samples_appended_total", ""},
+var storedMetrics = map[string]struct{ stored, ignored counter }{
+	bench.VictoriaMetrics:     {counter{"vm_rows_inserted_total", "type", "promremotewrite"}, counter{name: "vm_rows_ignored_total"}},
+	bench.Prometheus:          {counter{name: "prometheus_tsdb_head_samples_appended_total"}, counter{}},
+	bench.VictoriaMetricsOTLP: {counter{"vm_rows_inserted_total", "type", "opentelemetry"}, counter{name: "vm_rows_ignored_total"}},
+	bench.PrometheusOTLP:      {counter{name: "prometheus_tsdb_head_samples_appended_total"}, counter{}},
+}
+
+// A counter is the series of a metric (none without a name), or, with a
+// label, those of its series whose label has the value.
+type counter struct{ name, label, value string }
+
+func (c counter) String() string {
+	if c.label == "" {
+		return c.name
+	}
+	return fmt.Sprintf("%s{%s=%q}", c.name, c.label, c.value)
+}
+
+// sum adds up the counter's series in m.
+func (c counter) sum(m harness.Metrics) int64 {
+	var keep func(map[string]string) bool
+	if c.label != "" {
+		keep = harness.Label(c.label, c.value)
+	}
+	return int64(m.Sum(c.name, keep))
 }
 
 // checkStored fails when a baseline at addr stored fewer samples than it
 // acknowledged.
-func checkStored(ctx context.Context, addr string, m struct{ stored, ignored string }, acked int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+func checkStored(ctx context.Context, addr string, m struct{ stored, ignored counter }, acked int64) error {
+	metrics, err := harness.ScrapeMetrics(ctx, "http://"+addr+"/metrics")
 	if err != nil {
 		return fmt.Errorf("read its metrics: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("read its metrics: %s %v", resp.Status, err)
-	}
-	stored, ignored := sumMetric(string(body), m.stored), sumMetric(string(body), m.ignored)
+	stored, ignored := m.stored.sum(metrics), m.ignored.sum(metrics)
 	if stored-ignored < acked {
 		return fmt.Errorf("it acknowledged %d samples but stored %d (%s) and ignored %d (%s)", acked, stored, m.stored, ignored, m.ignored)
 	}
 	return nil
-}
-
-// sumMetric sums the values of the series of a metric in the text
-// exposition format; series is a metric name, for every series of it, or
-// a name with its labels as exposed, for that one.
-func sumMetric(text, series string) int64 {
-	var sum float64
-	if series == "" {
-		return 0
-	}
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(line, series)
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if !strings.Contains(series, "{") && strings.HasPrefix(rest, "{") {
-			_, rest, ok = strings.Cut(rest, "} ")
-			rest = " " + rest
-		}
-		if !ok || !strings.HasPrefix(rest, " ") {
-			continue
-		}
-		if f := strings.Fields(rest); len(f) > 0 {
-			v, err := strconv.ParseFloat(f[0], 64)
-			if err == nil {
-				sum += v
-			}
-		}
-	}
-	return int64(sum)
 }
 
 // fetch saves url's body in path.

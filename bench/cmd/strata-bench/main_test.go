@@ -3,8 +3,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
-	"image/png"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,13 +63,19 @@ func TestRunSmallBench(t *testing.T) {
 	if err != nil || !strings.Contains(string(md), "| router | 4.0k |") || !strings.Contains(string(md), "## Unsorted labels") {
 		t.Errorf("results.md: %v\n%s", err, md)
 	}
-	f, err := os.Open(filepath.Join(out, "results.png"))
+	svg, err := os.ReadFile(filepath.Join(out, "results.svg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
-		t.Errorf("results.png: %v", err)
+	for d := xml.NewDecoder(bytes.NewReader(svg)); ; {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("results.svg: %v", err)
+		}
+	}
+	if !strings.Contains(string(md), "(results.svg)") {
+		t.Error("results.md does not show results.svg")
 	}
 }
 
@@ -228,7 +236,7 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-func TestSumMetric(t *testing.T) {
+func TestCounterSum(t *testing.T) {
 	text := `# HELP vm_rows_ignored_total Rows ignored.
 # TYPE vm_rows_ignored_total counter
 vm_rows_ignored_total{reason="big_timestamp"} 0
@@ -238,19 +246,23 @@ vm_rows_inserted_total{type="influx"} 5
 vm_rows_inserted_total{type="promremotewrite"} 2.826e+06
 prometheus_tsdb_head_samples_appended_total 12
 `
+	m, err := harness.ParseMetrics(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		series string
-		want   int64
+		counter counter
+		want    int64
 	}{
-		{"vm_rows_ignored_total", 7},
-		{`vm_rows_inserted_total{type="promremotewrite"}`, 2_826_000},
-		{"vm_rows_inserted_total", 2_826_005},
-		{"prometheus_tsdb_head_samples_appended_total", 12},
-		{"absent_total", 0},
-		{"", 0},
+		{counter{name: "vm_rows_ignored_total"}, 7},
+		{counter{"vm_rows_inserted_total", "type", "promremotewrite"}, 2_826_000},
+		{counter{name: "vm_rows_inserted_total"}, 2_826_005},
+		{counter{name: "prometheus_tsdb_head_samples_appended_total"}, 12},
+		{counter{name: "absent_total"}, 0},
+		{counter{}, 0},
 	} {
-		if got := sumMetric(text, tc.series); got != tc.want {
-			t.Errorf("%q: %d, want %d", tc.series, got, tc.want)
+		if got := tc.counter.sum(m); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.counter, got, tc.want)
 		}
 	}
 }
