@@ -9,13 +9,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/writeerr"
@@ -211,12 +211,19 @@ func dataPoints(m pmetric.Metric) int {
 }
 
 // collector is the storage.AppenderV2 the translator writes into: it
-// gathers the series of one request in a remote-write 2.0 message.
+// gathers the series of one request in a remote-write 2.0 message. Its
+// memory is kept for the next request (of any tenant; reset empties
+// it), up to the bounds below.
 type collector struct {
 	symbols writev2.SymbolsTable
-	series  []writev2.TimeSeries
-	// index finds a series by its labels' hash (collisions chained).
-	index   map[uint64][]int32
+	// series are reused slot by slot, their slices with them.
+	series []writev2.TimeSeries
+	// index finds a series by its labels' hash: the first series of the
+	// hash, the others chained by next.
+	index map[uint64]int32
+	next  []int32
+	// refs holds the label references of every series and exemplar, each
+	// a capped window into it.
 	refs    []uint32
 	samples int
 	// targetInfoLeft is how many more target_info samples the request
@@ -224,12 +231,41 @@ type collector struct {
 	targetInfoLeft int
 }
 
+// What a collector keeps between requests is bounded: a request past
+// these (rare: senders batch a few thousand points) leaves nothing of its
+// own. A series slot keeps the memory of a few samples, for the next
+// request's series in that slot; histograms and exemplars are not kept.
+const (
+	maxKeptSeries      = 1 << 14
+	maxKeptSlotSamples = 16
+	maxKeptSymbols     = 1 << 15
+	maxKeptRefs        = 1 << 18
+)
+
 func (c *collector) reset() {
-	c.symbols = writev2.NewSymbolTable()
-	c.series = c.series[:0]
+	if len(c.symbols.Symbols()) == 0 || len(c.symbols.Symbols()) > maxKeptSymbols {
+		c.symbols = writev2.NewSymbolTable()
+	} else {
+		c.symbols.Reset()
+	}
+	if cap(c.series) > maxKeptSeries {
+		c.series, c.next = nil, nil
+	}
+	for i := range c.series {
+		ts := &c.series[i]
+		if cap(ts.Samples) > maxKeptSlotSamples {
+			ts.Samples = nil
+		}
+		ts.Histograms, ts.Exemplars = nil, nil
+	}
+	c.series, c.next = c.series[:0], c.next[:0]
+	if cap(c.refs) > maxKeptRefs {
+		c.refs = nil
+	}
+	c.refs = c.refs[:0]
 	c.samples = 0
-	if c.index == nil {
-		c.index = map[uint64][]int32{}
+	if c.index == nil || len(c.index) > maxKeptSeries {
+		c.index = map[uint64]int32{}
 	}
 	clear(c.index)
 }
@@ -258,45 +294,69 @@ func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v 
 		ts.Samples = append(ts.Samples, writev2.Sample{Value: v, Timestamp: t})
 	}
 	for _, e := range opts.Exemplars {
-		ts.Exemplars = append(ts.Exemplars, c.exemplar(e))
+		ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: c.symbolize(e.Labels), Value: e.Value, Timestamp: e.Ts})
 	}
 	return storage.SeriesRef(i + 1), nil
 }
 
 func (c *collector) find(ls labels.Labels, opts storage.AOptions) int {
 	h := ls.Hash()
-	for _, i := range c.index[h] {
-		if labels.Equal(c.labelsOf(int(i)), ls) {
-			return int(i)
+	first, ok := c.index[h]
+	if ok {
+		for i := first; i >= 0; i = c.next[i] {
+			if c.equal(int(i), ls) {
+				return int(i)
+			}
 		}
 	}
 	i := len(c.series)
-	c.refs = c.symbols.SymbolizeLabels(ls, c.refs[:0])
-	c.series = append(c.series, writev2.TimeSeries{
-		LabelsRefs: slices.Clone(c.refs),
+	if i < cap(c.series) {
+		c.series = c.series[:i+1]
+	} else {
+		c.series = append(c.series, writev2.TimeSeries{})
+	}
+	ts := &c.series[i]
+	*ts = writev2.TimeSeries{
+		LabelsRefs: c.symbolize(ls),
+		Samples:    ts.Samples[:0],
 		Metadata: writev2.Metadata{
 			Type:    writev2.FromMetadataType(opts.Metadata.Type),
 			HelpRef: c.symbols.Symbolize(opts.Metadata.Help),
 			UnitRef: c.symbols.Symbolize(opts.Metadata.Unit),
 		},
-	})
-	c.index[h] = append(c.index[h], int32(i))
+	}
+	// A new series heads its hash's chain.
+	if ok {
+		c.next = append(c.next, first)
+	} else {
+		c.next = append(c.next, -1)
+	}
+	c.index[h] = int32(i)
 	return i
 }
 
-func (c *collector) labelsOf(i int) labels.Labels {
-	syms := c.symbols.Symbols()
-	var b labels.ScratchBuilder
-	refs := c.series[i].LabelsRefs
-	for j := 0; j+1 < len(refs); j += 2 {
-		b.Add(syms[refs[j]], syms[refs[j+1]])
-	}
-	return b.Labels()
+// symbolize appends the references of ls to c.refs and returns them.
+func (c *collector) symbolize(ls labels.Labels) []uint32 {
+	start := len(c.refs)
+	ls.Range(func(l labels.Label) {
+		c.refs = append(c.refs, c.symbols.Symbolize(l.Name), c.symbols.Symbolize(l.Value))
+	})
+	return c.refs[start:len(c.refs):len(c.refs)]
 }
 
-func (c *collector) exemplar(e exemplar.Exemplar) writev2.Exemplar {
-	c.refs = c.symbols.SymbolizeLabels(e.Labels, c.refs[:0])
-	return writev2.Exemplar{LabelsRefs: slices.Clone(c.refs), Value: e.Value, Timestamp: e.Ts}
+// equal tells whether series i has the labels ls.
+func (c *collector) equal(i int, ls labels.Labels) bool {
+	refs := c.series[i].LabelsRefs
+	if len(refs) != 2*ls.Len() {
+		return false
+	}
+	syms := c.symbols.Symbols()
+	eq, j := true, 0
+	ls.Range(func(l labels.Label) {
+		eq = eq && syms[refs[j]] == l.Name && syms[refs[j+1]] == l.Value
+		j += 2
+	})
+	return eq
 }
 
 // Commit and Rollback: the collected series are marshalled by Translate.
@@ -312,15 +372,46 @@ func (c *collector) marshal(dst *remotewrite.Buffer) error {
 		slices.SortStableFunc(ts.Histograms, func(a, b writev2.Histogram) int { return cmpInt(a.Timestamp, b.Timestamp) })
 		slices.SortStableFunc(ts.Exemplars, func(a, b writev2.Exemplar) int { return cmpInt(a.Timestamp, b.Timestamp) })
 	}
-	req := writev2.Request{Symbols: c.symbols.Symbols(), Timeseries: c.series}
-	n := req.Size()
-	if cap(dst.B) < n {
-		dst.B = make([]byte, n)
+	// The bytes are writev2.Request's Marshal's, written forwards: its
+	// generated code allocates a scratch buffer per series for the packed
+	// label references, which are written here, the series' other fields
+	// by that code.
+	b := dst.B[:0]
+	for _, sym := range c.symbols.Symbols() {
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendString(b, sym)
 	}
-	dst.B = dst.B[:n]
-	if _, err := req.MarshalToSizedBuffer(dst.B); err != nil {
-		return fmt.Errorf("otlp: marshal the translated request: %w", err)
+	for i := range c.series {
+		ts := &c.series[i]
+		refs := ts.LabelsRefs
+		packed, labelsField := 0, 0
+		for _, r := range refs {
+			packed += protowire.SizeVarint(uint64(r))
+		}
+		if len(refs) > 0 {
+			labelsField = protowire.SizeTag(1) + protowire.SizeBytes(packed)
+		}
+		ts.LabelsRefs = nil
+		rest := ts.Size()
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(labelsField+rest))
+		if len(refs) > 0 {
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(packed))
+			for _, r := range refs {
+				b = protowire.AppendVarint(b, uint64(r))
+			}
+		}
+		n := len(b)
+		b = slices.Grow(b, rest)[:n+rest]
+		_, err := ts.MarshalToSizedBuffer(b[n:])
+		ts.LabelsRefs = refs
+		if err != nil {
+			dst.B = b[:0]
+			return fmt.Errorf("otlp: marshal the translated request: %w", err)
+		}
 	}
+	dst.B = b
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/model/value"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -722,4 +725,63 @@ func oneResourceInOneStep() pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	addGauge(newResource(md), "g", map[time.Duration]float64{0: 1, 2 * time.Minute: 2})
 	return md
+}
+
+// TestCollectorMarshal: the translated request is byte for byte what
+// writev2.Request's own Marshal makes of the collected series, for every
+// kind of sample, exemplars and out of order points; and the collector,
+// reset, makes the same request again from its kept memory.
+func TestCollectorMarshal(t *testing.T) {
+	h := &histogram.Histogram{Count: 3, Sum: 4, ZeroThreshold: 0.001, ZeroCount: 1,
+		PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []int64{1, 0}}
+	gauge := storage.AOptions{MetricFamilyName: "g", Metadata: metadata.Metadata{Type: model.MetricTypeGauge, Help: "a gauge", Unit: "By"}}
+	hist := storage.AOptions{MetricFamilyName: "h", Metadata: metadata.Metadata{Type: model.MetricTypeHistogram},
+		Exemplars: []exemplar.Exemplar{{Labels: labels.FromStrings("trace_id", "t1"), Value: 1, Ts: 3, HasTs: true}}}
+	collect := func(c *collector) {
+		c.targetInfoLeft = 100
+		for _, a := range []struct {
+			ls   labels.Labels
+			t    int64
+			v    float64
+			h    *histogram.Histogram
+			fh   *histogram.FloatHistogram
+			opts storage.AOptions
+		}{
+			{labels.FromStrings("__name__", "g", "pod", "a"), 2, 1, nil, nil, gauge},
+			{labels.FromStrings("__name__", "g", "pod", "b"), 1, 2, nil, nil, gauge},
+			{labels.FromStrings("__name__", "g", "pod", "a"), 1, 3, nil, nil, gauge},
+			{labels.FromStrings("__name__", "h", "pod", "a"), 3, 0, h, nil, hist},
+			{labels.FromStrings("__name__", "h", "pod", "a"), 1, 0, nil, h.ToFloat(nil), hist},
+			{labels.EmptyLabels(), 1, 4, nil, nil, storage.AOptions{}},
+		} {
+			if _, err := c.Append(0, a.ls, 0, a.t, a.v, a.h, a.fh, a.opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var c collector
+	c.reset()
+	var first []byte
+	for range 2 {
+		collect(&c)
+		var got remotewrite.Buffer
+		if err := c.marshal(&got); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.series) != 4 {
+			t.Fatalf("%d series collected, want 4", len(c.series))
+		}
+		want, err := (&writev2.Request{Symbols: c.symbols.Symbols(), Timeseries: c.series}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.B, want) {
+			t.Fatalf("marshalled %x\nwant        %x", got.B, want)
+		}
+		if first != nil && !bytes.Equal(got.B, first) {
+			t.Fatalf("the reset collector made another request:\n%x\nfirst %x", got.B, first)
+		}
+		first = slices.Clone(got.B)
+		c.reset()
+	}
 }
