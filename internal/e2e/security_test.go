@@ -257,17 +257,3 @@ func TestHashringSchemes(t *testing.T) {
 		t.Fatalf("after a refused reload: got %d %q, want 204 over the previous hashrings", code, body)
 	}
 }
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
