@@ -205,6 +205,20 @@ func reencode(dst []AggrChunk, c chunkenc.Chunk) ([]AggrChunk, error) {
 		out, app, enc, mint = nc, a, e, t
 		return nil
 	}
+	// appended takes a histogram appender's answer. A chunk rewritten
+	// with a wider layout holds every sample so far; a new chunk (a
+	// counter reset) means the previous one is complete.
+	appended := func(nc chunkenc.Chunk, recoded bool, na chunkenc.Appender, e ChunkEncoding, t int64) {
+		switch {
+		case nc != nil && recoded:
+			out = nc
+		case nc != nil:
+			finish()
+			out, enc, mint = nc, e, t
+		}
+		app = na
+		maxt = t
+	}
 	it := c.Iterator(nil)
 	for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
 		switch vt {
@@ -228,19 +242,7 @@ func reencode(dst []AggrChunk, c chunkenc.Chunk) ([]AggrChunk, error) {
 			if err != nil {
 				return dst, err
 			}
-			switch {
-			case nc != nil && recoded:
-				// The chunk was rewritten with a wider layout and
-				// holds every sample so far.
-				out = nc
-			case nc != nil:
-				// The appender cut a new chunk (a counter reset):
-				// the previous one is complete.
-				finish()
-				out, enc, mint = nc, EncodingHistogram, t
-			}
-			app = na
-			maxt = t
+			appended(nc, recoded, na, EncodingHistogram, t)
 		case chunkenc.ValFloatHistogram:
 			t, h := it.AtFloatHistogram(nil)
 			if out == nil {
@@ -252,17 +254,7 @@ func reencode(dst []AggrChunk, c chunkenc.Chunk) ([]AggrChunk, error) {
 			if err != nil {
 				return dst, err
 			}
-			switch {
-			case nc != nil && recoded:
-				// The chunk was rewritten with a wider layout and
-				// holds every sample so far.
-				out = nc
-			case nc != nil:
-				finish()
-				out, enc, mint = nc, EncodingFloatHistogram, t
-			}
-			app = na
-			maxt = t
+			appended(nc, recoded, na, EncodingFloatHistogram, t)
 		}
 		nSamples++
 	}

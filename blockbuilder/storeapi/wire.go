@@ -101,8 +101,10 @@ type SeriesResponse struct {
 	Batch   []Series
 }
 
-// LabelNamesRequest is thanos.LabelNamesRequest.
-type LabelNamesRequest struct {
+// LabelsQuery is what LabelNamesRequest and LabelValuesRequest share:
+// the same fields, which LabelValuesRequest numbers one higher, after
+// its Label.
+type LabelsQuery struct {
 	PartialResponseDisabled bool
 	PartialResponseStrategy int32
 	Start, End              int64
@@ -110,6 +112,9 @@ type LabelNamesRequest struct {
 	WithoutReplicaLabels    []string
 	Limit                   int64
 }
+
+// LabelNamesRequest is thanos.LabelNamesRequest.
+type LabelNamesRequest struct{ LabelsQuery }
 
 // LabelNamesResponse is thanos.LabelNamesResponse.
 type LabelNamesResponse struct {
@@ -118,13 +123,8 @@ type LabelNamesResponse struct {
 
 // LabelValuesRequest is thanos.LabelValuesRequest.
 type LabelValuesRequest struct {
-	Label                   string
-	PartialResponseDisabled bool
-	PartialResponseStrategy int32
-	Start, End              int64
-	Matchers                []LabelMatcher
-	WithoutReplicaLabels    []string
-	Limit                   int64
+	Label string
+	LabelsQuery
 }
 
 // LabelValuesResponse is thanos.LabelValuesResponse.
@@ -248,14 +248,7 @@ const (
 	fNamesRespNames    = 1
 	fNamesRespWarnings = 2
 
-	fValuesReqLabel           = 1
-	fValuesReqPartialDisabled = 2
-	fValuesReqPartialStrategy = 3
-	fValuesReqStart           = 4
-	fValuesReqEnd             = 5
-	fValuesReqMatchers        = 7
-	fValuesReqWithoutReplica  = 8
-	fValuesReqLimit           = 9
+	fValuesReqLabel = 1
 
 	fValuesRespValues   = 1
 	fValuesRespWarnings = 2
@@ -294,7 +287,564 @@ const (
 	fExemplarsInfoMaxTime = 2
 )
 
-// Appending helpers. Each omits the proto3 default of its type.
+// Each message but the two oneofs (SeriesResponse, ExemplarsResponse)
+// states its fields once, in a table (its fields method) from which
+// marshalFields encodes and unmarshalFields decodes it. The frames Series
+// streams are the exception: Series, AggrChunk, Chunk and Label are
+// encoded by hand-written appendTo methods, once per series and chunk, at
+// a speed and with no allocation that a table walk does not match; their
+// tables decode them, and a test holds the two to the same bytes.
+
+// wireField is one entry of a table: a field number, and a pointer to
+// the message's field typed by how that field is encoded.
+type wireField struct {
+	num protowire.Number
+	v   wireValue
+}
+
+// wireValue encodes and decodes one field. decode skips a field of
+// another wire type than its own.
+type wireValue interface {
+	appendField(b []byte, num protowire.Number) []byte
+	decode(f field) error
+}
+
+// maxFields is the most fields a table has: SeriesRequest's.
+const maxFields = 11
+
+// wireTable is an array, not a slice, so that a table is built in its
+// caller's frame: walking one allocates nothing. It ends at the first
+// entry without a value.
+type wireTable [maxFields]wireField
+
+// wireMessage is a message with a table.
+type wireMessage interface{ fields() wireTable }
+
+// marshalFields writes the fields of a table in its order, which is
+// field-number order.
+func marshalFields(b []byte, t wireTable) []byte {
+	for _, f := range t {
+		if f.v == nil {
+			break
+		}
+		b = f.v.appendField(b, f.num)
+	}
+	return b
+}
+
+// unmarshalFields decodes b into the fields of a table; fields not in it
+// are skipped.
+func unmarshalFields(b []byte, t wireTable) error {
+	return decodeFields(b, func(f field) error {
+		for _, w := range t {
+			if w.v == nil {
+				break
+			}
+			if w.num == f.num {
+				return w.v.decode(f)
+			}
+		}
+		return nil
+	})
+}
+
+// unmarshal resets m and decodes b into it.
+func unmarshal[T any, P interface {
+	*T
+	wireMessage
+}](b []byte, m P) error {
+	var zero T
+	*m = zero
+	return unmarshalFields(b, m.fields())
+}
+
+// The kinds of field. Scalars omit their proto3 default.
+
+// varintField is an int64, an enum, an int32 (sign-extended to 64 bits,
+// as protobuf writes it) or a uint64: a varint.
+type varintField[T ~int64 | ~int32 | ~uint64] struct{ p *T }
+
+func varint[T ~int64 | ~int32 | ~uint64](p *T) varintField[T] { return varintField[T]{p} }
+
+func (v varintField[T]) appendField(b []byte, num protowire.Number) []byte {
+	if *v.p == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(*v.p))
+}
+
+func (v varintField[T]) decode(f field) error {
+	if f.isVarint() {
+		*v.p = T(f.u)
+	}
+	return nil
+}
+
+type boolField bool
+
+func (p *boolField) appendField(b []byte, num protowire.Number) []byte {
+	if !*p {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, 1)
+}
+
+func (p *boolField) decode(f field) error {
+	if f.isVarint() {
+		*p = f.u != 0
+	}
+	return nil
+}
+
+type doubleField float64
+
+// appendField omits +0 only, as protobuf does: -0 has bits set.
+func (p *doubleField) appendField(b []byte, num protowire.Number) []byte {
+	bits := math.Float64bits(float64(*p))
+	if bits == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, bits)
+}
+
+func (p *doubleField) decode(f field) error {
+	if f.isFixed64() {
+		*p = doubleField(math.Float64frombits(f.u))
+	}
+	return nil
+}
+
+type stringField string
+
+func (p *stringField) appendField(b []byte, num protowire.Number) []byte {
+	return appendString(b, num, string(*p))
+}
+
+func (p *stringField) decode(f field) error {
+	if f.isBytes() {
+		*p = stringField(f.b)
+	}
+	return nil
+}
+
+// bytesField aliases the decoded bytes: chunk data is not copied.
+type bytesField []byte
+
+func (p *bytesField) appendField(b []byte, num protowire.Number) []byte {
+	if len(*p) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, *p)
+}
+
+func (p *bytesField) decode(f field) error {
+	if f.isBytes() {
+		*p = f.b
+	}
+	return nil
+}
+
+// stringsField writes every element, empty ones too: repeated fields
+// have no default to omit.
+type stringsField []string
+
+func (p *stringsField) appendField(b []byte, num protowire.Number) []byte {
+	for _, v := range *p {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendString(b, v)
+	}
+	return b
+}
+
+func (p *stringsField) decode(f field) error {
+	if f.isBytes() {
+		*p = append(*p, string(f.b))
+	}
+	return nil
+}
+
+// packedEnums is a repeated enum: proto3 packs it, and a decoder must
+// read it unpacked too.
+type packedEnums []int32
+
+func (p *packedEnums) appendField(b []byte, num protowire.Number) []byte {
+	if len(*p) == 0 {
+		return b
+	}
+	return appendMessage(b, num, func(b []byte) []byte {
+		for _, a := range *p {
+			b = protowire.AppendVarint(b, uint64(int64(a)))
+		}
+		return b
+	})
+}
+
+func (p *packedEnums) decode(f field) error {
+	if f.isVarint() {
+		*p = append(*p, int32(f.u))
+		return nil
+	}
+	for b := f.b; len(b) > 0; {
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		*p = append(*p, int32(v))
+		b = b[n:]
+	}
+	return nil
+}
+
+// Embedded messages merge when a field occurs twice, as protobuf
+// requires: each decodes into what is already there.
+
+// optionalField is an embedded message behind a pointer: written when
+// the pointer is set, even to an empty message.
+type optionalField[T any, P interface {
+	*T
+	wireMessage
+}] struct{ p **T }
+
+func optional[T any, P interface {
+	*T
+	wireMessage
+}](p **T) optionalField[T, P] {
+	return optionalField[T, P]{p}
+}
+
+func (o optionalField[T, P]) appendField(b []byte, num protowire.Number) []byte {
+	if *o.p == nil {
+		return b
+	}
+	return appendFields(b, num, P(*o.p))
+}
+
+func (o optionalField[T, P]) decode(f field) error {
+	if !f.isBytes() {
+		return nil
+	}
+	if *o.p == nil {
+		*o.p = new(T)
+	}
+	return unmarshalFields(f.b, P(*o.p).fields())
+}
+
+// repeatedField is a repeated embedded message.
+type repeatedField[T any, P interface {
+	*T
+	wireMessage
+}] struct{ p *[]T }
+
+func repeated[T any, P interface {
+	*T
+	wireMessage
+}](p *[]T) repeatedField[T, P] {
+	return repeatedField[T, P]{p}
+}
+
+func (r repeatedField[T, P]) appendField(b []byte, num protowire.Number) []byte {
+	for i := range *r.p {
+		b = appendFields(b, num, P(&(*r.p)[i]))
+	}
+	return b
+}
+
+// decode decodes into the element in place, in the slice: a variable of
+// its own would escape through the table and cost an allocation.
+func (r repeatedField[T, P]) decode(f field) error {
+	if !f.isBytes() {
+		return nil
+	}
+	var zero T
+	*r.p = append(*r.p, zero)
+	return unmarshalFields(f.b, P(&(*r.p)[len(*r.p)-1]).fields())
+}
+
+// labelSet is thanos.ZLabelSet (LabelSet's twin on the wire), which
+// Thanos' gogo-generated code holds by value and writes even when empty:
+// so do we, and an empty one decodes to a non-nil slice.
+type labelSet []Label
+
+func (s *labelSet) fields() wireTable {
+	return wireTable{{fLabelSetLabels, repeated((*[]Label)(s))}}
+}
+
+func (s *labelSet) appendField(b []byte, num protowire.Number) []byte {
+	return appendFields(b, num, s)
+}
+
+func (s *labelSet) decode(f field) error {
+	if !f.isBytes() {
+		return nil
+	}
+	if *s == nil {
+		*s = labelSet{}
+	}
+	return unmarshalFields(f.b, s.fields())
+}
+
+// labelSets is a repeated ZLabelSet.
+type labelSets [][]Label
+
+func (p *labelSets) appendField(b []byte, num protowire.Number) []byte {
+	for i := range *p {
+		b = (*labelSet)(&(*p)[i]).appendField(b, num)
+	}
+	return b
+}
+
+func (p *labelSets) decode(f field) error {
+	if !f.isBytes() {
+		return nil
+	}
+	*p = append(*p, nil)
+	return (*labelSet)(&(*p)[len(*p)-1]).decode(f)
+}
+
+// The tables, in field-number order.
+
+func (l *Label) fields() wireTable {
+	return wireTable{{fLabelName, (*stringField)(&l.Name)}, {fLabelValue, (*stringField)(&l.Value)}}
+}
+
+func (m *LabelMatcher) fields() wireTable {
+	return wireTable{
+		{fMatcherType, varint(&m.Type)},
+		{fMatcherName, (*stringField)(&m.Name)},
+		{fMatcherValue, (*stringField)(&m.Value)},
+	}
+}
+
+func (c *Chunk) fields() wireTable {
+	return wireTable{{fChunkType, varint(&c.Type)}, {fChunkData, (*bytesField)(&c.Data)}, {fChunkHash, varint(&c.Hash)}}
+}
+
+func (c *AggrChunk) fields() wireTable {
+	return wireTable{{fAggrMinTime, varint(&c.MinTime)}, {fAggrMaxTime, varint(&c.MaxTime)}, {fAggrRaw, optional(&c.Raw)}}
+}
+
+func (s *Series) fields() wireTable {
+	return wireTable{{fSeriesLabels, repeated(&s.Labels)}, {fSeriesChunks, repeated(&s.Chunks)}}
+}
+
+// seriesBatch is thanos.SeriesBatch.
+type seriesBatch []Series
+
+func (s *seriesBatch) fields() wireTable {
+	return wireTable{{fBatchSeries, repeated((*[]Series)(s))}}
+}
+
+func (r *SeriesRequest) fields() wireTable {
+	return wireTable{
+		{fSeriesReqMinTime, varint(&r.MinTime)},
+		{fSeriesReqMaxTime, varint(&r.MaxTime)},
+		{fSeriesReqMatchers, repeated(&r.Matchers)},
+		{fSeriesReqMaxResolutionWindow, varint(&r.MaxResolutionWindow)},
+		{fSeriesReqAggregates, (*packedEnums)(&r.Aggregates)},
+		{fSeriesReqPartialDisabled, (*boolField)(&r.PartialResponseDisabled)},
+		{fSeriesReqPartialStrategy, varint(&r.PartialResponseStrategy)},
+		{fSeriesReqSkipChunks, (*boolField)(&r.SkipChunks)},
+		{fSeriesReqWithoutReplica, (*stringsField)(&r.WithoutReplicaLabels)},
+		{fSeriesReqLimit, varint(&r.Limit)},
+		{fSeriesReqResponseBatchSize, varint(&r.ResponseBatchSize)},
+	}
+}
+
+// fields puts the query's fields into t from index at, numbered as in
+// LabelNamesRequest plus shift.
+func (q *LabelsQuery) fields(t wireTable, at int, shift protowire.Number) wireTable {
+	for i, f := range [...]wireField{
+		{fNamesReqPartialDisabled, (*boolField)(&q.PartialResponseDisabled)},
+		{fNamesReqPartialStrategy, varint(&q.PartialResponseStrategy)},
+		{fNamesReqStart, varint(&q.Start)},
+		{fNamesReqEnd, varint(&q.End)},
+		{fNamesReqMatchers, repeated(&q.Matchers)},
+		{fNamesReqWithoutReplica, (*stringsField)(&q.WithoutReplicaLabels)},
+		{fNamesReqLimit, varint(&q.Limit)},
+	} {
+		f.num += shift
+		t[at+i] = f
+	}
+	return t
+}
+
+func (r *LabelNamesRequest) fields() wireTable { return r.LabelsQuery.fields(wireTable{}, 0, 0) }
+
+func (r *LabelNamesResponse) fields() wireTable {
+	return wireTable{{fNamesRespNames, (*stringsField)(&r.Names)}, {fNamesRespWarnings, (*stringsField)(&r.Warnings)}}
+}
+
+func (r *LabelValuesRequest) fields() wireTable {
+	return r.LabelsQuery.fields(wireTable{{fValuesReqLabel, (*stringField)(&r.Label)}}, 1, 1)
+}
+
+func (r *LabelValuesResponse) fields() wireTable {
+	return wireTable{{fValuesRespValues, (*stringsField)(&r.Values)}, {fValuesRespWarnings, (*stringsField)(&r.Warnings)}}
+}
+
+func (r *ExemplarsRequest) fields() wireTable {
+	return wireTable{
+		{fExemplarsReqQuery, (*stringField)(&r.Query)},
+		{fExemplarsReqStart, varint(&r.Start)},
+		{fExemplarsReqEnd, varint(&r.End)},
+		{fExemplarsReqPartialStrategy, varint(&r.PartialResponseStrategy)},
+	}
+}
+
+func (d *ExemplarData) fields() wireTable {
+	return wireTable{
+		{fExemplarDataSeriesLabels, (*labelSet)(&d.SeriesLabels)},
+		{fExemplarDataExemplars, repeated(&d.Exemplars)},
+	}
+}
+
+func (e *Exemplar) fields() wireTable {
+	return wireTable{
+		{fExemplarLabels, (*labelSet)(&e.Labels)},
+		{fExemplarValue, (*doubleField)(&e.Value)},
+		{fExemplarTs, varint(&e.Ts)},
+	}
+}
+
+func (r *InfoRequest) fields() wireTable { return wireTable{} }
+
+func (r *InfoResponse) fields() wireTable {
+	return wireTable{
+		{fInfoLabelSets, (*labelSets)(&r.LabelSets)},
+		{fInfoComponentType, (*stringField)(&r.ComponentType)},
+		{fInfoStore, optional(&r.Store)},
+		{fInfoExemplars, optional(&r.Exemplars)},
+	}
+}
+
+func (s *StoreInfo) fields() wireTable {
+	return wireTable{
+		{fStoreInfoMinTime, varint(&s.MinTime)},
+		{fStoreInfoMaxTime, varint(&s.MaxTime)},
+		{fStoreInfoSupportsSharding, (*boolField)(&s.SupportsSharding)},
+		{fStoreInfoWithoutReplicaLabels, (*boolField)(&s.SupportsWithoutReplicaLabels)},
+		{fStoreInfoTSDBInfos, repeated(&s.TSDBInfos)},
+	}
+}
+
+func (t *TSDBInfo) fields() wireTable {
+	return wireTable{
+		{fTSDBInfoLabels, (*labelSet)(&t.Labels)},
+		{fTSDBInfoMinTime, varint(&t.MinTime)},
+		{fTSDBInfoMaxTime, varint(&t.MaxTime)},
+	}
+}
+
+func (e *ExemplarsInfo) fields() wireTable {
+	return wireTable{{fExemplarsInfoMinTime, varint(&e.MinTime)}, {fExemplarsInfoMaxTime, varint(&e.MaxTime)}}
+}
+
+// The messages the server receives or sends, from their tables. Unmarshal
+// resets the message first.
+
+func (r *SeriesRequest) AppendMarshal(b []byte) []byte      { return marshalFields(b, r.fields()) }
+func (r *SeriesRequest) Unmarshal(b []byte) error           { return unmarshal(b, r) }
+func (r *LabelNamesRequest) AppendMarshal(b []byte) []byte  { return marshalFields(b, r.fields()) }
+func (r *LabelNamesRequest) Unmarshal(b []byte) error       { return unmarshal(b, r) }
+func (r *LabelNamesResponse) AppendMarshal(b []byte) []byte { return marshalFields(b, r.fields()) }
+func (r *LabelNamesResponse) Unmarshal(b []byte) error      { return unmarshal(b, r) }
+func (r *LabelValuesRequest) AppendMarshal(b []byte) []byte { return marshalFields(b, r.fields()) }
+func (r *LabelValuesRequest) Unmarshal(b []byte) error      { return unmarshal(b, r) }
+func (r *LabelValuesResponse) AppendMarshal(b []byte) []byte {
+	return marshalFields(b, r.fields())
+}
+func (r *LabelValuesResponse) Unmarshal(b []byte) error   { return unmarshal(b, r) }
+func (r *ExemplarsRequest) AppendMarshal(b []byte) []byte { return marshalFields(b, r.fields()) }
+func (r *ExemplarsRequest) Unmarshal(b []byte) error      { return unmarshal(b, r) }
+func (r *InfoRequest) AppendMarshal(b []byte) []byte      { return marshalFields(b, r.fields()) }
+
+// Unmarshal checks that b is a well-formed message: InfoRequest has no
+// fields, and unknown fields are ignored.
+func (r *InfoRequest) Unmarshal(b []byte) error       { return unmarshal(b, r) }
+func (r *InfoResponse) AppendMarshal(b []byte) []byte { return marshalFields(b, r.fields()) }
+func (r *InfoResponse) Unmarshal(b []byte) error      { return unmarshal(b, r) }
+
+// The oneofs. A member is written even when it holds its default, so an
+// empty warning still says "this is a warning"; when decoding, a later
+// member replaces an earlier other one, the same one merges.
+
+// AppendMarshal appends the encoding of r to b.
+func (r *SeriesResponse) AppendMarshal(b []byte) []byte {
+	switch {
+	case r.Series != nil:
+		return appendMessage(b, fSeriesRespSeries, r.Series.appendTo)
+	case r.Batch != nil:
+		return appendMessage(b, fSeriesRespBatch, func(b []byte) []byte {
+			for i := range r.Batch {
+				b = appendMessage(b, fBatchSeries, r.Batch[i].appendTo)
+			}
+			return b
+		})
+	default:
+		return appendWarning(b, fSeriesRespWarning, r.Warning)
+	}
+}
+
+// Unmarshal decodes b into r, which it resets first. Chunk data aliases b.
+func (r *SeriesResponse) Unmarshal(b []byte) error {
+	*r = SeriesResponse{}
+	return decodeFields(b, func(f field) error {
+		if !f.isBytes() {
+			return nil
+		}
+		switch f.num {
+		case fSeriesRespSeries:
+			r.Warning, r.Batch = "", nil
+			return optional(&r.Series).decode(f)
+		case fSeriesRespWarning:
+			r.Series, r.Warning, r.Batch = nil, string(f.b), nil
+		case fSeriesRespBatch:
+			if r.Batch == nil {
+				r.Batch = []Series{}
+			}
+			r.Series, r.Warning = nil, ""
+			return unmarshalFields(f.b, (*seriesBatch)(&r.Batch).fields())
+		}
+		return nil
+	})
+}
+
+// AppendMarshal appends the encoding of r to b.
+func (r *ExemplarsResponse) AppendMarshal(b []byte) []byte {
+	if r.Data != nil {
+		return appendFields(b, fExemplarsRespData, r.Data)
+	}
+	return appendWarning(b, fExemplarsRespWarning, r.Warning)
+}
+
+// Unmarshal decodes b into r, which it resets first.
+func (r *ExemplarsResponse) Unmarshal(b []byte) error {
+	*r = ExemplarsResponse{}
+	return decodeFields(b, func(f field) error {
+		if !f.isBytes() {
+			return nil
+		}
+		switch f.num {
+		case fExemplarsRespData:
+			r.Warning = ""
+			return optional(&r.Data).decode(f)
+		case fExemplarsRespWarning:
+			r.Data, r.Warning = nil, string(f.b)
+		}
+		return nil
+	})
+}
+
+func appendWarning(b []byte, num protowire.Number, w string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, w)
+}
+
+// Encoding.
 
 func appendInt64(b []byte, num protowire.Number, v int64) []byte {
 	if v == 0 {
@@ -304,48 +854,12 @@ func appendInt64(b []byte, num protowire.Number, v int64) []byte {
 	return protowire.AppendVarint(b, uint64(v))
 }
 
-func appendUint64(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBool(b []byte, num protowire.Number, v bool) []byte {
-	if !v {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, 1)
-}
-
-// appendDouble omits +0 only, as protobuf does: -0 has bits set.
-func appendDouble(b []byte, num protowire.Number, v float64) []byte {
-	bits := math.Float64bits(v)
-	if bits == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, bits)
-}
-
 func appendString(b []byte, num protowire.Number, v string) []byte {
 	if v == "" {
 		return b
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendString(b, v)
-}
-
-// appendRepeatedString writes every element, empty ones too: repeated
-// fields have no default to omit.
-func appendRepeatedString(b []byte, num protowire.Number, vs []string) []byte {
-	for _, v := range vs {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendString(b, v)
-	}
-	return b
 }
 
 // appendMessage writes an embedded message whose encoding appendBody
@@ -364,29 +878,16 @@ func appendMessage(b []byte, num protowire.Number, appendBody func([]byte) []byt
 	return b
 }
 
-func appendLabels(b []byte, num protowire.Number, ls []Label) []byte {
-	for _, l := range ls {
-		b = appendMessage(b, num, l.appendTo)
-	}
-	return b
+// appendFields writes an embedded message from its table.
+func appendFields(b []byte, num protowire.Number, m wireMessage) []byte {
+	return appendMessage(b, num, func(b []byte) []byte { return marshalFields(b, m.fields()) })
 }
 
-func appendMatchers(b []byte, num protowire.Number, ms []LabelMatcher) []byte {
-	for _, m := range ms {
-		b = appendMessage(b, num, m.appendTo)
-	}
-	return b
-}
+// The frames of Series, by hand (see above).
 
 func (l Label) appendTo(b []byte) []byte {
 	b = appendString(b, fLabelName, l.Name)
 	return appendString(b, fLabelValue, l.Value)
-}
-
-func (m LabelMatcher) appendTo(b []byte) []byte {
-	b = appendInt64(b, fMatcherType, int64(m.Type))
-	b = appendString(b, fMatcherName, m.Name)
-	return appendString(b, fMatcherValue, m.Value)
 }
 
 func (c *Chunk) appendTo(b []byte) []byte {
@@ -395,7 +896,11 @@ func (c *Chunk) appendTo(b []byte) []byte {
 		b = protowire.AppendTag(b, fChunkData, protowire.BytesType)
 		b = protowire.AppendBytes(b, c.Data)
 	}
-	return appendUint64(b, fChunkHash, c.Hash)
+	if c.Hash != 0 {
+		b = protowire.AppendTag(b, fChunkHash, protowire.VarintType)
+		b = protowire.AppendVarint(b, c.Hash)
+	}
+	return b
 }
 
 func (c *AggrChunk) appendTo(b []byte) []byte {
@@ -408,162 +913,13 @@ func (c *AggrChunk) appendTo(b []byte) []byte {
 }
 
 func (s *Series) appendTo(b []byte) []byte {
-	b = appendLabels(b, fSeriesLabels, s.Labels)
+	for _, l := range s.Labels {
+		b = appendMessage(b, fSeriesLabels, l.appendTo)
+	}
 	for i := range s.Chunks {
 		b = appendMessage(b, fSeriesChunks, s.Chunks[i].appendTo)
 	}
 	return b
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *SeriesRequest) AppendMarshal(b []byte) []byte {
-	b = appendInt64(b, fSeriesReqMinTime, r.MinTime)
-	b = appendInt64(b, fSeriesReqMaxTime, r.MaxTime)
-	b = appendMatchers(b, fSeriesReqMatchers, r.Matchers)
-	b = appendInt64(b, fSeriesReqMaxResolutionWindow, r.MaxResolutionWindow)
-	if len(r.Aggregates) > 0 {
-		// proto3 packs repeated scalars.
-		b = appendMessage(b, fSeriesReqAggregates, func(b []byte) []byte {
-			for _, a := range r.Aggregates {
-				b = protowire.AppendVarint(b, uint64(int64(a)))
-			}
-			return b
-		})
-	}
-	b = appendBool(b, fSeriesReqPartialDisabled, r.PartialResponseDisabled)
-	b = appendInt64(b, fSeriesReqPartialStrategy, int64(r.PartialResponseStrategy))
-	b = appendBool(b, fSeriesReqSkipChunks, r.SkipChunks)
-	b = appendRepeatedString(b, fSeriesReqWithoutReplica, r.WithoutReplicaLabels)
-	b = appendInt64(b, fSeriesReqLimit, r.Limit)
-	return appendInt64(b, fSeriesReqResponseBatchSize, r.ResponseBatchSize)
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *SeriesResponse) AppendMarshal(b []byte) []byte {
-	switch {
-	case r.Series != nil:
-		return appendMessage(b, fSeriesRespSeries, r.Series.appendTo)
-	case r.Batch != nil:
-		return appendMessage(b, fSeriesRespBatch, func(b []byte) []byte {
-			for i := range r.Batch {
-				b = appendMessage(b, fBatchSeries, r.Batch[i].appendTo)
-			}
-			return b
-		})
-	default:
-		// A oneof member is written even when it holds its default, so
-		// an empty warning still says "this is a warning".
-		b = protowire.AppendTag(b, fSeriesRespWarning, protowire.BytesType)
-		return protowire.AppendString(b, r.Warning)
-	}
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *LabelNamesRequest) AppendMarshal(b []byte) []byte {
-	b = appendBool(b, fNamesReqPartialDisabled, r.PartialResponseDisabled)
-	b = appendInt64(b, fNamesReqPartialStrategy, int64(r.PartialResponseStrategy))
-	b = appendInt64(b, fNamesReqStart, r.Start)
-	b = appendInt64(b, fNamesReqEnd, r.End)
-	b = appendMatchers(b, fNamesReqMatchers, r.Matchers)
-	b = appendRepeatedString(b, fNamesReqWithoutReplica, r.WithoutReplicaLabels)
-	return appendInt64(b, fNamesReqLimit, r.Limit)
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *LabelNamesResponse) AppendMarshal(b []byte) []byte {
-	b = appendRepeatedString(b, fNamesRespNames, r.Names)
-	return appendRepeatedString(b, fNamesRespWarnings, r.Warnings)
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *LabelValuesRequest) AppendMarshal(b []byte) []byte {
-	b = appendString(b, fValuesReqLabel, r.Label)
-	b = appendBool(b, fValuesReqPartialDisabled, r.PartialResponseDisabled)
-	b = appendInt64(b, fValuesReqPartialStrategy, int64(r.PartialResponseStrategy))
-	b = appendInt64(b, fValuesReqStart, r.Start)
-	b = appendInt64(b, fValuesReqEnd, r.End)
-	b = appendMatchers(b, fValuesReqMatchers, r.Matchers)
-	b = appendRepeatedString(b, fValuesReqWithoutReplica, r.WithoutReplicaLabels)
-	return appendInt64(b, fValuesReqLimit, r.Limit)
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *LabelValuesResponse) AppendMarshal(b []byte) []byte {
-	b = appendRepeatedString(b, fValuesRespValues, r.Values)
-	return appendRepeatedString(b, fValuesRespWarnings, r.Warnings)
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *ExemplarsRequest) AppendMarshal(b []byte) []byte {
-	b = appendString(b, fExemplarsReqQuery, r.Query)
-	b = appendInt64(b, fExemplarsReqStart, r.Start)
-	b = appendInt64(b, fExemplarsReqEnd, r.End)
-	return appendInt64(b, fExemplarsReqPartialStrategy, int64(r.PartialResponseStrategy))
-}
-
-// AppendMarshal appends the encoding of r to b.
-func (r *ExemplarsResponse) AppendMarshal(b []byte) []byte {
-	if r.Data != nil {
-		return appendMessage(b, fExemplarsRespData, r.Data.appendTo)
-	}
-	// As for SeriesResponse, an empty warning is still a warning.
-	b = protowire.AppendTag(b, fExemplarsRespWarning, protowire.BytesType)
-	return protowire.AppendString(b, r.Warning)
-}
-
-func (d *ExemplarData) appendTo(b []byte) []byte {
-	// The label sets are non-nullable in Thanos' gogo-generated code,
-	// which writes them even when empty: so do we.
-	b = appendMessage(b, fExemplarDataSeriesLabels, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, d.SeriesLabels) })
-	for i := range d.Exemplars {
-		b = appendMessage(b, fExemplarDataExemplars, d.Exemplars[i].appendTo)
-	}
-	return b
-}
-
-func (e *Exemplar) appendTo(b []byte) []byte {
-	b = appendMessage(b, fExemplarLabels, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, e.Labels) })
-	b = appendDouble(b, fExemplarValue, e.Value)
-	return appendInt64(b, fExemplarTs, e.Ts)
-}
-
-// AppendMarshal appends the encoding of r (nothing) to b.
-func (r *InfoRequest) AppendMarshal(b []byte) []byte { return b }
-
-// AppendMarshal appends the encoding of r to b.
-func (r *InfoResponse) AppendMarshal(b []byte) []byte {
-	for _, ls := range r.LabelSets {
-		b = appendMessage(b, fInfoLabelSets, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, ls) })
-	}
-	b = appendString(b, fInfoComponentType, r.ComponentType)
-	if r.Store != nil {
-		b = appendMessage(b, fInfoStore, r.Store.appendTo)
-	}
-	if r.Exemplars != nil {
-		b = appendMessage(b, fInfoExemplars, func(b []byte) []byte {
-			b = appendInt64(b, fExemplarsInfoMinTime, r.Exemplars.MinTime)
-			return appendInt64(b, fExemplarsInfoMaxTime, r.Exemplars.MaxTime)
-		})
-	}
-	return b
-}
-
-func (s *StoreInfo) appendTo(b []byte) []byte {
-	b = appendInt64(b, fStoreInfoMinTime, s.MinTime)
-	b = appendInt64(b, fStoreInfoMaxTime, s.MaxTime)
-	b = appendBool(b, fStoreInfoSupportsSharding, s.SupportsSharding)
-	b = appendBool(b, fStoreInfoWithoutReplicaLabels, s.SupportsWithoutReplicaLabels)
-	for i := range s.TSDBInfos {
-		b = appendMessage(b, fStoreInfoTSDBInfos, s.TSDBInfos[i].appendTo)
-	}
-	return b
-}
-
-func (t *TSDBInfo) appendTo(b []byte) []byte {
-	// labels is a non-nullable message in Thanos: always written.
-	b = appendMessage(b, fTSDBInfoLabels, func(b []byte) []byte { return appendLabels(b, fLabelSetLabels, t.Labels) })
-	b = appendInt64(b, fTSDBInfoMinTime, t.MinTime)
-	return appendInt64(b, fTSDBInfoMaxTime, t.MaxTime)
 }
 
 // Decoding.
@@ -620,470 +976,3 @@ func decodeFields(b []byte, fn func(f field) error) error {
 func (f field) isVarint() bool  { return f.typ == protowire.VarintType }
 func (f field) isBytes() bool   { return f.typ == protowire.BytesType }
 func (f field) isFixed64() bool { return f.typ == protowire.Fixed64Type }
-
-func setInt64(dst *int64, f field) error {
-	if f.isVarint() {
-		*dst = int64(f.u)
-	}
-	return nil
-}
-
-func setInt32(dst *int32, f field) error {
-	if f.isVarint() {
-		*dst = int32(f.u)
-	}
-	return nil
-}
-
-func setBool(dst *bool, f field) error {
-	if f.isVarint() {
-		*dst = f.u != 0
-	}
-	return nil
-}
-
-func setString(dst *string, f field) error {
-	if f.isBytes() {
-		*dst = string(f.b)
-	}
-	return nil
-}
-
-func addString(dst *[]string, f field) error {
-	if f.isBytes() {
-		*dst = append(*dst, string(f.b))
-	}
-	return nil
-}
-
-// Embedded messages merge when a field occurs twice, as protobuf
-// requires: each decodeX decodes into what is already there.
-
-func addLabel(dst *[]Label, f field) error {
-	if !f.isBytes() {
-		return nil
-	}
-	var l Label
-	err := decodeFields(f.b, func(f field) error {
-		switch f.num {
-		case fLabelName:
-			return setString(&l.Name, f)
-		case fLabelValue:
-			return setString(&l.Value, f)
-		}
-		return nil
-	})
-	*dst = append(*dst, l)
-	return err
-}
-
-func decodeLabelSet(b []byte, ls *[]Label) error {
-	return decodeFields(b, func(f field) error {
-		if f.num == fLabelSetLabels {
-			return addLabel(ls, f)
-		}
-		return nil
-	})
-}
-
-func addMatcher(dst *[]LabelMatcher, f field) error {
-	if !f.isBytes() {
-		return nil
-	}
-	var m LabelMatcher
-	err := decodeFields(f.b, func(f field) error {
-		switch f.num {
-		case fMatcherType:
-			return setInt32((*int32)(&m.Type), f)
-		case fMatcherName:
-			return setString(&m.Name, f)
-		case fMatcherValue:
-			return setString(&m.Value, f)
-		}
-		return nil
-	})
-	*dst = append(*dst, m)
-	return err
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *SeriesRequest) Unmarshal(b []byte) error {
-	*r = SeriesRequest{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fSeriesReqMinTime:
-			return setInt64(&r.MinTime, f)
-		case fSeriesReqMaxTime:
-			return setInt64(&r.MaxTime, f)
-		case fSeriesReqMatchers:
-			return addMatcher(&r.Matchers, f)
-		case fSeriesReqMaxResolutionWindow:
-			return setInt64(&r.MaxResolutionWindow, f)
-		case fSeriesReqAggregates:
-			if f.isVarint() {
-				r.Aggregates = append(r.Aggregates, int32(f.u))
-				return nil
-			}
-			// Packed, as proto3 writes it.
-			for p := f.b; len(p) > 0; {
-				v, n := protowire.ConsumeVarint(p)
-				if n < 0 {
-					return protowire.ParseError(n)
-				}
-				r.Aggregates = append(r.Aggregates, int32(v))
-				p = p[n:]
-			}
-			return nil
-		case fSeriesReqPartialDisabled:
-			return setBool(&r.PartialResponseDisabled, f)
-		case fSeriesReqPartialStrategy:
-			return setInt32(&r.PartialResponseStrategy, f)
-		case fSeriesReqSkipChunks:
-			return setBool(&r.SkipChunks, f)
-		case fSeriesReqWithoutReplica:
-			return addString(&r.WithoutReplicaLabels, f)
-		case fSeriesReqLimit:
-			return setInt64(&r.Limit, f)
-		case fSeriesReqResponseBatchSize:
-			return setInt64(&r.ResponseBatchSize, f)
-		}
-		return nil
-	})
-}
-
-func decodeChunk(b []byte, c *Chunk) error {
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fChunkType:
-			return setInt32((*int32)(&c.Type), f)
-		case fChunkData:
-			if f.isBytes() {
-				c.Data = f.b
-			}
-		case fChunkHash:
-			if f.isVarint() {
-				c.Hash = f.u
-			}
-		}
-		return nil
-	})
-}
-
-func decodeAggrChunk(b []byte, c *AggrChunk) error {
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fAggrMinTime:
-			return setInt64(&c.MinTime, f)
-		case fAggrMaxTime:
-			return setInt64(&c.MaxTime, f)
-		case fAggrRaw:
-			if !f.isBytes() {
-				return nil
-			}
-			if c.Raw == nil {
-				c.Raw = &Chunk{}
-			}
-			return decodeChunk(f.b, c.Raw)
-		}
-		return nil
-	})
-}
-
-func decodeSeries(b []byte, s *Series) error {
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fSeriesLabels:
-			return addLabel(&s.Labels, f)
-		case fSeriesChunks:
-			if !f.isBytes() {
-				return nil
-			}
-			var c AggrChunk
-			err := decodeAggrChunk(f.b, &c)
-			s.Chunks = append(s.Chunks, c)
-			return err
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first. Chunk data aliases b.
-func (r *SeriesResponse) Unmarshal(b []byte) error {
-	*r = SeriesResponse{}
-	return decodeFields(b, func(f field) error {
-		if !f.isBytes() {
-			return nil
-		}
-		// One member of the oneof: a later one replaces an earlier
-		// other one, the same one merges.
-		switch f.num {
-		case fSeriesRespSeries:
-			if r.Series == nil {
-				r.Series = &Series{}
-			}
-			r.Warning, r.Batch = "", nil
-			return decodeSeries(f.b, r.Series)
-		case fSeriesRespWarning:
-			r.Series, r.Warning, r.Batch = nil, string(f.b), nil
-		case fSeriesRespBatch:
-			if r.Batch == nil {
-				r.Batch = []Series{}
-			}
-			r.Series, r.Warning = nil, ""
-			return decodeFields(f.b, func(f field) error {
-				if f.num != fBatchSeries || !f.isBytes() {
-					return nil
-				}
-				var s Series
-				err := decodeSeries(f.b, &s)
-				r.Batch = append(r.Batch, s)
-				return err
-			})
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *LabelNamesRequest) Unmarshal(b []byte) error {
-	*r = LabelNamesRequest{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fNamesReqPartialDisabled:
-			return setBool(&r.PartialResponseDisabled, f)
-		case fNamesReqPartialStrategy:
-			return setInt32(&r.PartialResponseStrategy, f)
-		case fNamesReqStart:
-			return setInt64(&r.Start, f)
-		case fNamesReqEnd:
-			return setInt64(&r.End, f)
-		case fNamesReqMatchers:
-			return addMatcher(&r.Matchers, f)
-		case fNamesReqWithoutReplica:
-			return addString(&r.WithoutReplicaLabels, f)
-		case fNamesReqLimit:
-			return setInt64(&r.Limit, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *LabelNamesResponse) Unmarshal(b []byte) error {
-	*r = LabelNamesResponse{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fNamesRespNames:
-			return addString(&r.Names, f)
-		case fNamesRespWarnings:
-			return addString(&r.Warnings, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *LabelValuesRequest) Unmarshal(b []byte) error {
-	*r = LabelValuesRequest{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fValuesReqLabel:
-			return setString(&r.Label, f)
-		case fValuesReqPartialDisabled:
-			return setBool(&r.PartialResponseDisabled, f)
-		case fValuesReqPartialStrategy:
-			return setInt32(&r.PartialResponseStrategy, f)
-		case fValuesReqStart:
-			return setInt64(&r.Start, f)
-		case fValuesReqEnd:
-			return setInt64(&r.End, f)
-		case fValuesReqMatchers:
-			return addMatcher(&r.Matchers, f)
-		case fValuesReqWithoutReplica:
-			return addString(&r.WithoutReplicaLabels, f)
-		case fValuesReqLimit:
-			return setInt64(&r.Limit, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *LabelValuesResponse) Unmarshal(b []byte) error {
-	*r = LabelValuesResponse{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fValuesRespValues:
-			return addString(&r.Values, f)
-		case fValuesRespWarnings:
-			return addString(&r.Warnings, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *ExemplarsRequest) Unmarshal(b []byte) error {
-	*r = ExemplarsRequest{}
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fExemplarsReqQuery:
-			return setString(&r.Query, f)
-		case fExemplarsReqStart:
-			return setInt64(&r.Start, f)
-		case fExemplarsReqEnd:
-			return setInt64(&r.End, f)
-		case fExemplarsReqPartialStrategy:
-			return setInt32(&r.PartialResponseStrategy, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *ExemplarsResponse) Unmarshal(b []byte) error {
-	*r = ExemplarsResponse{}
-	return decodeFields(b, func(f field) error {
-		if !f.isBytes() {
-			return nil
-		}
-		switch f.num {
-		case fExemplarsRespData:
-			if r.Data == nil {
-				r.Data = &ExemplarData{}
-			}
-			r.Warning = ""
-			return r.Data.decode(f.b)
-		case fExemplarsRespWarning:
-			r.Data, r.Warning = nil, string(f.b)
-		}
-		return nil
-	})
-}
-
-func (d *ExemplarData) decode(b []byte) error {
-	return decodeFields(b, func(f field) error {
-		if !f.isBytes() {
-			return nil
-		}
-		switch f.num {
-		case fExemplarDataSeriesLabels:
-			if d.SeriesLabels == nil {
-				d.SeriesLabels = []Label{}
-			}
-			return decodeLabelSet(f.b, &d.SeriesLabels)
-		case fExemplarDataExemplars:
-			var e Exemplar
-			err := e.decode(f.b)
-			d.Exemplars = append(d.Exemplars, e)
-			return err
-		}
-		return nil
-	})
-}
-
-func (e *Exemplar) decode(b []byte) error {
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fExemplarLabels:
-			if !f.isBytes() {
-				return nil
-			}
-			if e.Labels == nil {
-				e.Labels = []Label{}
-			}
-			return decodeLabelSet(f.b, &e.Labels)
-		case fExemplarValue:
-			if f.isFixed64() {
-				e.Value = math.Float64frombits(f.u)
-			}
-		case fExemplarTs:
-			return setInt64(&e.Ts, f)
-		}
-		return nil
-	})
-}
-
-// Unmarshal checks that b is a well-formed message: InfoRequest has no
-// fields, and unknown fields are ignored.
-func (r *InfoRequest) Unmarshal(b []byte) error {
-	return decodeFields(b, func(field) error { return nil })
-}
-
-// Unmarshal decodes b into r, which it resets first.
-func (r *InfoResponse) Unmarshal(b []byte) error {
-	*r = InfoResponse{}
-	return decodeFields(b, func(f field) error {
-		if !f.isBytes() {
-			return nil
-		}
-		switch f.num {
-		case fInfoLabelSets:
-			ls := []Label{}
-			err := decodeLabelSet(f.b, &ls)
-			r.LabelSets = append(r.LabelSets, ls)
-			return err
-		case fInfoComponentType:
-			return setString(&r.ComponentType, f)
-		case fInfoStore:
-			if r.Store == nil {
-				r.Store = &StoreInfo{}
-			}
-			return r.Store.decode(f.b)
-		case fInfoExemplars:
-			if r.Exemplars == nil {
-				r.Exemplars = &ExemplarsInfo{}
-			}
-			return decodeFields(f.b, func(f field) error {
-				switch f.num {
-				case fExemplarsInfoMinTime:
-					return setInt64(&r.Exemplars.MinTime, f)
-				case fExemplarsInfoMaxTime:
-					return setInt64(&r.Exemplars.MaxTime, f)
-				}
-				return nil
-			})
-		}
-		return nil
-	})
-}
-
-func (s *StoreInfo) decode(b []byte) error {
-	return decodeFields(b, func(f field) error {
-		switch f.num {
-		case fStoreInfoMinTime:
-			return setInt64(&s.MinTime, f)
-		case fStoreInfoMaxTime:
-			return setInt64(&s.MaxTime, f)
-		case fStoreInfoSupportsSharding:
-			return setBool(&s.SupportsSharding, f)
-		case fStoreInfoWithoutReplicaLabels:
-			return setBool(&s.SupportsWithoutReplicaLabels, f)
-		case fStoreInfoTSDBInfos:
-			if !f.isBytes() {
-				return nil
-			}
-			var t TSDBInfo
-			err := decodeFields(f.b, func(f field) error {
-				switch f.num {
-				case fTSDBInfoLabels:
-					if !f.isBytes() {
-						return nil
-					}
-					if t.Labels == nil {
-						t.Labels = []Label{}
-					}
-					return decodeLabelSet(f.b, &t.Labels)
-				case fTSDBInfoMinTime:
-					return setInt64(&t.MinTime, f)
-				case fTSDBInfoMaxTime:
-					return setInt64(&t.MaxTime, f)
-				}
-				return nil
-			})
-			s.TSDBInfos = append(s.TSDBInfos, t)
-			return err
-		}
-		return nil
-	})
-}

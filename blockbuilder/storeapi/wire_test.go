@@ -152,13 +152,13 @@ func TestLabelRequestsFromReference(t *testing.T) {
 	add(names, "matchers", refMatcher(t, 2, "job", "api|web"))
 	add(names, "without_replica_labels", "receive_replica")
 	set(names, "limit", int64(7))
-	wantNames := storeapi.LabelNamesRequest{
+	wantNames := storeapi.LabelNamesRequest{LabelsQuery: storeapi.LabelsQuery{
 		PartialResponseDisabled: true, PartialResponseStrategy: 1,
 		Start: math.MinInt64, End: math.MaxInt64,
 		Matchers:             []storeapi.LabelMatcher{{Type: storeapi.MatchRE, Name: "job", Value: "api|web"}},
 		WithoutReplicaLabels: []string{"receive_replica"},
 		Limit:                7,
-	}
+	}}
 	var gotNames storeapi.LabelNamesRequest
 	if err := gotNames.Unmarshal(marshalRef(t, names)); err != nil || !reflect.DeepEqual(gotNames, wantNames) {
 		t.Fatalf("LabelNamesRequest: %+v, %v; want %+v", gotNames, err, wantNames)
@@ -174,13 +174,13 @@ func TestLabelRequestsFromReference(t *testing.T) {
 	add(values, "matchers", refMatcher(t, 0, "job", "api"))
 	add(values, "without_replica_labels", "receive_replica")
 	set(values, "limit", int64(3))
-	wantValues := storeapi.LabelValuesRequest{
-		Label: "instance", PartialResponseDisabled: true, PartialResponseStrategy: 1,
+	wantValues := storeapi.LabelValuesRequest{Label: "instance", LabelsQuery: storeapi.LabelsQuery{
+		PartialResponseDisabled: true, PartialResponseStrategy: 1,
 		Start: 1000, End: 2000,
 		Matchers:             []storeapi.LabelMatcher{{Type: storeapi.MatchEQ, Name: "job", Value: "api"}},
 		WithoutReplicaLabels: []string{"receive_replica"},
 		Limit:                3,
-	}
+	}}
 	var gotValues storeapi.LabelValuesRequest
 	if err := gotValues.Unmarshal(marshalRef(t, values)); err != nil || !reflect.DeepEqual(gotValues, wantValues) {
 		t.Fatalf("LabelValuesRequest: %+v, %v; want %+v", gotValues, err, wantValues)
