@@ -12,6 +12,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/time/rate"
 
@@ -34,6 +36,9 @@ type TenantLimits struct {
 	OTLP otlp.Config `yaml:"otlp"`
 	// otlpSettings is OTLP compiled, by validate.
 	otlpSettings otlp.Settings
+	// MetricRelabelConfigs rewrite or drop the tenant's series before
+	// they are routed, in Prometheus' own syntax (see relabel.go).
+	MetricRelabelConfigs []*relabel.Config `yaml:"metric_relabel_configs"`
 }
 
 // DefaultTenantLimits are the limits of a tenant the limits file does not
@@ -127,6 +132,14 @@ func (l *TenantLimits) validate() error {
 	}
 	if err := l.OTLP.Validate(); err != nil {
 		return err
+	}
+	for k, rule := range l.MetricRelabelConfigs {
+		if rule == nil {
+			return fmt.Errorf("metric_relabel_configs rule %d is empty", k+1)
+		}
+		if err := rule.Validate(model.UTF8Validation); err != nil {
+			return fmt.Errorf("metric_relabel_configs rule %d: %w", k+1, err)
+		}
 	}
 	l.otlpSettings = l.OTLP.Settings()
 	return nil

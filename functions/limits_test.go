@@ -54,6 +54,10 @@ tenants:
 		{"default: [1, 2]\n", "default"},
 		{"tenants:\n  o:\n    otlp: {translation_strategy: Escaped}\n", "translation_strategy"},
 		{"default:\n  otlp: {promote_all_resource_attributes: true, promote_resource_attributes: [a]}\n", "cannot both be set"},
+		{"tenants:\n  r:\n    metric_relabel_configs: [{regex: '(unclosed', action: drop, source_labels: [job]}]\n", "(unclosed"},
+		{"tenants:\n  r:\n    metric_relabel_configs: [{action: keep}, {action: replace, target_label: ''}]\n", "metric_relabel_configs rule 2"},
+		{"tenants:\n  r:\n    metric_relabel_configs: [{action: drop, sourcelabels: [job]}]\n", "sourcelabels"},
+		{"tenants:\n  r:\n    metric_relabel_configs: [{action: hashmod, target_label: s}]\n", "modulus"},
 	} {
 		if _, err := ParseLimits([]byte(c.yaml), base); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%q: error %v, want one saying %q", c.yaml, err, c.says)
@@ -94,6 +98,11 @@ func TestLimitsReload(t *testing.T) {
 	// Series known under the old limits are checked again under the new.
 	if reloaded == seed {
 		t.Fatal("the known-series seed did not change with the limits")
+	}
+	write("tenants:\n  a:\n    ingestion_rate: 30\n    metric_relabel_configs: [{regex: '[', action: labeldrop}]\n")
+	l.reload()
+	if _, tl := l.knownSeed("a"); tl.IngestionRate != 20 || tl.MetricRelabelConfigs != nil {
+		t.Fatalf("after a file with a bad relabel rule: %+v, want the previous limits whole", tl)
 	}
 	write("tenants:\n  a:\n    ingestion_rate: nope\n")
 	l.reload()

@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	requests           *prometheus.CounterVec
 	written            *prometheus.CounterVec
+	relabelDropped     *prometheus.CounterVec
 	duration           prometheus.Histogram
 	forwardDuration    *prometheus.HistogramVec
 	forwardErrors      *prometheus.CounterVec
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 			Name: "strata_router_requests_total",
 			Help: "Remote-write requests by tenant and HTTP status code.",
 		}, []string{"tenant", "code"}),
+		relabelDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_relabel_dropped_total",
+			Help: "Series and samples (plus histogram samples) the tenant's metric_relabel_configs dropped: accepted, not stored.",
+		}, []string{"tenant", "type"}),
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_router_written_total",
 			Help: "Samples, histogram samples and exemplars written to a quorum, by tenant.",
@@ -75,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.written, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
+		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
 	}
 	return m
 }
@@ -107,6 +112,10 @@ func (m *metrics) observe(tenant string, out outcome, d time.Duration, now time.
 	if out.written.Exemplars > 0 {
 		m.written.WithLabelValues(tenant, "exemplar").Add(float64(out.written.Exemplars))
 	}
+	if out.relabelDropped > 0 {
+		m.relabelDropped.WithLabelValues(tenant, "series").Add(float64(out.relabelDropped))
+		m.relabelDropped.WithLabelValues(tenant, "sample").Add(float64(out.relabelHeld.Samples + out.relabelHeld.Histograms))
+	}
 }
 
 // sweep drops the series of tenants without a request since before.
@@ -115,5 +124,6 @@ func (m *metrics) sweep(before time.Time) {
 		l := prometheus.Labels{"tenant": tenant}
 		m.requests.DeletePartialMatch(l)
 		m.written.DeletePartialMatch(l)
+		m.relabelDropped.DeletePartialMatch(l)
 	})
 }

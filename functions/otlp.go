@@ -64,5 +64,6 @@ func (r *Router) writeOTLP(hreq *http.Request, st *writeState) (string, outcome,
 		return fail(tenant, err)
 	}
 	out := r.writeParsed(hreq, st, tenant, tl, seed, remotewrite.V2)
-	return tenant, out, tr.Answer(tr.Samples, out.written.Samples+out.written.Histograms, out.err)
+	// Points relabeling dropped were accepted: not rejected to the sender.
+	return tenant, out, tr.Answer(tr.Samples, out.written.Samples+out.written.Histograms+out.relabelHeld.Samples+out.relabelHeld.Histograms, out.err)
 }

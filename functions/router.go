@@ -4,9 +4,10 @@
 // its part at once, answering by quorum.
 //
 // The one thing to know before changing it: the router never re-encodes
-// series. Parts for block builders are made by copying the bytes of the
-// series they own (remotewrite.Request.Append*), which is what keeps its
-// cost per sample low; the answer's status is decided in decide alone.
+// series, except those a tenant's relabeling changes (relabel.go). Parts
+// for block builders are made by copying the bytes of the series they own
+// (remotewrite.Request.Append*), which is what keeps its cost per sample
+// low; the answer's status is decided in decide alone.
 package functions
 
 import (
@@ -42,6 +43,7 @@ type Router struct {
 	states          sync.Pool
 	otlp            otlp.Translator
 	known           *knownSeries // nil when turned off
+	relabelCache    *relabelCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +105,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 	}
 	r.states.New = func() any { return &writeState{} }
 	r.known = newKnownSeries(cfg.KnownSeries)
+	r.relabelCache = newRelabelCache(cfg.KnownSeries)
 	return r, nil
 }
 
@@ -189,7 +192,11 @@ func (r *Router) Run(ctx context.Context) error {
 // error's status and message. Written headers are sent on every 2.0
 // answer, as its specification asks, and on no 1.0 answer.
 func (r *Router) respond(w http.ResponseWriter, out outcome) {
-	out.written.SetHeaders(out.version, w.Header())
+	// What relabeling dropped was accepted: a sender counts what a
+	// receiver does not say it wrote as failed.
+	written := out.written
+	written.Add(out.relabelHeld)
+	written.SetHeaders(out.version, w.Header())
 	status := writeerr.HTTPStatus(out.err)
 	if out.err == nil {
 		w.WriteHeader(status)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/remotewrite"
@@ -55,6 +56,19 @@ type writeState struct {
 	aliased  bool
 	touched  []int
 	rejected []forwarding.Rejection
+
+	// Relabeling (relabel.go): the rewritten request's body, set
+	// rewritten, and the series refused before routing.
+	rewrite      remotewrite.Rewrite
+	relabelBody  []byte
+	relabelKeys  []uint64
+	relabelRuns  []int32
+	outcomes     []relabelOutcome
+	hit          []bool
+	rewritten    bool
+	refusedEarly []forwarding.Rejection
+	builder      labels.ScratchBuilder
+	relabeled    []remotewrite.Label
 }
 
 func (st *writeState) reset(numEndpoints int) {
@@ -74,7 +88,7 @@ func (st *writeState) reset(numEndpoints int) {
 		st.epSeries = make([][]int32, numEndpoints)
 	}
 	st.epSeries = st.epSeries[:numEndpoints]
-	st.rejected = st.rejected[:0]
+	st.rejected = append(st.rejected[:0], st.refusedEarly...)
 }
 
 // handleWrite is the remote-write endpoint.
@@ -105,6 +119,10 @@ type outcome struct {
 	series  int
 	// status is the HTTP status answered when it is not err's (OTLP).
 	status int
+	// relabelDropped is how many series the tenant's relabeling dropped,
+	// relabelHeld what they held: accepted, not stored.
+	relabelDropped int
+	relabelHeld    forwarding.Written
 }
 
 // httpStatus is the status the outcome was answered with.
@@ -158,6 +176,24 @@ func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, 
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
 		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
+	st.rewritten, st.refusedEarly = false, st.refusedEarly[:0]
+	var (
+		dropped int
+		held    forwarding.Written
+	)
+	if len(tl.MetricRelabelConfigs) > 0 {
+		var err error
+		if dropped, held, err = r.relabel(st, tl, seed); err != nil {
+			return outcome{err: err}
+		}
+	}
+	out := r.writeRouted(hreq, st, tenant, tl, seed, version)
+	out.relabelDropped, out.relabelHeld = dropped, held
+	return out
+}
+
+// writeRouted is writeParsed after relabeling.
+func (r *Router) writeRouted(hreq *http.Request, st *writeState, tenant string, tl *TenantLimits, seed uint64, version remotewrite.Version) outcome {
 	ring := r.ring.Ring()
 	hr, err := ring.ForTenant(tenant)
 	if err != nil {
@@ -311,7 +347,8 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	// The parts outlive this request when the answer is decided early, so
 	// they are detached from its context and own their bodies.
 	ctx = context.WithoutCancel(ctx)
-	whole := len(st.rejected) == 0
+	// The sender's body is forwarded as it is when every series of it is.
+	whole := len(st.rejected) == 0 && !st.rewritten
 	fo := &fan{results: make(chan forwardResult, n)}
 	// Endpoints that get every series share one copy of the sender's body;
 	// endpoints that share one list of series (st.aliased) share one part
