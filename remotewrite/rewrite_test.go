@@ -53,6 +53,29 @@ func TestRewrite(t *testing.T) {
 		t.Fatalf("1.0 rewrite:\n got %+v\nwant %+v", got, want)
 	}
 
+	// A label after the samples (legal, if no sender writes it) is
+	// replaced as well as those before them.
+	sample, err := (&prompb.Sample{Value: 5, Timestamp: 2000}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := AppendLabelFields(nil, []Label{{Name: []byte("__name__"), Value: []byte("d")}})
+	payload = append(append(append(payload, 0x12, byte(len(sample))), sample...), AppendLabelFields(nil, []Label{{Name: []byte("z"), Value: []byte("late")}})...)
+	if err := req.Parse(V1, append([]byte{0x0a, byte(len(payload))}, payload...)); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset(&req, nil)
+	if err := w.WithLabels(0, []Label{{Name: []byte("__name__"), Value: []byte("d2")}}); err != nil {
+		t.Fatal(err)
+	}
+	var late prompb.WriteRequest
+	if err := late.Unmarshal(w.Finish()); err != nil {
+		t.Fatal(err)
+	}
+	if ts := late.Timeseries; len(ts) != 1 || len(ts[0].Labels) != 1 || ts[0].Labels[0].Value != "d2" || len(ts[0].Samples) != 1 || ts[0].Samples[0].Value != 5 {
+		t.Fatalf("1.0 rewrite of a series with a label after its samples: %+v", late)
+	}
+
 	// 2.0: new labels refer to the request's symbols where it has them
 	// and to symbols added after them; the series dropped is gone.
 	st := writev2.NewSymbolTable()
