@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/validation"
 	"github.com/stratametrics/strata/writeerr"
@@ -72,13 +73,19 @@ func invalidError(err error) bool {
 // errTenantClosed (the caller reopens the tenant and tries again),
 // writeerr.ErrTooLarge (more samples than a request may hold: retrying
 // cannot help) or writeerr.ErrUnavailable (the WAL or the head failed:
-// the sender may retry).
-func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *validation.Limits, nowMs int64) (res appendResult, err error) {
+// the sender may retry). tl are the tenant's limits in the set of the
+// given version.
+func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version uint64, tl *limits.Tenant, nowMs int64) (res appendResult, err error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
 		return res, errTenantClosed
 	}
+	if err := t.applyLimits(version, tl); err != nil {
+		return res, fmt.Errorf("%w: tenant %s: %v", writeerr.ErrUnavailable, t.id, err)
+	}
+	lim := &tl.Limits
+	maxSeries := uint64(tl.MaxSeriesPerTenant)
 	app := t.db.AppenderV2(ctx)
 	exApp, ok := app.(storage.ExemplarAppenderV2)
 	if !ok {
@@ -107,8 +114,8 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *v
 			res.reject(i, err, 0, 0, 0)
 			continue
 		}
-		if total += len(s.Samples) + len(s.Histograms); total > limits.MaxSamplesPerRequest {
-			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", writeerr.ErrTooLarge, limits.MaxSamplesPerRequest)
+		if total += len(s.Samples) + len(s.Histograms); total > lim.MaxSamplesPerRequest {
+			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", writeerr.ErrTooLarge, lim.MaxSamplesPerRequest)
 		}
 		// A series in the head already skips building and checking its
 		// labels. The head holds labels sorted, so a hit means the wire
@@ -127,17 +134,17 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, limits *v
 		known := ref != 0
 		var invalid error
 		if known {
-			invalid = limits.CheckSamples(req.Version, s, nowMs)
+			invalid = lim.CheckSamples(req.Version, s, nowMs)
 		} else {
-			invalid = limits.CheckSeries(req.Version, s, nowMs)
+			invalid = lim.CheckSeries(req.Version, s, nowMs)
 		}
 		if invalid != nil {
 			res.reject(i, invalid, len(s.Samples), len(s.Histograms), len(s.Exemplars))
 			continue
 		}
-		if !known && t.maxSeries > 0 {
-			if n := t.db.Head().NumSeries(); n >= t.maxSeries {
-				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most STRATA_MAX_SERIES_PER_TENANT allows; a new series is refused", writeerr.ErrTooLarge, t.id, n),
+		if !known && maxSeries > 0 {
+			if n := t.db.Head().NumSeries(); n >= maxSeries {
+				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most its max_series_per_tenant (STRATA_MAX_SERIES_PER_TENANT) allows; a new series is refused", writeerr.ErrTooLarge, t.id, n),
 					len(s.Samples), len(s.Histograms), len(s.Exemplars))
 				continue
 			}
@@ -244,7 +251,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 // labels) are counted, not failed: they are advisory and retrying would
 // not fix them.
 func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendState, ref storage.SeriesRef, ls labels.Labels, res *appendResult) int {
-	if !t.keepExemplars {
+	if !t.keepExemplars.Load() {
 		// The TSDB takes exemplars without error when its exemplar storage
 		// is off, and keeps none of them.
 		res.exemplarsDropped += len(st.series.Exemplars)

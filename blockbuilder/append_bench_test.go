@@ -55,7 +55,7 @@ func BenchmarkAppendRequest(b *testing.B) {
 				if err := st.req.Parse(v, body); err != nil {
 					b.Fatal(err)
 				}
-				res, err := bb.write(context.Background(), "bench", st, nowMs)
+				res, err := bb.write(context.Background(), "bench", bb.limits.Set(), st, nowMs)
 				if err != nil || len(res.rejected) > 0 || res.written.Samples != perRequest {
 					b.Fatalf("request %d: err %v, %d rejected, %d written", i, err, len(res.rejected), res.written.Samples)
 				}
@@ -77,7 +77,7 @@ func BenchmarkAppendRequest(b *testing.B) {
 				if err := st.req.Parse(v, body); err != nil {
 					b.Fatal(err)
 				}
-				res, err := bb.write(context.Background(), "bench", st, nowMs)
+				res, err := bb.write(context.Background(), "bench", bb.limits.Set(), st, nowMs)
 				if err != nil || len(res.rejected) > 0 {
 					b.Fatalf("request %d: err %v, %d rejected", i, err, len(res.rejected))
 				}

@@ -28,6 +28,7 @@ import (
 	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/validation"
@@ -47,7 +48,8 @@ type BlockBuilder struct {
 	compressed, raw *remotewrite.BufferPool
 	states          sync.Pool
 	otlp            otlp.Translator
-	otlpSettings    otlp.Settings
+	// limits are each tenant's, from the limits file or the environment.
+	limits *limits.Current
 
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
@@ -92,14 +94,22 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		ship:   shipper.NewMetrics(reg),
 		// Buffers past these sizes (bodies far larger than Prometheus
 		// sends) are dropped after use rather than kept.
-		compressed:   remotewrite.NewBufferPool(4 << 20),
-		raw:          remotewrite.NewBufferPool(16 << 20),
-		tenants:      map[string]*tenantEntry{},
-		now:          time.Now,
-		otlpSettings: cfg.OTLP.Settings(),
+		compressed: remotewrite.NewBufferPool(4 << 20),
+		raw:        remotewrite.NewBufferPool(16 << 20),
+		tenants:    map[string]*tenantEntry{},
+		now:        time.Now,
+	}
+	var err error
+	b.limits, err = limits.Load(limits.Config{Path: cfg.LimitsFile, Base: cfg.tenantLimits(), Interval: cfg.LimitsReloadInterval, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		if err := b.limits.Register(reg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.BearerTokenFile != "" {
-		var err error
 		if b.tokens, err = security.LoadTokens(cfg.BearerTokenFile); err != nil {
 			return nil, fmt.Errorf("STRATA_BEARER_TOKEN_FILE: %w", err)
 		}
@@ -149,6 +159,9 @@ func (b *BlockBuilder) Run(ctx context.Context) error {
 		"replica", b.cfg.ReplicaLabel+"="+b.cfg.ReplicaName)
 	tick := time.NewTicker(b.cfg.UploadInterval)
 	defer tick.Stop()
+	reload, stopReload := context.WithCancel(context.Background())
+	defer stopReload()
+	go b.limits.Run(reload, nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -419,7 +432,7 @@ func (b *BlockBuilder) tenant(id string, bounded bool) (*tenantDB, error) {
 	}
 	b.mu.Unlock()
 	e.once.Do(func() {
-		db, err := openTenant(&b.cfg, id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger, b.now)
+		db, err := openTenant(&b.cfg, b.limits.Set(), id, filepath.Join(b.cfg.DataDir, id), b.bucket, b.ship, b.logger, b.now)
 		b.mu.Lock()
 		e.db, e.err = db, err
 		if err != nil {
@@ -451,7 +464,7 @@ func (b *BlockBuilder) openTenants() []*tenantDB {
 
 // Write appends a parsed request for a tenant. It retries once when it
 // races with an idle close of the tenant.
-func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState, nowMs int64) (appendResult, error) {
+func (b *BlockBuilder) write(ctx context.Context, tenant string, set *limits.Set, st *appendState, nowMs int64) (appendResult, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := b.tenant(tenant, true)
 		if err != nil && !errors.Is(err, writeerr.ErrUnavailable) {
@@ -461,7 +474,7 @@ func (b *BlockBuilder) write(ctx context.Context, tenant string, st *appendState
 		if err != nil {
 			return appendResult{}, err
 		}
-		res, err := t.appendRequest(ctx, st, &b.cfg.Limits, nowMs)
+		res, err := t.appendRequest(ctx, st, set.Version(), set.For(tenant), nowMs)
 		if errors.Is(err, errTenantClosed) && attempt == 0 {
 			continue
 		}

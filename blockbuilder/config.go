@@ -10,6 +10,7 @@ import (
 	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/validation"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	ExternalLabels map[string]string `env:"EXTERNAL_LABELS" envKeyValSeparator:"="`
 	// OutOfOrderWindow accepts samples this much older than a series'
 	// newest; 0 refuses out-of-order samples, as Thanos does by default.
+	// Per tenant in the limits file too, as are MaxExemplars and
+	// MaxSeriesPerTenant.
 	OutOfOrderWindow time.Duration `env:"OUT_OF_ORDER_WINDOW" envDefault:"0s"`
 	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
 	// exemplar storage. The ring is allocated whole when the tenant opens
@@ -84,6 +87,11 @@ type Config struct {
 
 	Bucket bucket.Config
 	Limits validation.Limits `envPrefix:"LIMIT_"`
+	// LimitsFile holds per-tenant overrides of the limits, the OTLP
+	// options and the settings above marked so (YAML, the routers' file),
+	// reloaded when it changes.
+	LimitsFile           string        `env:"LIMITS_FILE"`
+	LimitsReloadInterval time.Duration `env:"LIMITS_RELOAD_INTERVAL" envDefault:"10s"`
 	// OTLP is the translation of OTLP metrics sent straight to the block
 	// builder.
 	OTLP otlp.Config `envPrefix:"OTLP_"`
@@ -93,6 +101,15 @@ type Config struct {
 	// BearerTokenFile, when set, requires writes to carry one of its
 	// tokens (the router sends STRATA_FORWARD_BEARER_TOKEN_FILE's).
 	BearerTokenFile string `env:"BEARER_TOKEN_FILE"`
+}
+
+// tenantLimits are the limits of a tenant the limits file does not name,
+// and the base it is read on.
+func (c *Config) tenantLimits() limits.Tenant {
+	return limits.Tenant{
+		Limits: c.Limits, OTLP: c.OTLP,
+		OutOfOrderWindow: c.OutOfOrderWindow, MaxSeriesPerTenant: c.MaxSeriesPerTenant, MaxExemplars: c.MaxExemplars,
+	}
 }
 
 // DefaultConfig returns the defaults the env tags declare, for callers
@@ -129,8 +146,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
 	case c.HeadStripeSize < 1 || c.HeadStripeSize&(c.HeadStripeSize-1) != 0:
 		return fmt.Errorf("STRATA_HEAD_STRIPE_SIZE must be a power of two, got %d", c.HeadStripeSize)
-	case c.TenantIdleTimeout <= 0 || c.UploadInterval <= 0 || c.FlushTimeout <= 0:
-		return fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT, STRATA_UPLOAD_INTERVAL and STRATA_FLUSH_TIMEOUT must be positive")
+	case c.TenantIdleTimeout <= 0 || c.UploadInterval <= 0 || c.FlushTimeout <= 0 || c.LimitsReloadInterval <= 0:
+		return fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT, STRATA_UPLOAD_INTERVAL, STRATA_FLUSH_TIMEOUT and STRATA_LIMITS_RELOAD_INTERVAL must be positive")
 	case c.LocalRetention < c.BlockDuration:
 		return fmt.Errorf("STRATA_LOCAL_RETENTION (%s) must be at least STRATA_BLOCK_DURATION (%s)", c.LocalRetention, c.BlockDuration)
 	}

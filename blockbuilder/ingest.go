@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/validation"
 	"github.com/stratametrics/strata/writeerr"
@@ -83,15 +84,16 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 	if err := b.Authorize(r.Header, tenant); err != nil {
 		return "", appendResult{}, err
 	}
-	limits := &b.cfg.Limits
+	set := b.limits.Set()
+	tl := set.For(tenant)
 	compressed := b.compressed.Get()
 	defer b.compressed.Put(compressed)
-	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, limits.MaxBodyBytes); err != nil {
+	if err := remotewrite.ReadBody(compressed, r.Body, r.ContentLength, tl.MaxBodyBytes); err != nil {
 		return tenant, appendResult{}, err
 	}
 	raw := b.raw.Get()
 	defer b.raw.Put(raw)
-	if err := remotewrite.DecodeSnappy(raw, compressed.B, limits.MaxDecodedBytes); err != nil {
+	if err := remotewrite.DecodeSnappy(raw, compressed.B, tl.MaxDecodedBytes); err != nil {
 		return tenant, appendResult{}, err
 	}
 	st := b.states.Get().(*appendState)
@@ -99,17 +101,17 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 	if err := st.req.Parse(version, raw.B); err != nil {
 		return tenant, appendResult{}, err
 	}
-	res, err := b.appendParsed(r, tenant, st)
+	res, err := b.appendParsed(r, tenant, set, st)
 	return tenant, res, err
 }
 
 // appendParsed writes a parsed request (st.req) into the tenant's TSDB:
 // the write path of every protocol once its body is a remote-write
-// request.
-func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, st *appendState) (appendResult, error) {
-	limits := &b.cfg.Limits
-	if n := st.req.NumSeries(); n > limits.MaxSeriesPerRequest {
-		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, limits.MaxSeriesPerRequest)
+// request, under the limits set the request was read with.
+func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, set *limits.Set, st *appendState) (appendResult, error) {
+	tl := set.For(tenant)
+	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
+		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)
 	}
 	// Only appending holds the gate: a slow client's body, read above,
 	// cannot hold up a shutdown.
@@ -118,7 +120,7 @@ func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, st *appendSt
 	if !b.Ready() {
 		return appendResult{}, errNotReady
 	}
-	return b.write(r.Context(), tenant, st, time.Now().UnixMilli())
+	return b.write(r.Context(), tenant, set, st, time.Now().UnixMilli())
 }
 
 var errNotReady = fmt.Errorf("%w: block builder is starting or shutting down", writeerr.ErrUnavailable)

@@ -58,10 +58,9 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 				Name: "strata_blockbuilder_max_tenants",
 				Help: "STRATA_MAX_TENANTS: writes that would open one more tenant are refused (0: no bound).",
 			}, func() float64 { return float64(b.cfg.MaxTenants) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "strata_blockbuilder_max_series_per_tenant",
-				Help: "STRATA_MAX_SERIES_PER_TENANT: new series of a tenant whose head holds this many are refused (0: no bound).",
-			}, func() float64 { return float64(b.cfg.MaxSeriesPerTenant) }),
+			tenantLimitsCollector{b: b, maxSeries: prometheus.NewDesc("strata_blockbuilder_max_series_per_tenant",
+				"Each open tenant's max_series_per_tenant (the limits file, or STRATA_MAX_SERIES_PER_TENANT): its new series are refused once its head holds this many (0: no bound).",
+				[]string{"tenant"}, nil)},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "strata_blockbuilder_ready",
 				Help: "1 when the block builder takes writes.",
@@ -74,6 +73,23 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 		)
 	}
 	return m
+}
+
+// tenantLimitsCollector exports the limits of the open tenants: their
+// number is bounded (STRATA_MAX_TENANTS), tenant IDs of refused writes are
+// never seen here.
+type tenantLimitsCollector struct {
+	b         *BlockBuilder
+	maxSeries *prometheus.Desc
+}
+
+func (c tenantLimitsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.maxSeries }
+
+func (c tenantLimitsCollector) Collect(ch chan<- prometheus.Metric) {
+	set := c.b.limits.Set()
+	for _, t := range c.b.openTenants() {
+		ch <- prometheus.MustNewConstMetric(c.maxSeries, prometheus.GaugeValue, float64(set.For(t.id).MaxSeriesPerTenant), t.id)
+	}
 }
 
 // forget drops a closed tenant's series.

@@ -44,15 +44,16 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if err := b.Authorize(r.Header, tenant); err != nil {
 		return fail("", err)
 	}
-	limits := &b.cfg.Limits
+	set := b.limits.Set()
+	tl := set.For(tenant)
 	compressed, raw := b.compressed.Get(), b.raw.Get()
 	defer b.compressed.Put(compressed)
 	defer b.raw.Put(raw)
-	req, err := otlp.ReadRequest(r, format, compressed, raw, limits.MaxBodyBytes, limits.MaxDecodedBytes)
+	req, err := otlp.ReadRequest(r, format, compressed, raw, tl.MaxBodyBytes, tl.MaxDecodedBytes)
 	if err != nil {
 		return fail(tenant, err)
 	}
-	tr, err := b.otlp.Translate(r.Context(), req.Metrics(), b.otlpSettings, compressed)
+	tr, err := b.otlp.Translate(r.Context(), req.Metrics(), tl.OTLPSettings(), compressed)
 	if err != nil {
 		return fail(tenant, err)
 	}
@@ -61,7 +62,7 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if err := st.req.Parse(remotewrite.V2, compressed.B); err != nil {
 		return fail(tenant, err)
 	}
-	res, err := b.appendParsed(r, tenant, st)
+	res, err := b.appendParsed(r, tenant, set, st)
 	if err == nil {
 		err = forwarding.RejectionsError(res.rejected, func(r forwarding.Rejection) string { return r.Reason })
 	}

@@ -14,11 +14,13 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/compression"
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/blockbuilder/shipper"
+	"github.com/stratametrics/strata/limits"
 )
 
 // tenantDB owns one tenant's TSDB and the shipper that uploads its blocks.
@@ -32,11 +34,17 @@ type tenantDB struct {
 	logger *slog.Logger
 
 	blockRange int64 // ms
-	// keepExemplars is what the TSDB was told: false when exemplar storage
-	// is off (STRATA_MAX_EXEMPLARS=0).
-	keepExemplars bool
-	// maxSeries bounds the series of the head (0: no bound).
-	maxSeries uint64
+	// applied are the tenant's TSDB options in use and the version of the
+	// limits set they came from; applyLimits changes them.
+	applied struct {
+		sync.Mutex
+		version   atomic.Uint64
+		ooo       int64 // ms
+		exemplars int64
+	}
+	// keepExemplars is what the TSDB was told: false while its exemplar
+	// ring has no room (max_exemplars 0).
+	keepExemplars atomic.Bool
 
 	// lastWrite is the wall clock of the last write, unix ms.
 	lastWrite atomic.Int64
@@ -67,7 +75,7 @@ type tenantDB struct {
 // errTenantClosed tells a writer that raced with an idle close to reopen.
 var errTenantClosed = errors.New("tenant closed")
 
-func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger, now func() time.Time) (*tenantDB, error) {
+func openTenant(cfg *Config, set *limits.Set, id, dir string, bkt objstore.Bucket, shipMetrics *shipper.Metrics, logger *slog.Logger, now func() time.Time) (*tenantDB, error) {
 	t := &tenantDB{
 		id:         id,
 		dir:        dir,
@@ -75,8 +83,8 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 		logger:     logger.With("tenant", id),
 		blockRange: cfg.BlockDuration.Milliseconds(),
 		meta:       newMetaCache(),
-		maxSeries:  uint64(cfg.MaxSeriesPerTenant),
 	}
+	tl := set.For(id)
 	// The shipper reads its ledger from the TSDB's directory: make it first.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", id, err)
@@ -109,10 +117,15 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	// Retention is ours: blocks go once uploaded and old (see
 	// blocksToDelete), never on the TSDB's own clock.
 	opts.RetentionDuration = 0
-	opts.OutOfOrderTimeWindow = cfg.OutOfOrderWindow.Milliseconds()
-	opts.EnableExemplarStorage = cfg.MaxExemplars > 0
-	t.keepExemplars = opts.EnableExemplarStorage
-	opts.MaxExemplars = cfg.MaxExemplars
+	opts.OutOfOrderTimeWindow = tl.OutOfOrderWindow.Milliseconds()
+	// Exemplar storage is always on, so that a tenant given exemplars by
+	// the limits file gets them without a reopen; with a ring of 0 it
+	// holds none and costs nothing.
+	opts.EnableExemplarStorage = true
+	opts.MaxExemplars = tl.MaxExemplars
+	t.applied.version.Store(set.Version())
+	t.applied.ooo, t.applied.exemplars = opts.OutOfOrderTimeWindow, opts.MaxExemplars
+	t.keepExemplars.Store(tl.MaxExemplars > 0)
 	opts.StripeSize = cfg.HeadStripeSize
 	// Blocks are never merged here: the bucket's compactor does that, and
 	// overlapping blocks (out-of-order data) are its job too.
@@ -152,6 +165,36 @@ func openTenant(cfg *Config, id, dir string, bkt objstore.Bucket, shipMetrics *s
 	t.db = db
 	t.lastWrite.Store(now().UnixMilli())
 	return t, nil
+}
+
+// applyLimits puts the tenant's out-of-order window and exemplar ring of
+// the limits set of the given version in use, if they changed; the TSDB
+// changes both live, as it does on a Prometheus configuration reload.
+func (t *tenantDB) applyLimits(version uint64, tl *limits.Tenant) error {
+	a := &t.applied
+	if a.version.Load() == version {
+		return nil
+	}
+	a.Lock()
+	defer a.Unlock()
+	if a.version.Load() == version {
+		return nil
+	}
+	ooo := tl.OutOfOrderWindow.Milliseconds()
+	if ooo != a.ooo || tl.MaxExemplars != a.exemplars {
+		err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
+			TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: ooo},
+			ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: tl.MaxExemplars},
+		}})
+		if err != nil {
+			return fmt.Errorf("apply limits: %w", err)
+		}
+		t.logger.Info("tenant limits applied", "out_of_order_window", tl.OutOfOrderWindow, "max_exemplars", tl.MaxExemplars)
+		a.ooo, a.exemplars = ooo, tl.MaxExemplars
+		t.keepExemplars.Store(tl.MaxExemplars > 0)
+	}
+	a.version.Store(version)
+	return nil
 }
 
 // blocksToDelete lets the TSDB delete a block only when it is uploaded and

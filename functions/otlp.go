@@ -54,7 +54,7 @@ func (r *Router) writeOTLP(hreq *http.Request, st *writeState) (string, outcome,
 	// becomes the request's raw body, and its snappy encoding the
 	// compressed one, which the router forwards as is to an endpoint that
 	// owns every series.
-	tr, err := r.otlp.Translate(hreq.Context(), req.Metrics(), tl.otlpSettings, st.compressed)
+	tr, err := r.otlp.Translate(hreq.Context(), req.Metrics(), tl.OTLPSettings(), st.compressed)
 	if err != nil {
 		return fail(tenant, err)
 	}

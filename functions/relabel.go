@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -74,7 +75,7 @@ func (c *relabelCache) put(key uint64, o relabelOutcome) {
 // relabel applies the tenant's rules to st.req and parses the result back
 // into st.req. Series whose relabeled labels are invalid go to
 // st.refusedEarly. It returns the series dropped and what they held.
-func (r *Router) relabel(st *writeState, tl *TenantLimits, seed uint64) (dropped int, held forwarding.Written, err error) {
+func (r *Router) relabel(st *writeState, tl *limits.Tenant, seed uint64) (dropped int, held forwarding.Written, err error) {
 	req := &st.req
 	n := req.NumSeries()
 	// The keys first, then every lookup under one lock, so that the
@@ -140,7 +141,7 @@ func (r *Router) relabel(st *writeState, tl *TenantLimits, seed uint64) (dropped
 // relabelSeries runs the rules on series i. For a 2.0 series whose labels
 // change, the new labels are left in st.relabeled. A malformed series is
 // refused, as routing refuses it.
-func (r *Router) relabelSeries(st *writeState, i int, tl *TenantLimits) relabelOutcome {
+func (r *Router) relabelSeries(st *writeState, i int, tl *limits.Tenant) relabelOutcome {
 	s := &st.series
 	if err := st.req.Series(i, s); err != nil {
 		return relabelOutcome{refusal: &forwarding.Rejection{Kind: forwarding.KindOf(err), Reason: err.Error()}}
@@ -173,7 +174,7 @@ func (r *Router) relabelSeries(st *writeState, i int, tl *TenantLimits) relabelO
 
 // ruleError says which rule made the labels invalid: the first after
 // which they no longer pass.
-func ruleError(ls labels.Labels, rules []*relabel.Config, tl *TenantLimits, err error) string {
+func ruleError(ls labels.Labels, rules []*relabel.Config, tl *limits.Tenant, err error) string {
 	var scratch []remotewrite.Label
 	lb := labels.NewBuilder(ls)
 	for k, rule := range rules {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/loadgen"
 	"github.com/stratametrics/strata/remotewrite"
 )
@@ -60,7 +61,7 @@ func BenchmarkRoute(b *testing.B) {
 // benchRouting measures Parse plus route over 50 requests of 2000 series
 // (100k active series), each routed once before measuring. tweak, when
 // set, changes the tenant's limits; before runs after Parse.
-func benchRouting(b *testing.B, r *Router, v remotewrite.Version, tweak func(*TenantLimits), before func(*writeState, *TenantLimits, uint64)) {
+func benchRouting(b *testing.B, r *Router, v remotewrite.Version, tweak func(*limits.Tenant), before func(*writeState, *limits.Tenant, uint64)) {
 	const perRequest, requests = 2000, 50
 	var bodies [][]byte
 	for k := 0; k < requests; k++ {
@@ -201,7 +202,7 @@ func BenchmarkRouteRelabel(b *testing.B) {
 					benchRouting(b, r, v, nil, nil)
 					return
 				}
-				benchRouting(b, r, v, func(tl *TenantLimits) { tl.MetricRelabelConfigs = rules }, func(st *writeState, tl *TenantLimits, seed uint64) {
+				benchRouting(b, r, v, func(tl *limits.Tenant) { tl.MetricRelabelConfigs = rules }, func(st *writeState, tl *limits.Tenant, seed uint64) {
 					st.refusedEarly = st.refusedEarly[:0]
 					dropped, _, err := r.relabel(st, tl, seed)
 					if err != nil || dropped == 0 || dropped > st.req.NumSeries()/5 {

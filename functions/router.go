@@ -33,7 +33,7 @@ type Router struct {
 	cfg     Config
 	ring    shard.Source
 	watcher *shard.Watcher
-	limits  *limits
+	limits  *tenantLimits
 	eps     *endpoints
 	logger  *slog.Logger
 	metrics *metrics
@@ -90,7 +90,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 		r.ring = shard.Static(ring)
 	}
 	var err error
-	if r.limits, err = newLimits(&r.cfg, logger, reg); err != nil {
+	if r.limits, err = newTenantLimits(&r.cfg, logger, reg); err != nil {
 		return nil, err
 	}
 	if cfg.BearerTokenFile != "" {

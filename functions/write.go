@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
 	"github.com/stratametrics/strata/validation"
@@ -157,7 +158,7 @@ func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out o
 
 // admit finds a request's tenant, checks its credentials and returns the
 // tenant's limits and known-series seed.
-func (r *Router) admit(hreq *http.Request) (string, *TenantLimits, uint64, error) {
+func (r *Router) admit(hreq *http.Request) (string, *limits.Tenant, uint64, error) {
 	tenant, err := validation.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
 	if err != nil {
 		return "", nil, 0, err
@@ -172,7 +173,7 @@ func (r *Router) admit(hreq *http.Request) (string, *TenantLimits, uint64, error
 // writeParsed routes a parsed request (st.req) to its owners and decides
 // the answer: the write path of every protocol once its body is a
 // remote-write request.
-func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, tl *TenantLimits, seed uint64, version remotewrite.Version) outcome {
+func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, tl *limits.Tenant, seed uint64, version remotewrite.Version) outcome {
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
 		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
@@ -193,7 +194,7 @@ func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, 
 }
 
 // writeRouted is writeParsed after relabeling.
-func (r *Router) writeRouted(hreq *http.Request, st *writeState, tenant string, tl *TenantLimits, seed uint64, version remotewrite.Version) outcome {
+func (r *Router) writeRouted(hreq *http.Request, st *writeState, tenant string, tl *limits.Tenant, seed uint64, version remotewrite.Version) outcome {
 	ring := r.ring.Ring()
 	hr, err := ring.ForTenant(tenant)
 	if err != nil {
@@ -224,7 +225,7 @@ func (r *Router) authorize(hreq *http.Request, tenant string) error {
 //
 // A series the router knows (see knownSeries) has its labels neither
 // decoded nor checked again, and its hash comes from the table.
-func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, tenant string, tl *TenantLimits, seed uint64) (int, error) {
+func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, tenant string, tl *limits.Tenant, seed uint64) (int, error) {
 	st.reset(numEndpoints)
 	req, s := &st.req, &st.series
 	nowMs := time.Now().UnixMilli()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stratametrics/strata/functions"
 	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/shard"
 	"github.com/stratametrics/strata/validation"
@@ -459,17 +460,24 @@ func checkRouter(t *testing.T, m manifest, v values) {
 		t.Errorf("router service ports %+v and container port %d: want 19291 to the container's http port 19291", svc.Spec.Ports, c.port("http"))
 	}
 
+	checkLimitsFile(t, m, v, "router", d, c)
+}
+
+// checkLimitsFile: routers and block builders read the same limits file,
+// the one in the values, and both would load it.
+func checkLimitsFile(t *testing.T, m manifest, v values, who string, d workload, c *container) {
+	t.Helper()
 	limitsFile, set := c.env("STRATA_LIMITS_FILE")
 	if set != (len(v.Limits.File) > 0) {
-		t.Errorf("STRATA_LIMITS_FILE set = %v, but the values have a limits file: %v", set, len(v.Limits.File) > 0)
+		t.Errorf("%s STRATA_LIMITS_FILE set = %v, but the values have a limits file: %v", who, set, len(v.Limits.File) > 0)
 	}
 	if set {
 		_, lv := mountOf(t, d, c, limitsFile)
 		var cm configMap
 		m.byName("ConfigMap", lv.ConfigMap.Name).decode(t, &cm)
 		data := cm.Data[filepath.Base(limitsFile)]
-		if _, err := functions.ParseLimits([]byte(data), functions.TenantLimits{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}); err != nil {
-			t.Errorf("the router would refuse the chart's limits file: %v\n%s", err, data)
+		if _, err := limits.Parse([]byte(data), limits.Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}); err != nil {
+			t.Errorf("the %s would refuse the chart's limits file: %v\n%s", who, err, data)
 		}
 	}
 }
@@ -486,6 +494,7 @@ func checkBlockBuilders(t *testing.T, m manifest, v values) {
 		t.Errorf("block builder container runs command %q args %q, want the image's entrypoint with [blockbuilder]", c.Command, c.Args)
 	}
 	checkProbes(t, "blockbuilder", c, v.TLS.Blockbuilder)
+	checkLimitsFile(t, m, v, "block builder", s, c)
 	if s.Spec.PodManagementPolicy != "Parallel" {
 		t.Errorf("podManagementPolicy = %q, want Parallel", s.Spec.PodManagementPolicy)
 	}

@@ -234,21 +234,21 @@ var Groups = []Group{
 		{
 			Name: "StrataTenantSeriesNearLimit",
 			Expr: `max by (namespace, job, pod, instance, tenant) (prometheus_tsdb_head_series{tenant!=""})` +
-				` / on (namespace, job, pod, instance) group_left ()` +
-				` max by (namespace, job, pod, instance) (strata_blockbuilder_max_series_per_tenant > 0) > 0.8`,
+				` / on (namespace, job, pod, instance, tenant)` +
+				` max by (namespace, job, pod, instance, tenant) (strata_blockbuilder_max_series_per_tenant > 0) > 0.8`,
 			For:      "15m",
 			Severity: Warning,
 			Summary:  `Tenant {{ $labels.tenant }} fills {{ $value | humanizePercentage }} of its head on block builder {{ $labels.instance }}`,
-			Description: `Tenant {{ $labels.tenant }}'s head on {{ $labels.instance }} holds more than 80% of STRATA_MAX_SERIES_PER_TENANT. ` +
+			Description: `Tenant {{ $labels.tenant }}'s head on {{ $labels.instance }} holds more than 80% of its max_series_per_tenant. ` +
 				`At the bound its new series are refused with 413, which senders drop.`,
-			Meaning: "Each tenant's head may hold `STRATA_MAX_SERIES_PER_TENANT` series on a block builder; a new series " +
+			Meaning: "Each tenant's head may hold `max_series_per_tenant` series on a block builder (the limits file, or `STRATA_MAX_SERIES_PER_TENANT`); a new series " +
 				"over that is refused ([StrataSeriesRefusedOverLimit](#strataseriesrefusedoverlimit)) while the series " +
 				"already in the head keep being written. This alert comes before that, while there is time to act. A " +
 				"`strata_blockbuilder_max_series_per_tenant` of 0 means no bound and never fires.",
 			Confirm: "- `prometheus_tsdb_head_series{tenant=...}` per block builder, against `strata_blockbuilder_max_series_per_tenant`.\n" +
 				"- `sum by (tenant) (rate(prometheus_tsdb_head_series_created_total{tenant!=\"\"}[1h]))`: a tenant churning series, " +
 				"whose stopped series leave the head only at the next block cut.",
-			Act: "- A tenant that grew for real: raise `STRATA_MAX_SERIES_PER_TENANT` (with 1.5 KB of memory per series), or add block builders, which spreads its series.\n" +
+			Act: "- A tenant that grew for real: raise its `max_series_per_tenant` in the limits file, or `STRATA_MAX_SERIES_PER_TENANT` for all (with 1.5 KB of memory per series), or add block builders, which spreads its series.\n" +
 				"- Churn: fix the sender's labels (drop the offending label with relabeling).",
 		},
 		{
@@ -265,9 +265,9 @@ var Groups = []Group{
 				"stopped leave the head at each block cut, which makes room again. " +
 				"[StrataTenantSeriesNearLimit](#stratatenantseriesnearlimit) warns before the bound.",
 			Confirm: "- `prometheus_tsdb_head_series{tenant=...}` per block builder, against `strata_blockbuilder_max_series_per_tenant`.\n" +
-				"- The answers' messages (in the sender's log, and the router's `write failed`): `tenant ... has N series in this block builder's head, the most STRATA_MAX_SERIES_PER_TENANT allows`.\n" +
+				"- The answers' messages (in the sender's log, and the router's `write failed`): `tenant ... has N series in this block builder's head, the most its max_series_per_tenant (STRATA_MAX_SERIES_PER_TENANT) allows`.\n" +
 				"- `sum by (tenant) (rate(prometheus_tsdb_head_series_created_total{tenant!=\"\"}[1h]))`: a tenant churning series (a label with a timestamp or an ID in it).",
-			Act: "- A tenant that grew for real: raise `STRATA_MAX_SERIES_PER_TENANT` (with 1.5 KB of memory per series), or add block builders, which spreads its series.\n" +
+			Act: "- A tenant that grew for real: raise its `max_series_per_tenant` in the limits file, or `STRATA_MAX_SERIES_PER_TENANT` for all (with 1.5 KB of memory per series), or add block builders, which spreads its series.\n" +
 				"- Churn: fix the sender's labels (drop the offending label with relabeling).",
 		},
 		{

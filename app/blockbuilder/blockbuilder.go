@@ -95,7 +95,8 @@ func Run(ctx context.Context, cfg blockbuilder.Config, limits blockbuilder.Query
 	}
 	storeAPI, err := storeapi.New(bb, storeapi.Options{
 		Limits: limits, Ready: bb.Ready, Logger: logger.With("api", "store"),
-		NoExemplars: cfg.MaxExemplars == 0,
+		// The limits file may give a tenant exemplars.
+		NoExemplars: cfg.MaxExemplars == 0 && cfg.LimitsFile == "",
 	})
 	if err != nil {
 		closeAll()
