@@ -15,6 +15,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/stratametrics/strata/internal/forwarding"
+	"github.com/stratametrics/strata/internal/harness"
 )
 
 // TestTenantLimitsFile: the limits file sets a tenant's out-of-order
@@ -73,7 +74,7 @@ tenants:
 	if w := send(t, h, "other", minuteSeries(3, now, 15*time.Second), true); w.Code != http.StatusNoContent {
 		t.Fatalf("tenant other, no bound: %d %s", w.Code, w.Body)
 	}
-	if got := labelledGauge(t, reg, "strata_blockbuilder_max_series_per_tenant", "few"); got != 2 {
+	if got := harness.Gathered(t, reg, "strata_blockbuilder_max_series_per_tenant", "tenant", "few"); got != 2 {
 		t.Fatalf("strata_blockbuilder_max_series_per_tenant{tenant=few} = %v, want 2", got)
 	}
 
@@ -146,27 +147,4 @@ func storedExemplars(t *testing.T, b *BlockBuilder, tenant string) int {
 		n += len(r.Exemplars)
 	}
 	return n
-}
-
-// labelledGauge is the value of a gauge's series for one tenant.
-func labelledGauge(t *testing.T, g prometheus.Gatherer, name, tenant string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "tenant" && l.GetValue() == tenant {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{tenant=%q}", name, tenant)
-	return 0
 }

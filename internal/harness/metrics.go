@@ -40,6 +40,41 @@ func LabelValues(t testing.TB, g prometheus.Gatherer, label string, names ...str
 	return out
 }
 
+// Gathered is the value of the first series of the named gauge or counter
+// in g that has the given label pairs (name, value, ...); the test fails
+// without one.
+func Gathered(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if hasLabels(m, labels) {
+				if g := m.GetGauge(); g != nil {
+					return g.GetValue()
+				}
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+func hasLabels(m *dto.Metric, pairs []string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] }) {
+			return false
+		}
+	}
+	return true
+}
+
 // Metrics are the metric families of a text exposition, by name.
 type Metrics map[string]*dto.MetricFamily
 
