@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
 	"github.com/stratametrics/strata/otlp"
@@ -29,6 +31,11 @@ type Config struct {
 	// TenantHeader and DefaultTenant find the tenant of a request.
 	TenantHeader  string `env:"TENANT_HEADER" envDefault:"THANOS-TENANT"`
 	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
+	// SplitTenantLabel, when set, sends each series carrying this label
+	// to the tenant it names, without the label (Thanos'
+	// --receive.split-tenant-label-name); one request may so write
+	// several tenants. Series without it keep the request's tenant.
+	SplitTenantLabel string `env:"SPLIT_TENANT_LABEL"`
 	// ShutdownDelay is how long `strata router` keeps serving after
 	// SIGTERM with /-/ready answering 503, so that load balancers stop
 	// sending before its listener closes. It serves at least until the
@@ -114,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if err := validation.ValidateTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
+	}
+	if c.SplitTenantLabel != "" && (!model.UTF8Validation.IsValidLabelName(c.SplitTenantLabel) || c.SplitTenantLabel == model.MetricNameLabel) {
+		return fmt.Errorf("STRATA_SPLIT_TENANT_LABEL: %q is not a label name that can name a tenant", c.SplitTenantLabel)
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)

@@ -174,10 +174,21 @@ func (r *Router) admit(hreq *http.Request) (string, *limits.Tenant, uint64, erro
 // the answer: the write path of every protocol once its body is a
 // remote-write request.
 func (r *Router) writeParsed(hreq *http.Request, st *writeState, tenant string, tl *limits.Tenant, seed uint64, version remotewrite.Version) outcome {
+	if r.cfg.SplitTenantLabel != "" {
+		if out, split := r.writeSplit(hreq, st, tenant, version); split {
+			return out
+		}
+	}
+	return r.writeTenant(hreq, st, tenant, tl, seed, version, false)
+}
+
+// writeTenant writes a parsed request of one tenant; rewritten says that
+// st.req is not the sender's body, which then is never forwarded as is.
+func (r *Router) writeTenant(hreq *http.Request, st *writeState, tenant string, tl *limits.Tenant, seed uint64, version remotewrite.Version, rewritten bool) outcome {
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
 		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
-	st.rewritten, st.refusedEarly = false, st.refusedEarly[:0]
+	st.rewritten, st.refusedEarly = rewritten, st.refusedEarly[:0]
 	var (
 		dropped int
 		held    forwarding.Written
