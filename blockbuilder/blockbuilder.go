@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 
+	"github.com/stratametrics/strata/blockbuilder/election"
 	"github.com/stratametrics/strata/blockbuilder/shipper"
 	"github.com/stratametrics/strata/internal/backoff"
 	"github.com/stratametrics/strata/internal/security"
@@ -50,6 +51,8 @@ type BlockBuilder struct {
 	otlp            otlp.Translator
 	// limits are each tenant's, from the limits file or the environment.
 	limits *limits.Current
+	// elections are the HA-pair elections this block builder owns.
+	elections *election.Store
 
 	mu      sync.Mutex
 	tenants map[string]*tenantEntry
@@ -108,6 +111,9 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		if err := b.limits.Register(reg); err != nil {
 			return nil, err
 		}
+	}
+	if b.elections, err = openElections(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.BearerTokenFile != "" {
 		if b.tokens, err = security.LoadTokens(cfg.BearerTokenFile); err != nil {

@@ -87,6 +87,9 @@ type Config struct {
 
 	Bucket bucket.Config
 	Limits validation.Limits `envPrefix:"LIMIT_"`
+	// HAMaxClusters bounds the (tenant, cluster) pairs of HA-paired
+	// senders whose elections one block builder holds.
+	HAMaxClusters int `env:"HA_MAX_CLUSTERS" envDefault:"10000"`
 	// LimitsFile holds per-tenant overrides of the limits, the OTLP
 	// options and the settings above marked so (YAML, the routers' file),
 	// reloaded when it changes.
@@ -142,6 +145,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("STRATA_OUT_OF_ORDER_WINDOW must not be negative")
 	case c.MaxTenants < 0 || c.MaxSeriesPerTenant < 0:
 		return fmt.Errorf("STRATA_MAX_TENANTS and STRATA_MAX_SERIES_PER_TENANT must not be negative")
+	case c.HAMaxClusters < 1:
+		return fmt.Errorf("STRATA_HA_MAX_CLUSTERS must be at least 1")
 	case c.MaxExemplars < 0:
 		return fmt.Errorf("STRATA_MAX_EXEMPLARS must not be negative")
 	case c.HeadStripeSize < 1 || c.HeadStripeSize&(c.HeadStripeSize-1) != 0:

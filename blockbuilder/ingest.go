@@ -21,6 +21,7 @@ func (b *BlockBuilder) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/write", b.handleWrite)
 	mux.HandleFunc("POST /api/v1/otlp/v1/metrics", b.handleOTLP)
 	mux.HandleFunc("POST /otlp/v1/metrics", b.handleOTLP)
+	mux.HandleFunc("POST "+forwarding.ElectPath, b.handleElect)
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "healthy")
 	})

@@ -17,6 +17,8 @@ type metrics struct {
 	duration  prometheus.Histogram
 	// walRenewals has no tenant label: it outlives the tenant's close.
 	walRenewals prometheus.Counter
+	// elections counts the HA replicas this block builder elected.
+	elections *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
@@ -43,13 +45,20 @@ func newMetrics(reg prometheus.Registerer, b *BlockBuilder) *metrics {
 			Buckets:                     prometheus.DefBuckets,
 			NativeHistogramBucketFactor: 1.1,
 		}),
+		elections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_blockbuilder_ha_elections_total",
+			Help: "HA replicas elected by this block builder, the first of a cluster (kind=first) or taking over from one silent for the failover timeout (kind=failover).",
+		}, []string{"kind"}),
 		walRenewals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_blockbuilder_wal_renewals_total",
 			Help: "Tenants whose WAL failed to write (disk full, I/O error) and was dropped after their head was flushed into blocks; the log names the tenant.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.appended, m.rejected, m.exDropped, m.duration, m.walRenewals,
+		reg.MustRegister(m.requests, m.appended, m.rejected, m.exDropped, m.duration, m.walRenewals, m.elections,
+			electedCollector{b: b, desc: prometheus.NewDesc("strata_blockbuilder_ha_elected_replica",
+				"1 for the replica elected for each (tenant, cluster) of HA-paired senders whose election this block builder owns.",
+				[]string{"tenant", "cluster", "replica"}, nil)},
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "strata_blockbuilder_open_tenants",
 				Help: "Tenants whose TSDB is open.",

@@ -30,6 +30,7 @@ import (
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/bucket"
 	"github.com/stratametrics/strata/functions"
+	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/internal/harness"
 )
 
@@ -50,6 +51,8 @@ type testBlockBuilder struct {
 	hits atomic.Int32
 	// delay, when set, holds the n-th write (from 1) that long first.
 	delay atomic.Pointer[func(n int32) time.Duration]
+	// electDown answers HA elections 503, as a block builder restarting.
+	electDown atomic.Bool
 }
 
 // url is the block builder's remote-write URL.
@@ -144,6 +147,10 @@ func (c *cluster) faults(tb *testBlockBuilder, h http.Handler) http.Handler {
 			if d := tb.delay.Load(); d != nil {
 				time.Sleep((*d)(n))
 			}
+		}
+		if r.URL.Path == forwarding.ElectPath && tb.electDown.Load() {
+			http.Error(w, "injected: restarting", http.StatusServiceUnavailable)
+			return
 		}
 		switch tb.mode.Load() {
 		case modeFail:

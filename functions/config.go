@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/security"
+	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/shard"
 	"github.com/stratametrics/strata/validation"
@@ -63,6 +64,8 @@ type Config struct {
 	Limits validation.Limits `envPrefix:"LIMIT_"`
 	// OTLP is the translation of OTLP metrics for every tenant.
 	OTLP otlp.Config `envPrefix:"OTLP_"`
+	// HA is the HA-pair deduplication of every tenant.
+	HA limits.HA `envPrefix:"HA_"`
 	// KnownSeries is how many series the router remembers as validated,
 	// with their hash, to skip decoding and checking their labels when
 	// they come again (16 bytes each, allocated up front; 0 turns it off).
@@ -130,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.OTLP.Validate(); err != nil {
 		return fmt.Errorf("STRATA_OTLP_*: %w", err)
+	}
+	if err := c.HA.Validate(); err != nil {
+		return fmt.Errorf("STRATA_HA_*: %w", err)
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ type endpoint struct {
 	addr     string
 	writeURL string
 	readyURL string
+	electURL string
 
 	// downUntil (unix ns) is when writes go to the endpoint again; until
 	// then they fail at once instead of waiting on a dead node, and a probe
@@ -144,6 +145,7 @@ func (e *endpoints) of(ring *shard.Ring) []*endpoint {
 				addr:     se.Address,
 				writeURL: base + "/api/v1/receive",
 				readyURL: base + "/-/ready",
+				electURL: base + forwarding.ElectPath,
 			}
 			for res := range numResults {
 				ep.answers[res] = e.metrics.forwards.WithLabelValues(ep.addr, res.String())

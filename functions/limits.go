@@ -16,7 +16,7 @@ import (
 // DefaultTenantLimits are the limits of a tenant the limits file does not
 // name, and the base it is read on: the configuration's.
 func DefaultTenantLimits(cfg *Config) limits.Tenant {
-	return limits.Tenant{Limits: cfg.Limits, OTLP: cfg.OTLP}
+	return limits.Tenant{Limits: cfg.Limits, OTLP: cfg.OTLP, HA: cfg.HA}
 }
 
 // tenantLimits holds the limits in use (reloaded from STRATA_LIMITS_FILE)

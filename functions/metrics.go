@@ -11,6 +11,7 @@ type metrics struct {
 	requests           *prometheus.CounterVec
 	written            *prometheus.CounterVec
 	relabelDropped     *prometheus.CounterVec
+	haDropped          *prometheus.CounterVec
 	duration           prometheus.Histogram
 	forwardDuration    *prometheus.HistogramVec
 	forwardErrors      *prometheus.CounterVec
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 			Name: "strata_router_relabel_dropped_total",
 			Help: "Series and samples (plus histogram samples) the tenant's metric_relabel_configs dropped: accepted, not stored.",
 		}, []string{"tenant", "type"}),
+		haDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_ha_dropped_samples_total",
+			Help: "Samples (plus histogram samples) of HA replicas not elected for their cluster: answered 202, not stored.",
+		}, []string{"tenant"}),
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_router_written_total",
 			Help: "Samples, histogram samples and exemplars written to a quorum, by tenant.",
@@ -80,7 +85,7 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
+		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.haDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
 	}
 	return m
 }
@@ -116,6 +121,9 @@ func (m *metrics) observe(tenant string, out outcome, d time.Duration, now time.
 		m.relabelDropped.WithLabelValues(tenant, "series").Add(float64(out.relabelDropped))
 		m.relabelDropped.WithLabelValues(tenant, "sample").Add(float64(out.relabelHeld.Samples + out.relabelHeld.Histograms))
 	}
+	if n := out.haHeld.Samples + out.haHeld.Histograms; n > 0 {
+		m.haDropped.WithLabelValues(tenant).Add(float64(n))
+	}
 }
 
 // sweep drops the series of tenants without a request since before.
@@ -125,5 +133,6 @@ func (m *metrics) sweep(before time.Time) {
 		m.requests.DeletePartialMatch(l)
 		m.written.DeletePartialMatch(l)
 		m.relabelDropped.DeletePartialMatch(l)
+		m.haDropped.DeletePartialMatch(l)
 	})
 }

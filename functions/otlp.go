@@ -65,5 +65,5 @@ func (r *Router) writeOTLP(hreq *http.Request, st *writeState) (string, outcome,
 	}
 	out := r.writeParsed(hreq, st, tenant, tl, seed, remotewrite.V2)
 	// Points relabeling dropped were accepted: not rejected to the sender.
-	return tenant, out, tr.Answer(tr.Samples, out.written.Samples+out.written.Histograms+out.relabelHeld.Samples+out.relabelHeld.Histograms, out.err)
+	return tenant, out, tr.Answer(tr.Samples, out.written.Samples+out.written.Histograms+out.relabelHeld.Samples+out.relabelHeld.Histograms+out.haHeld.Samples+out.haHeld.Histograms, out.err)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
-	"github.com/stratametrics/strata/writeerr"
 )
 
 // Router is the remote-write front door. It holds no data.
@@ -44,6 +43,7 @@ type Router struct {
 	otlp            otlp.Translator
 	known           *knownSeries // nil when turned off
 	relabelCache    *relabelCache
+	ha              haElections
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -196,8 +196,9 @@ func (r *Router) respond(w http.ResponseWriter, out outcome) {
 	// receiver does not say it wrote as failed.
 	written := out.written
 	written.Add(out.relabelHeld)
+	written.Add(out.haHeld)
 	written.SetHeaders(out.version, w.Header())
-	status := writeerr.HTTPStatus(out.err)
+	status := out.httpStatus()
 	if out.err == nil {
 		w.WriteHeader(status)
 		return

@@ -136,6 +136,7 @@ func worse(acc, part outcome, tenant string) outcome {
 	acc.series += part.series
 	acc.relabelDropped += part.relabelDropped
 	acc.relabelHeld.Add(part.relabelHeld)
+	acc.haHeld.Add(part.haHeld)
 	if part.err == nil {
 		return acc
 	}

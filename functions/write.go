@@ -70,6 +70,8 @@ type writeState struct {
 	refusedEarly []forwarding.Rejection
 	builder      labels.ScratchBuilder
 	relabeled    []remotewrite.Label
+	// haBody is the request without its HA replica label (ha.go).
+	haBody []byte
 }
 
 func (st *writeState) reset(numEndpoints int) {
@@ -124,6 +126,9 @@ type outcome struct {
 	// relabelHeld what they held: accepted, not stored.
 	relabelDropped int
 	relabelHeld    forwarding.Written
+	// haHeld is what a request of an HA replica not elected held:
+	// accepted, not stored.
+	haHeld forwarding.Written
 }
 
 // httpStatus is the status the outcome was answered with.
@@ -189,6 +194,16 @@ func (r *Router) writeTenant(hreq *http.Request, st *writeState, tenant string, 
 		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
 	st.rewritten, st.refusedEarly = rewritten, st.refusedEarly[:0]
+	if tl.HA.Accept {
+		held, dropped, err := r.dedupHA(hreq.Context(), st, tenant, &tl.HA)
+		if err != nil {
+			return outcome{err: err}
+		}
+		if dropped {
+			// Mimir's answer to the replica not elected.
+			return outcome{haHeld: held, status: http.StatusAccepted}
+		}
+	}
 	var (
 		dropped int
 		held    forwarding.Written

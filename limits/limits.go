@@ -48,6 +48,8 @@ type Tenant struct {
 	// MetricRelabelConfigs rewrite or drop the tenant's series before
 	// they are routed, in Prometheus' own syntax.
 	MetricRelabelConfigs []*relabel.Config `yaml:"metric_relabel_configs"`
+	// HA deduplicates the writes of Prometheus HA pairs.
+	HA HA `yaml:",inline"`
 
 	// Block builder only: the tenant's TSDB. Each change applies to an
 	// open TSDB at its next write, with no reopen.
@@ -66,6 +68,40 @@ type Tenant struct {
 	otlpSettings otlp.Settings
 }
 
+// HA are the settings of HA-pair deduplication, Mimir's names: of two
+// (or more) Prometheus scraping the same targets, each naming its cluster
+// and its replica in external labels, the writes of one elected replica
+// per (tenant, cluster) are stored, without the replica label, and the
+// others' answered 202 and dropped.
+type HA struct {
+	// Accept turns it on (off by default, as in Mimir).
+	Accept bool `yaml:"accept_ha_samples" env:"ACCEPT_SAMPLES" envDefault:"false"`
+	// ClusterLabel and ReplicaLabel are the external labels naming the
+	// pair and the replica (kube-prometheus-stack: prometheus and
+	// prometheus_replica).
+	ClusterLabel string `yaml:"ha_cluster_label" env:"CLUSTER_LABEL" envDefault:"cluster"`
+	ReplicaLabel string `yaml:"ha_replica_label" env:"REPLICA_LABEL" envDefault:"__replica__"`
+	// FailoverTimeout is how long the elected replica may send nothing
+	// before the next replica that writes is elected.
+	FailoverTimeout time.Duration `yaml:"ha_failover_timeout" env:"FAILOVER_TIMEOUT" envDefault:"30s"`
+}
+
+// Validate refuses settings that cannot work.
+func (h HA) Validate() error {
+	if !h.Accept {
+		return nil
+	}
+	switch {
+	case !model.UTF8Validation.IsValidLabelName(h.ClusterLabel) || !model.UTF8Validation.IsValidLabelName(h.ReplicaLabel):
+		return fmt.Errorf("ha_cluster_label %q and ha_replica_label %q must be label names", h.ClusterLabel, h.ReplicaLabel)
+	case h.ClusterLabel == h.ReplicaLabel:
+		return fmt.Errorf("ha_cluster_label and ha_replica_label must differ, both are %q", h.ClusterLabel)
+	case h.FailoverTimeout < time.Second:
+		return fmt.Errorf("ha_failover_timeout must be at least 1s, got %s", h.FailoverTimeout)
+	}
+	return nil
+}
+
 // OTLPSettings are the tenant's OTLP options as the translator takes them.
 func (l *Tenant) OTLPSettings() otlp.Settings { return l.otlpSettings }
 
@@ -82,6 +118,9 @@ func (l *Tenant) Validate() error {
 		return fmt.Errorf("out_of_order_window, max_series_per_tenant and max_exemplars must not be negative")
 	}
 	if err := l.OTLP.Validate(); err != nil {
+		return err
+	}
+	if err := l.HA.Validate(); err != nil {
 		return err
 	}
 	for k, rule := range l.MetricRelabelConfigs {
