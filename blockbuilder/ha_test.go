@@ -20,7 +20,7 @@ import (
 func TestElectHandler(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	b := newTestBlockBuilder(t, objstore.NewInMemBucket(), reg, func(c *Config) { c.DataDir = dir })
+	b := newTestBlockBuilder(t, objstore.NewInMemBucket(), reg, func(c *Config) { c.DataDir = dir; c.HAMaxClusters = 1 })
 	ask := func(b *BlockBuilder, body string) (int, string) {
 		t.Helper()
 		w := httptest.NewRecorder()
@@ -41,6 +41,9 @@ func TestElectHandler(t *testing.T) {
 		if code, got := ask(b, c.body); code != 200 || got != c.want {
 			t.Fatalf("%s: %d %s, want %s", c.body, code, got, c.want)
 		}
+	}
+	if code, msg := ask(b, `{"tenant":"t","cluster":"dev","replica":"a","timeout_ms":30000}`); code != 503 || !strings.Contains(msg, "too many HA clusters") {
+		t.Fatalf("a second cluster over STRATA_HA_MAX_CLUSTERS=1: %d %q, want 503", code, msg)
 	}
 	if v := harness.Gathered(t, reg, "strata_blockbuilder_ha_elected_replica", "tenant", "t", "cluster", "prod", "replica", "a"); v != 1 {
 		t.Fatalf("elected replica gauge %v", v)

@@ -476,7 +476,7 @@ func checkLimitsFile(t *testing.T, m manifest, v values, who string, d workload,
 		var cm configMap
 		m.byName("ConfigMap", lv.ConfigMap.Name).decode(t, &cm)
 		data := cm.Data[filepath.Base(limitsFile)]
-		if _, err := limits.Parse([]byte(data), limits.Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}); err != nil {
+		if _, err := limits.Parse([]byte(data), limits.Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig(), HA: limits.DefaultHA()}); err != nil {
 			t.Errorf("the %s would refuse the chart's limits file: %v\n%s", who, err, data)
 		}
 	}

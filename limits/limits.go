@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stratametrics/strata/internal/envconfig"
 	"github.com/stratametrics/strata/internal/filewatch"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/validation"
@@ -85,6 +86,9 @@ type HA struct {
 	// before the next replica that writes is elected.
 	FailoverTimeout time.Duration `yaml:"ha_failover_timeout" env:"FAILOVER_TIMEOUT" envDefault:"30s"`
 }
+
+// DefaultHA returns the defaults the env tags declare.
+func DefaultHA() HA { return envconfig.Defaults[HA]() }
 
 // Validate refuses settings that cannot work.
 func (h HA) Validate() error {

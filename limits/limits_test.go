@@ -10,7 +10,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	base := Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}
+	base := Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig(), HA: DefaultHA()}
 	set, err := Parse([]byte(`
 default:
   ingestion_rate: 1000
@@ -22,6 +22,10 @@ tenants:
     out_of_order_window: 30m
     max_series_per_tenant: 1000
     max_exemplars: 0
+    accept_ha_samples: true
+    ha_cluster_label: prometheus
+    ha_replica_label: prometheus_replica
+    ha_failover_timeout: 1m
   team-b:
     max_series_per_request: 10
     otlp:
@@ -35,7 +39,8 @@ tenants:
 		t.Fatalf("default tenant limits %+v", d)
 	}
 	if a := set.For("team-a"); a.IngestionRate != 5000 || a.IngestionBurst != 10000 || a.MaxLabelValueLength != 2048 ||
-		a.OutOfOrderWindow != 30*time.Minute || a.MaxSeriesPerTenant != 1000 || a.MaxExemplars != 0 {
+		a.OutOfOrderWindow != 30*time.Minute || a.MaxSeriesPerTenant != 1000 || a.MaxExemplars != 0 ||
+		a.HA != (HA{Accept: true, ClusterLabel: "prometheus", ReplicaLabel: "prometheus_replica", FailoverTimeout: time.Minute}) {
 		t.Fatalf("team-a limits %+v: a tenant's overrides go on top of the file's default", a)
 	}
 	if b := set.For("team-b"); b.MaxSeriesPerRequest != 10 || b.IngestionRate != 1000 ||
@@ -58,6 +63,9 @@ tenants:
 		{"tenants:\n  r:\n    metric_relabel_configs: [{action: drop, sourcelabels: [job]}]\n", "sourcelabels"},
 		{"tenants:\n  r:\n    metric_relabel_configs: [{action: hashmod, target_label: s}]\n", "modulus"},
 		{"tenants:\n  o:\n    out_of_order_window: -1m\n", "out_of_order_window"},
+		{"tenants:\n  h:\n    accept_ha_samples: true\n    ha_cluster_label: x\n    ha_replica_label: x\n", "must differ"},
+		{"tenants:\n  h:\n    accept_ha_samples: true\n    ha_failover_timeout: 10ms\n", "at least 1s"},
+		{"tenants:\n  h:\n    accept_ha_samples: true\n    ha_replica_label: ''\n", "label names"},
 		{"tenants:\n  o:\n    max_series_per_tenant: -1\n", "must not be negative"},
 		{"default:\n  max_exemplars: -5\n", "must not be negative"},
 		{"default:\n  out_of_order_window: soon\n", "soon"},
@@ -81,7 +89,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	base := Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig()}
+	base := Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig(), HA: DefaultHA()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := Parse(data, base)
 		if err != nil {
