@@ -268,16 +268,17 @@ fuzz:
 # `make bench BENCH_SERIES=10000,100000 BENCH_DURATION=15s` for a quick
 # look). The baselines, VictoriaMetrics and Prometheus under the same load,
 # run at BENCH_BASELINE_SERIES only: the anchors' 100k series, at which
-# they scale the targets to this machine. The -unsorted scenarios (labels
-# sent out of order) run at 100k series only too, beside their sorted ones;
-# -unsorted-series in BENCH_FLAGS sets others. The -otlp scenarios (otlp
+# they scale the targets to this machine. The variants, -unsorted (labels
+# sent out of order) and -relabel (the router relabeling every series with
+# loadgen.RelabelRules), run at 100k series only too, beside their base
+# scenarios; -variant-series in BENCH_FLAGS sets others. The -otlp scenarios (otlp
 # for the block builder) send the same series as OTLP/HTTP metrics, to
 # Strata and to the baselines' OTLP receivers; they add some 10 minutes.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

@@ -70,14 +70,15 @@ func (p *panel) py(y float64) float64 {
 	return p.y1 - y/p.ymax*(p.y1-p.y0)
 }
 
-// plotted tells whether a scenario has a line in the plot. The unsorted
-// scenarios are read against their sorted ones in results.md, usually at
-// one number of series: beside them in the plot they would only hide
-// them. The OTLP ones too, read against the OTLP baselines there.
+// plotted tells whether a scenario has a line in the plot. The variants
+// (unsorted labels, relabeling) are read against their base scenarios in
+// results.md, usually at one number of series: beside them in the plot
+// they would only hide them. The OTLP ones too, read against the OTLP
+// baselines there.
 func plotted(scenario string) bool {
-	_, unsorted := Unsorted(scenario)
+	_, variant := VariantOf(scenario)
 	_, otlp := OTLP(scenario)
-	return !unsorted && !otlp
+	return variant == nil && !otlp
 }
 
 // WriteSVG draws samples per CPU-second and peak RSS against active

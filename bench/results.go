@@ -43,6 +43,10 @@ const (
 	// over the sorted scenario's is what sorting on receipt costs.
 	BlockBuilderUnsorted = BlockBuilder + UnsortedSuffix
 	RouterUnsorted       = Router + UnsortedSuffix
+	// RouterRelabel is Router with every tenant's series relabeled by
+	// loadgen.RelabelRules (the router's limits file, RelabelLimits): its
+	// cost per sample over the plain router's is what relabeling costs.
+	RouterRelabel = Router + RelabelSuffix
 	// The baselines: other receivers taking the same load directly, so
 	// that Strata's figures read as ratios that hold across machines.
 	VictoriaMetrics = "victoriametrics"
@@ -65,6 +69,66 @@ const OTLPSuffix = "-otlp"
 // name without it) loaded with unsorted labels.
 const UnsortedSuffix = "-unsorted"
 
+// RelabelSuffix ends the name of a scenario that is another one (the name
+// without it) whose router relabels every series (RelabelLimits).
+const RelabelSuffix = "-relabel"
+
+// A Variant is a scenario that is another one, its base (the name without
+// the variant's suffix), with one thing changed: the same processes under
+// the same load otherwise. It runs beside its base at the same numbers of
+// series, and results.md reads it against the base: its extra CPU per
+// sample is what the change costs.
+type Variant struct {
+	Suffix string
+	// Heading and Intro open the variant's section of results.md; Base
+	// and Changed name the two runs in its columns.
+	Heading, Intro, Base, Changed string
+}
+
+// Variants are the variants, in the order their sections are shown.
+var Variants = []Variant{
+	{
+		Suffix:  UnsortedSuffix,
+		Heading: "Unsorted labels",
+		Intro: "Each `-unsorted` scenario is the scenario without the suffix, run next to it, with the same series sent with their labels out of order (`strata loadgen -unsorted-labels`). " +
+			"Its extra ns per sample (1e9 ÷ samples per CPU-second) over the sorted run at the same number of active series is what labels out of order cost the measured processes: sorting them, and whatever else the order changes; " +
+			"the two are separate runs, so a difference of a few percent is within what a rerun moves on a shared machine.",
+		Base: "sorted", Changed: "unsorted",
+	},
+	{
+		Suffix:  RelabelSuffix,
+		Heading: "Relabeling",
+		Intro: "Each `-relabel` scenario is the scenario without the suffix, run next to it, with the router given a limits file (`STRATA_LIMITS_FILE`) whose `default:` block holds `metric_relabel_configs`, the rule set of `loadgen.RelabelRules`: " +
+			"2 of every pod's 20 metrics dropped (10% of the series, acknowledged and not forwarded) and the `endpoint` label dropped from the others, whose requests the router then re-encodes. " +
+			"Samples count as sent, the dropped ones too. Its extra ns per sample (1e9 ÷ samples per CPU-second) over the plain run at the same number of active series is what relabeling costs the router: the rules run once per series, later requests find their outcome remembered; " +
+			"the block builders get 10% fewer series, which the all-processes columns show. The two are separate runs, so a difference of a few percent is within what a rerun moves on a shared machine.",
+		Base: "plain", Changed: "relabeled",
+	},
+}
+
+// VariantOf returns the variant a scenario is of its base, and the base;
+// nil and the scenario itself for a scenario that is no variant.
+func VariantOf(scenario string) (base string, v *Variant) {
+	for i := range Variants {
+		if b, ok := strings.CutSuffix(scenario, Variants[i].Suffix); ok {
+			return b, &Variants[i]
+		}
+	}
+	return scenario, nil
+}
+
+// RelabelLimits is the router's limits file in the -relabel scenarios:
+// loadgen.RelabelRules as every tenant's metric_relabel_configs.
+func RelabelLimits() string {
+	var b strings.Builder
+	b.WriteString("default:\n  metric_relabel_configs:\n")
+	for _, line := range strings.SplitAfter(strings.TrimRight(loadgen.RelabelRules, "\n"), "\n") {
+		b.WriteString("    " + line)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
 // Scenarios lists every scenario with what it measures.
 var Scenarios = []struct {
 	Name, Title, Legend, Measures string
@@ -76,6 +140,7 @@ var Scenarios = []struct {
 	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four", false},
 	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own", false},
 	{RouterUnsorted, "router with every series' labels sent out of order (a fixed permutation, __name__ last), which it sorts", "router alone, RF=3, unsorted labels", "the router process only; the block builders run as processes of their own", false},
+	{RouterRelabel, "router with metric_relabel_configs for every tenant (loadgen.RelabelRules: 10% of the series dropped, a label dropped from the others)", "router alone, RF=3, relabeling", "the router process only; the block builders run as processes of their own", false},
 	{RouterWide, "router alone, RF=3 over 6 block builders", "router alone, RF=3 of 6", "the router process only; each block builder gets about half of every request", false},
 	{VictoriaMetrics, "baseline: VictoriaMetrics single node", "VictoriaMetrics (baseline)", "the victoria-metrics process, receiving directly", true},
 	{Prometheus, "baseline: Prometheus with its remote-write receiver", "Prometheus (baseline)", "the prometheus process, receiving directly", true},
@@ -99,6 +164,12 @@ func IsBaseline(scenario string) bool {
 // the scenario it is otherwise: its topology, and its sorted comparison.
 func Unsorted(scenario string) (sorted string, ok bool) {
 	return strings.CutSuffix(scenario, UnsortedSuffix)
+}
+
+// Relabeled tells whether a scenario's router relabels every series, and
+// returns the scenario it is otherwise.
+func Relabeled(scenario string) (plain string, ok bool) {
+	return strings.CutSuffix(scenario, RelabelSuffix)
 }
 
 // OTLP tells whether a scenario sends OTLP, and returns the scenario it
@@ -332,7 +403,7 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 			millis(rep.LatencyP50Seconds), millis(rep.LatencyP99Seconds), errorsOf(rep), rep.GeneratorNsPerSample)
 	}
 	b.WriteString("\n")
-	writeUnsorted(&b, results)
+	writeVariants(&b, results)
 	writeOTLP(&b, results)
 	if plot != "" {
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
@@ -355,41 +426,40 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	return err
 }
 
-// writeUnsorted reads each unsorted scenario against its sorted one at
-// the same number of active series: the extra CPU per sample is what the
-// measured processes spent on labels out of order.
-func writeUnsorted(b *strings.Builder, results []Result) {
-	var rows []string
-	for _, r := range results {
-		sorted, ok := Unsorted(r.Scenario)
-		if !ok {
+// writeVariants reads each variant scenario against its base at the
+// same number of active series, a section per variant: the extra CPU per
+// sample is what the measured processes spent on the change.
+func writeVariants(b *strings.Builder, results []Result) {
+	for _, v := range Variants {
+		var rows []string
+		for _, r := range results {
+			base, rv := VariantOf(r.Scenario)
+			if rv == nil || rv.Suffix != v.Suffix {
+				continue
+			}
+			row := fmt.Sprintf("| %s | %s |", r.Scenario, count(float64(r.Series)))
+			o := find(results, base, r.Series)
+			switch {
+			case !r.ok():
+				row += " failed (see above) | | | | | |"
+			case o == nil:
+				row += fmt.Sprintf(" no %s run at this number of series | | | | | |", base)
+			default:
+				ns, bns := nsPerSample(r.SamplesPerCPUSecond()), nsPerSample(o.SamplesPerCPUSecond())
+				all, ball := nsPerSample(r.AllSamplesPerCPUSecond()), nsPerSample(o.AllSamplesPerCPUSecond())
+				row += fmt.Sprintf(" %s / %s | %.0f / %.0f | **%+.0f** | %s | %+.0f | %s |",
+					count(o.SamplesPerCPUSecond()), count(r.SamplesPerCPUSecond()), bns, ns, ns-bns, times(ns, bns), all-ball, times(all, ball))
+			}
+			rows = append(rows, row)
+		}
+		if len(rows) == 0 {
 			continue
 		}
-		row := fmt.Sprintf("| %s | %s |", r.Scenario, count(float64(r.Series)))
-		base := find(results, sorted, r.Series)
-		switch {
-		case !r.ok():
-			row += " failed (see above) | | | | | |"
-		case base == nil:
-			row += fmt.Sprintf(" no %s run at this number of series | | | | | |", sorted)
-		default:
-			ns, bns := nsPerSample(r.SamplesPerCPUSecond()), nsPerSample(base.SamplesPerCPUSecond())
-			all, ball := nsPerSample(r.AllSamplesPerCPUSecond()), nsPerSample(base.AllSamplesPerCPUSecond())
-			row += fmt.Sprintf(" %s / %s | %.0f / %.0f | **%+.0f** | %s | %+.0f | %s |",
-				count(base.SamplesPerCPUSecond()), count(r.SamplesPerCPUSecond()), bns, ns, ns-bns, times(ns, bns), all-ball, times(all, ball))
-		}
-		rows = append(rows, row)
+		fmt.Fprintf(b, "## %s\n\n%s\n\n", v.Heading, v.Intro)
+		fmt.Fprintf(b, "| scenario | active series | samples per CPU-second, %[1]s / %[2]s | ns/sample, %[1]s / %[2]s | extra ns/sample | %[2]s ÷ %[1]s, CPU per sample | all processes, extra ns/sample | all processes, %[2]s ÷ %[1]s |\n", v.Base, v.Changed)
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString(strings.Join(rows, "\n") + "\n\n")
 	}
-	if len(rows) == 0 {
-		return
-	}
-	b.WriteString("## Unsorted labels\n\n")
-	b.WriteString("Each `-unsorted` scenario is the scenario without the suffix, run next to it, with the same series sent with their labels out of order (`strata loadgen -unsorted-labels`). ")
-	b.WriteString("Its extra ns per sample (1e9 ÷ samples per CPU-second) over the sorted run at the same number of active series is what labels out of order cost the measured processes: sorting them, and whatever else the order changes; ")
-	b.WriteString("the two are separate runs, so a difference of a few percent is within what a rerun moves on a shared machine.\n\n")
-	b.WriteString("| scenario | active series | samples per CPU-second, sorted / unsorted | ns/sample, sorted / unsorted | extra ns/sample | unsorted ÷ sorted, CPU per sample | all processes, extra ns/sample | all processes, unsorted ÷ sorted |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	b.WriteString(strings.Join(rows, "\n") + "\n\n")
 }
 
 // writeOTLP reads each OTLP scenario against the OTLP baselines and

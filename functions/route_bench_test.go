@@ -22,7 +22,7 @@ import (
 
 const benchStartMs = int64(1_790_000_000_000)
 
-func benchRouter(b *testing.B, endpoints, rf int, tweak ...func(*Config)) *Router {
+func benchRouter(b testing.TB, endpoints, rf int, tweak ...func(*Config)) *Router {
 	cfg := DefaultConfig()
 	for _, f := range tweak {
 		f(&cfg)

@@ -47,6 +47,9 @@ type writeState struct {
 	// their label bytes.
 	keys, hashes []uint64
 	runs         []int32
+	// keysReady: keys and runs are set already (by relabel), for
+	// lookUpKnown to look up.
+	keysReady bool
 
 	info []seriesInfo
 	// epSeries lists, per endpoint ID, the series sent to it, in order.
@@ -60,10 +63,16 @@ type writeState struct {
 
 	// Relabeling (relabel.go): the rewritten request's body, set
 	// rewritten, and the series refused before routing.
-	rewrite      remotewrite.Rewrite
-	relabelBody  []byte
-	relabelKeys  []uint64
-	relabelRuns  []int32
+	rewrite     remotewrite.Rewrite
+	relabelBody []byte
+	relabelKeys []uint64
+	relabelRuns []int32
+	// 2.0: the hash of each symbol, every series' label references (from
+	// refStarts[i] to refStarts[i+1]), and a relabeled series' new ones.
+	symHashes    []uint64
+	labelRefs    []uint32
+	refStarts    []int32
+	newRefs      []uint32
 	outcomes     []relabelOutcome
 	hit          []bool
 	rewritten    bool
@@ -193,7 +202,7 @@ func (r *Router) writeTenant(hreq *http.Request, st *writeState, tenant string, 
 	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
 		return outcome{err: fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)}
 	}
-	st.rewritten, st.refusedEarly = rewritten, st.refusedEarly[:0]
+	st.rewritten, st.refusedEarly, st.keysReady = rewritten, st.refusedEarly[:0], false
 	if tl.HA.Accept {
 		held, dropped, err := r.dedupHA(hreq.Context(), st, tenant, &tl.HA)
 		if err != nil {
@@ -325,23 +334,29 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 
 // lookUpKnown fills st.keys and st.hashes for every series of the request
 // (zeros where the table is off or does not know the series). The keys
-// are computed first and the table read in a loop of its own, so that the
-// CPU overlaps the reads, which mostly miss its caches, instead of waiting
-// for each in turn.
+// are computed first, unless relabeling has (st.keysReady), and the table
+// read in a loop of its own, so that the CPU overlaps the reads, which
+// mostly miss its caches, instead of waiting for each in turn.
 func (r *Router) lookUpKnown(st *writeState, seed uint64) {
 	n := st.req.NumSeries()
-	st.keys, st.hashes = grow(st.keys, n), grow(st.hashes, n)
+	ready := st.keysReady && len(st.keys) == n && len(st.runs) == n
+	st.keysReady = false
+	st.hashes = grow(st.hashes, n)
 	if r.known == nil {
+		st.keys = grow(st.keys, n)
 		return
 	}
-	if cap(st.runs) < n {
-		st.runs = make([]int32, n)
-	}
-	st.runs = st.runs[:n]
-	for i := 0; i < n; i++ {
-		if run, ok := st.req.LabelRun(i); ok {
-			st.keys[i] = knownKey(seed, xxhash.Sum64(run))
-			st.runs[i] = int32(len(run))
+	if !ready {
+		st.keys = grow(st.keys, n)
+		if cap(st.runs) < n {
+			st.runs = make([]int32, n)
+		}
+		st.runs = st.runs[:n]
+		for i := 0; i < n; i++ {
+			if run, ok := st.req.LabelRun(i); ok {
+				st.keys[i] = knownKey(seed, xxhash.Sum64(run))
+				st.runs[i] = int32(len(run))
+			}
 		}
 	}
 	for i, key := range st.keys {

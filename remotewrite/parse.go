@@ -310,6 +310,61 @@ func (r *Request) LabelRun(i int) (run []byte, ok bool) {
 	return b[:j], j > 0
 }
 
+// LabelRefs appends the labels_refs of 2.0 series i to dst, without
+// decoding anything else: pairs of references into Symbols, name then
+// value, in the order the series carries them (the order of Series'
+// labels). ok is false for a 1.0 request or a series whose references are
+// malformed or outside the symbol table: Series then says what is wrong.
+func (r *Request) LabelRefs(i int, dst []uint32) (refs []uint32, ok bool) {
+	if r.Version != V2 {
+		return dst, false
+	}
+	sp := r.series[i]
+	b := r.body[sp.payload:sp.end]
+	n0 := len(dst)
+	for j := 0; j < len(b); {
+		field, wt, next, err := tag(b, j)
+		if err != nil {
+			return dst, false
+		}
+		j = next
+		switch {
+		case field == 1 && wt == wireBytes:
+			p, end, err := bytesField(b, j)
+			if err != nil {
+				return dst, false
+			}
+			for k := p; k < end; {
+				var v uint64
+				if v, k, err = uvarint(b[:end], k); err != nil {
+					return dst, false
+				}
+				dst = append(dst, uint32(v))
+			}
+			j = end
+		case field == 1 && wt == wireVarint:
+			var v uint64
+			if v, j, err = uvarint(b, j); err != nil {
+				return dst, false
+			}
+			dst = append(dst, uint32(v))
+		default:
+			if j, err = skip(b, j, wt); err != nil {
+				return dst, false
+			}
+		}
+	}
+	if (len(dst)-n0)%2 != 0 {
+		return dst, false
+	}
+	for _, ref := range dst[n0:] {
+		if int(ref) >= len(r.symbols) {
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
 // decodeFieldV1 decodes the field of a 1.0 TimeSeries at b[i:] into s,
 // except a label, which it returns (encoded) for the caller to handle.
 func (s *Series) decodeFieldV1(b []byte, i int) (next int, label []byte, err error) {

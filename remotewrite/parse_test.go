@@ -485,6 +485,7 @@ func FuzzParseV2(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_ = parseAll(V2, body)
+		checkLabelRefs(t, body)
 		var want writev2.Request
 		if want.Unmarshal(body) != nil {
 			return
@@ -513,6 +514,90 @@ func FuzzParseV2(f *testing.F) {
 		}
 		compareV2(t, &r, &want)
 	})
+}
+
+// checkLabelRefs holds LabelRefs to Series on a 2.0 body: a series that
+// Series decodes has references that name its labels, in order; one it
+// refuses for its labels LabelRefs refuses too.
+func checkLabelRefs(t *testing.T, body []byte) {
+	t.Helper()
+	var r Request
+	if r.Parse(V2, body) != nil {
+		return
+	}
+	var s Series
+	for i := 0; i < r.NumSeries(); i++ {
+		prefix := []uint32{7}
+		refs, ok := r.LabelRefs(i, prefix)
+		if !ok {
+			if r.Series(i, &s) == nil {
+				t.Fatalf("series %d: LabelRefs refuses, Series decodes %v", i, s.Labels)
+			}
+			continue
+		}
+		if refs[0] != 7 {
+			t.Fatalf("series %d: LabelRefs overwrote what it appends to", i)
+		}
+		if r.Series(i, &s) != nil {
+			continue // refused for another field than its labels
+		}
+		refs = refs[1:]
+		if len(refs) != 2*len(s.Labels) {
+			t.Fatalf("series %d: %d references for %d labels", i, len(refs), len(s.Labels))
+		}
+		for k, l := range s.Labels {
+			if !bytes.Equal(r.Symbols()[refs[2*k]], l.Name) || !bytes.Equal(r.Symbols()[refs[2*k+1]], l.Value) {
+				t.Fatalf("series %d, label %d: references %d, %d name %q=%q, Series %q=%q", i, k, refs[2*k], refs[2*k+1], r.Symbols()[refs[2*k]], r.Symbols()[refs[2*k+1]], l.Name, l.Value)
+			}
+		}
+	}
+}
+
+// TestLabelRefs: LabelRefs reads labels_refs packed, unpacked, in several
+// fields and after other fields, as Series does, and refuses an odd
+// number, a reference outside the table and a 1.0 request.
+func TestLabelRefs(t *testing.T) {
+	checkLabelRefs(t, mustMarshal(t, sampleV2Request()))
+	symbols := func(b []byte) []byte {
+		for _, s := range []string{"", "__name__", "a", "job", "j"} {
+			b = append(append(b, 0x22, byte(len(s))), s...)
+		}
+		return b
+	}
+	sample := []byte{0x12, 0x0b, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x01}
+	series := func(payload ...byte) []byte { return append([]byte{0x2a, byte(len(payload))}, payload...) }
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+		want    []uint32 // nil: refused
+	}{
+		{"packed", append([]byte{0x0a, 4, 1, 2, 3, 4}, sample...), []uint32{1, 2, 3, 4}},
+		{"unpacked", append([]byte{0x08, 1, 0x08, 2}, sample...), []uint32{1, 2}},
+		{"split, after the sample", append(append([]byte{0x0a, 2, 1, 2}, sample...), 0x08, 3, 0x08, 4), []uint32{1, 2, 3, 4}},
+		{"odd", append([]byte{0x0a, 3, 1, 2, 3}, sample...), nil},
+		{"outside the table", append([]byte{0x0a, 2, 1, 5}, sample...), nil},
+		{"truncated", []byte{0x0a, 4, 1, 2}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := append(symbols(nil), series(tc.payload...)...)
+			var r Request
+			if err := r.Parse(V2, body); err != nil {
+				t.Fatal(err)
+			}
+			refs, ok := r.LabelRefs(0, nil)
+			if ok != (tc.want != nil) || ok && fmt.Sprint(refs) != fmt.Sprint(tc.want) {
+				t.Fatalf("LabelRefs = %v, %v; want %v", refs, ok, tc.want)
+			}
+			checkLabelRefs(t, body)
+		})
+	}
+	var r Request
+	if err := r.Parse(V1, mustMarshal(t, sampleV1Request())); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.LabelRefs(0, nil); ok {
+		t.Error("LabelRefs of a 1.0 series")
+	}
 }
 
 func FuzzSnappy(f *testing.F) {

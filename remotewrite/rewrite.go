@@ -64,27 +64,64 @@ func (w *Rewrite) WithLabelFields(i int, fields []byte) error {
 	return w.replaceLabels(i, 1, fields)
 }
 
+// WithLabelFieldsAfter is WithLabelFields for a caller that knows the
+// length of the series' LabelRun, run, which it then need not read again:
+// the fields after it are copied (a label among them is dropped too).
+func (w *Rewrite) WithLabelFieldsAfter(i, run int, fields []byte) error {
+	if w.req.Version != V1 {
+		return fmt.Errorf("label fields are 1.0's; the request is %v", w.req.Version)
+	}
+	sp := w.req.series[i]
+	if run < 0 || run > sp.end-sp.payload {
+		return fmt.Errorf("label run of %d bytes in a series of %d", run, sp.end-sp.payload)
+	}
+	return w.replaceLabelsAfter(i, 1, fields, run)
+}
+
 // WithLabels adds series i with its labels replaced by ls.
 func (w *Rewrite) WithLabels(i int, ls []Label) error {
 	if w.req.Version == V1 {
 		w.tmp = AppendLabelFields(w.tmp[:0], ls)
 		return w.replaceLabels(i, 1, w.tmp)
 	}
-	// 2.0: labels_refs, packed.
 	w.refs = w.refs[:0]
 	for _, l := range ls {
-		w.refs = binary.AppendUvarint(w.refs, uint64(w.symbol(l.Name)))
-		w.refs = binary.AppendUvarint(w.refs, uint64(w.symbol(l.Value)))
+		w.refs = binary.AppendUvarint(w.refs, uint64(w.Symbol(l.Name)))
+		w.refs = binary.AppendUvarint(w.refs, uint64(w.Symbol(l.Value)))
 	}
+	return w.withPackedRefs(i)
+}
+
+// WithLabelRefs adds 2.0 series i with its labels replaced by refs, pairs
+// of references (name, value) into the request's symbol table or to
+// symbols added by Symbol: for a caller that knows the new labels by the
+// references of the old ones.
+func (w *Rewrite) WithLabelRefs(i int, refs []uint32) error {
+	if w.req.Version != V2 {
+		return fmt.Errorf("label references are 2.0's; the request is %v", w.req.Version)
+	}
+	w.refs = w.refs[:0]
+	for _, ref := range refs {
+		if ref < 0x80 {
+			w.refs = append(w.refs, byte(ref))
+		} else {
+			w.refs = binary.AppendUvarint(w.refs, uint64(ref))
+		}
+	}
+	return w.withPackedRefs(i)
+}
+
+// withPackedRefs adds 2.0 series i with w.refs as its labels_refs, packed.
+func (w *Rewrite) withPackedRefs(i int) error {
 	w.tmp = append(w.tmp[:0], 0x0a)
 	w.tmp = binary.AppendUvarint(w.tmp, uint64(len(w.refs)))
 	w.tmp = append(w.tmp, w.refs...)
 	return w.replaceLabels(i, 5, w.tmp)
 }
 
-// symbol is the reference of s in the 2.0 symbol table, adding it when
-// the request's table lacks it.
-func (w *Rewrite) symbol(s []byte) uint32 {
+// Symbol is the reference of s in the 2.0 symbol table of the rewritten
+// request, adding s after the request's own symbols when they lack it.
+func (w *Rewrite) Symbol(s []byte) uint32 {
 	if w.index == nil {
 		w.index = make(map[string]uint32)
 	}
@@ -119,6 +156,14 @@ func (w *Rewrite) replaceLabels(i int, seriesField byte, labels []byte) error {
 		}
 		start = next + int(n)
 	}
+	return w.replaceLabelsAfter(i, seriesField, labels, start)
+}
+
+// replaceLabelsAfter is replaceLabels with the run of labels at the start
+// of the series known to end at start.
+func (w *Rewrite) replaceLabelsAfter(i int, seriesField byte, labels []byte, start int) error {
+	sp := w.req.series[i]
+	b := w.req.body[sp.payload:sp.end]
 	// The fields kept, and whether a label is among them.
 	size, apart := len(labels), false
 	for j := start; j < len(b); {

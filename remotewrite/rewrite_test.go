@@ -113,4 +113,29 @@ func TestRewrite(t *testing.T) {
 	if !reflect.DeepEqual(ts.Samples, v2.Timeseries[0].Samples) || got2.Symbols[ts.Metadata.HelpRef] != "help" || ts.Metadata.Type != writev2.Metadata_METRIC_TYPE_COUNTER {
 		t.Fatalf("2.0 rewrite: the other fields changed: %+v", ts)
 	}
+
+	// 2.0 by references: those of the request's symbols, and one added.
+	w.Reset(&req, nil)
+	refs, ok := req.LabelRefs(1, nil) // __name__="b"
+	if !ok {
+		t.Fatal("no label references")
+	}
+	if err := w.WithLabelRefs(1, append(refs, w.Symbol([]byte("team")), w.Symbol([]byte("b")))); err != nil {
+		t.Fatal(err)
+	}
+	var got3 writev2.Request
+	if err := got3.Unmarshal(w.Finish()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got3.Timeseries) != 1 || len(got3.Symbols) != len(v2.Symbols)+1 {
+		t.Fatalf("2.0 rewrite by references: %d series, symbols %q", len(got3.Timeseries), got3.Symbols)
+	}
+	if l, err := got3.Timeseries[0].ToLabels(&b, got3.Symbols); err != nil || l.String() != `{__name__="b", team="b"}` || got3.Timeseries[0].Samples[0].Value != 2 {
+		t.Fatalf("2.0 rewrite by references: %s %+v", l, got3.Timeseries[0])
+	}
+	var w1 Rewrite
+	w1.Reset(&Request{Version: V1}, nil)
+	if w1.WithLabelRefs(0, refs) == nil {
+		t.Error("label references in a 1.0 rewrite")
+	}
 }

@@ -16,11 +16,13 @@
 // this one. Runs go by number of series, so that each baseline runs next
 // to the Strata scenarios it is compared with.
 //
-// The -unsorted scenarios (blockbuilder-unsorted, router-unsorted) are
-// the same topologies loaded with every series' labels out of order; they
-// run beside their sorted scenario, by default at the anchors' 100k
-// series only (-unsorted-series), as one number is what their comparison
-// needs.
+// The variants are the same topologies with one thing changed: the
+// -unsorted scenarios (blockbuilder-unsorted, router-unsorted) are loaded
+// with every series' labels out of order, the -relabel one
+// (router-relabel) has its router relabel every series with
+// loadgen.RelabelRules. They run beside their base scenario, by default
+// at the anchors' 100k series only (-variant-series), as one number is
+// what their comparison needs.
 //
 // The OTLP scenarios (otlp for the block builder, router-otlp, and the
 // baselines victoriametrics-otlp and prometheus-otlp) are the same
@@ -61,9 +63,9 @@ type options struct {
 	series    []int
 	// baselineSeries are the numbers of series the baselines run at.
 	baselineSeries []int
-	// unsortedSeries are the numbers of series the unsorted scenarios run
-	// at.
-	unsortedSeries []int
+	// variantSeries are the numbers of series the variants (-unsorted,
+	// -relabel) run at.
+	variantSeries []int
 	// baselines maps a baseline scenario to its binary and the module
 	// version it was built from.
 	baselines    map[string]baseline
@@ -82,7 +84,7 @@ func main() {
 
 func run(args []string) error {
 	o := options{load: loadgen.DefaultConfig()}
-	var scenarios, series, baselineSeries, unsortedSeries, vmBin, promBin string
+	var scenarios, series, baselineSeries, variantSeries, vmBin, promBin string
 	fs := flag.NewFlagSet("strata-bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin/strata", "the strata binary to benchmark")
 	fs.StringVar(&vmBin, "victoriametrics", "victoria-metrics", "the VictoriaMetrics single-node binary, for the victoriametrics scenarios (a bare name is looked up in PATH)")
@@ -92,7 +94,8 @@ func run(args []string) error {
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
 	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
 	fs.StringVar(&baselineSeries, "baseline-series", strconv.Itoa(bench.AnchorSeries), "active series of each run of a baseline (victoriametrics, prometheus), comma-separated; the targets are scaled with the baselines at the anchors' 100k")
-	fs.StringVar(&unsortedSeries, "unsorted-series", "", "active series of each run of an -unsorted scenario, comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against the sorted scenario at the same count)")
+	fs.StringVar(&variantSeries, "variant-series", "", "active series of each run of a variant (an -unsorted or -relabel scenario), comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against their base scenario at the same count)")
+	fs.StringVar(&variantSeries, "unsorted-series", "", "the former name of -variant-series")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
 	protocol := fs.Int("protocol", 1, "remote-write version: 1 or 2 (the OTLP scenarios send OTLP whatever it is)")
@@ -125,7 +128,7 @@ func run(args []string) error {
 	if o.baselineSeries, err = counts("-baseline-series", baselineSeries); err != nil {
 		return err
 	}
-	if o.unsortedSeries, err = unsortedCounts(unsortedSeries, o.series); err != nil {
+	if o.variantSeries, err = variantCounts(variantSeries, o.series); err != nil {
 		return err
 	}
 	o.baselines = map[string]baseline{}
@@ -207,13 +210,13 @@ func counts(flag, list string) ([]int, error) {
 	return ns, nil
 }
 
-// unsortedCounts parses -unsorted-series; empty means the anchors' count
-// if the sorted scenarios run there, else theirs, as an unsorted scenario
-// reads only against its sorted one at the same count.
-func unsortedCounts(list string, series []int) ([]int, error) {
+// variantCounts parses -variant-series; empty means the anchors' count if
+// the base scenarios run there, else theirs, as a variant reads only
+// against its base at the same count.
+func variantCounts(list string, series []int) ([]int, error) {
 	switch {
 	case list != "":
-		return counts("-unsorted-series", list)
+		return counts("-variant-series", list)
 	case slices.Contains(series, bench.AnchorSeries):
 		return []int{bench.AnchorSeries}, nil
 	}
@@ -230,7 +233,7 @@ type job struct {
 // compared with: the neighbours' load on a shared machine drifts.
 func (o *options) plan() []job {
 	var all []int
-	for _, n := range slices.Concat(o.series, o.baselineSeries, o.unsortedSeries) {
+	for _, n := range slices.Concat(o.series, o.baselineSeries, o.variantSeries) {
 		if !slices.Contains(all, n) {
 			all = append(all, n)
 		}
@@ -242,8 +245,8 @@ func (o *options) plan() []job {
 			in := o.series
 			if bench.IsBaseline(sc) {
 				in = o.baselineSeries
-			} else if _, ok := bench.Unsorted(sc); ok {
-				in = o.unsortedSeries
+			} else if _, v := bench.VariantOf(sc); v != nil {
+				in = o.variantSeries
 			}
 			if slices.Contains(in, n) {
 				jobs = append(jobs, job{sc, n})
@@ -443,6 +446,11 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 			res.Error = err.Error()
 		}
 	}
+	if _, relabel := bench.Relabeled(scenario); relabel && res.Error == "" {
+		if err := checkRelabeled(ctx, c.profile[c.measured[0]], rep.AckedSamples); err != nil {
+			res.Error = err.Error()
+		}
+	}
 	if len(profileErrs) > 0 {
 		fmt.Fprintf(os.Stderr, "   profiles: %s\n", strings.Join(profileErrs, "; "))
 	}
@@ -466,11 +474,13 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 // start starts the processes of a scenario and waits until they are ready.
 func start(o *options, scenario, dir string) (*cluster, error) {
 	c := &cluster{profile: map[*harness.Proc]string{}, roles: map[int]string{}}
-	// An unsorted or OTLP scenario is its sorted, remote-write one's
-	// processes; only the load differs, and where it is sent.
+	// A variant or OTLP scenario is its base, remote-write one's
+	// processes; only the load differs, and where it is sent, or (a
+	// -relabel one) the router's limits file.
 	name := scenario
-	scenario, _ = bench.Unsorted(scenario)
+	scenario, _ = bench.VariantOf(scenario)
 	scenario, otlp := bench.OTLP(scenario)
+	_, relabel := bench.Relabeled(name)
 	path := "/api/v1/receive"
 	if otlp {
 		path = loadgen.OTLPPath
@@ -560,6 +570,13 @@ func start(o *options, scenario, dir string) (*cluster, error) {
 			"STRATA_HTTP_LISTEN="+addr,
 			"STRATA_ENDPOINTS="+strings.Join(addrs, ","),
 			"STRATA_REPLICATION_FACTOR=3")
+		if relabel {
+			limits := filepath.Join(dir, "limits.yaml")
+			if err := os.WriteFile(limits, []byte(bench.RelabelLimits()), 0o644); err != nil {
+				return c, err
+			}
+			env = append(env, "STRATA_LIMITS_FILE="+limits)
+		}
 		p, err := startProc("router", o.bin, []string{"router"}, env, dir)
 		if err != nil {
 			return c, err
@@ -691,6 +708,23 @@ func checkStored(ctx context.Context, addr string, m struct{ stored, ignored cou
 	stored, ignored := m.stored.sum(metrics), m.ignored.sum(metrics)
 	if stored-ignored < acked {
 		return fmt.Errorf("it acknowledged %d samples but stored %d (%s) and ignored %d (%s)", acked, stored, m.stored, ignored, m.ignored)
+	}
+	return nil
+}
+
+// relabelDropped counts the samples the router's relabeling dropped.
+var relabelDropped = counter{"strata_router_relabel_dropped_total", "type", "sample"}
+
+// checkRelabeled fails when the router at addr did not relabel: its rules
+// drop a tenth of the series, so some of the samples it acknowledged
+// must have been dropped.
+func checkRelabeled(ctx context.Context, addr string, acked int64) error {
+	metrics, err := harness.ScrapeMetrics(ctx, "http://"+addr+"/metrics")
+	if err != nil {
+		return fmt.Errorf("read the router's metrics: %w", err)
+	}
+	if dropped := relabelDropped.sum(metrics); dropped <= 0 {
+		return fmt.Errorf("the router acknowledged %d samples and relabeling dropped %d (%s): the rules were not applied", acked, dropped, relabelDropped)
 	}
 	return nil
 }

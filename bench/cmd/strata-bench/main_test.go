@@ -20,7 +20,8 @@ import (
 
 // TestRunSmallBench runs a few scenarios briefly against the real binary
 // and checks that every output is written and every run delivered
-// samples, the unsorted one with its labels out of order.
+// samples, the unsorted one with its labels out of order, the relabeled
+// one through a router that relabeled (the run fails otherwise).
 func TestRunSmallBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four strata processes")
@@ -28,13 +29,13 @@ func TestRunSmallBench(t *testing.T) {
 	bin := harness.Tool(t, "strata")
 	out := t.TempDir()
 	err := run([]string{"-bin", bin, "-out", out, "-tmp", t.TempDir(), "-series", "4000",
-		"-duration", "2s", "-scenarios", "blockbuilder,blockbuilder-unsorted,router,router6", "-concurrency", "2"})
+		"-duration", "2s", "-scenarios", "blockbuilder,blockbuilder-unsorted,router,router-relabel,router6", "-concurrency", "2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := readResults(t, out)
-	if len(got.Results) != 4 {
-		t.Fatalf("%d results, want 4", len(got.Results))
+	if len(got.Results) != 5 {
+		t.Fatalf("%d results, want 5", len(got.Results))
 	}
 	for _, r := range got.Results {
 		if r.Error != "" || r.Report.Samples == 0 || r.SamplesPerCPUSecond() <= 0 {
@@ -43,7 +44,7 @@ func TestRunSmallBench(t *testing.T) {
 		if _, unsorted := bench.Unsorted(r.Scenario); r.Report.UnsortedLabels != unsorted {
 			t.Errorf("%s: loaded with unsorted labels %v", r.Scenario, r.Report.UnsortedLabels)
 		}
-		if want := map[string]int{bench.Router: 4, bench.RouterWide: 7}[r.Scenario]; want > 0 && (len(r.Report.Processes) != want || len(r.Measured) != 1 || r.Roles[r.Measured[0]] != "router") {
+		if want := map[string]int{bench.Router: 4, bench.RouterRelabel: 4, bench.RouterWide: 7}[r.Scenario]; want > 0 && (len(r.Report.Processes) != want || len(r.Measured) != 1 || r.Roles[r.Measured[0]] != "router") {
 			t.Errorf("%s scenario: processes %+v, measured %v (%v): want %d processes, the router measured", r.Scenario, r.Report.Processes, r.Measured, r.Roles, want)
 		}
 		cpu := 0
@@ -60,7 +61,7 @@ func TestRunSmallBench(t *testing.T) {
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
-	if err != nil || !strings.Contains(string(md), "| router | 4.0k |") || !strings.Contains(string(md), "## Unsorted labels") {
+	if err != nil || !strings.Contains(string(md), "| router | 4.0k |") || !strings.Contains(string(md), "## Unsorted labels") || !strings.Contains(string(md), "## Relabeling") {
 		t.Errorf("results.md: %v\n%s", err, md)
 	}
 	svg, err := os.ReadFile(filepath.Join(out, "results.svg"))
@@ -181,22 +182,22 @@ func TestRunOTLP(t *testing.T) {
 
 func TestPlan(t *testing.T) {
 	o := options{
-		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted, bench.BlockBuilderOTLP, bench.PrometheusOTLP},
+		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted, bench.RouterRelabel, bench.BlockBuilderOTLP, bench.PrometheusOTLP},
 		series:         []int{100_000, 10_000},
 		baselineSeries: []int{100_000, 1_000_000},
-		unsortedSeries: []int{100_000},
+		variantSeries:  []int{100_000},
 	}
 	want := []job{
 		{bench.BlockBuilder, 10_000}, {bench.Router, 10_000}, {bench.BlockBuilderOTLP, 10_000},
-		{bench.BlockBuilder, 100_000}, {bench.BlockBuilderUnsorted, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000}, {bench.RouterUnsorted, 100_000}, {bench.BlockBuilderOTLP, 100_000}, {bench.PrometheusOTLP, 100_000},
+		{bench.BlockBuilder, 100_000}, {bench.BlockBuilderUnsorted, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000}, {bench.RouterUnsorted, 100_000}, {bench.RouterRelabel, 100_000}, {bench.BlockBuilderOTLP, 100_000}, {bench.PrometheusOTLP, 100_000},
 		{bench.VictoriaMetrics, 1_000_000}, {bench.PrometheusOTLP, 1_000_000},
 	}
 	if got := o.plan(); !slices.Equal(got, want) {
-		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only, unsorted scenarios at -unsorted-series only", got, want)
+		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only, variants at -variant-series only", got, want)
 	}
 }
 
-func TestUnsortedCounts(t *testing.T) {
+func TestVariantCounts(t *testing.T) {
 	for _, tc := range []struct {
 		list   string
 		series []int
@@ -206,9 +207,9 @@ func TestUnsortedCounts(t *testing.T) {
 		{"", []int{10_000}, []int{10_000}},
 		{"10000,1000000", []int{100_000}, []int{10_000, 1_000_000}},
 	} {
-		got, err := unsortedCounts(tc.list, tc.series)
+		got, err := variantCounts(tc.list, tc.series)
 		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("unsortedCounts(%q, %v) = %v, %v; want %v", tc.list, tc.series, got, err, tc.want)
+			t.Errorf("variantCounts(%q, %v) = %v, %v; want %v", tc.list, tc.series, got, err, tc.want)
 		}
 	}
 }
@@ -221,7 +222,8 @@ func TestFlags(t *testing.T) {
 	}{
 		{"unknown scenario", []string{"-scenarios", "blockbuilder,thanos"}, `unknown scenario "thanos"`},
 		{"bad baseline series", []string{"-baseline-series", "100k"}, `-baseline-series: "100k" is not a number of series`},
-		{"bad unsorted series", []string{"-unsorted-series", "0"}, `-unsorted-series: "0" is not a number of series`},
+		{"bad variant series", []string{"-variant-series", "0"}, `-variant-series: "0" is not a number of series`},
+		{"bad variant series, former name", []string{"-unsorted-series", "x"}, `-variant-series: "x" is not a number of series`},
 		{"VictoriaMetrics over 2.0", []string{"-scenarios", "victoriametrics", "-protocol", "2"}, "needs remote-write 1.0"},
 		{"OTLP as a protocol", []string{"-scenarios", "blockbuilder", "-protocol", "3"}, "-protocol: remote-write 1 or 2"},
 		{"no Prometheus for OTLP", []string{"-scenarios", "prometheus-otlp", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus-otlp scenario:"},
