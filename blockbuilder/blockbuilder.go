@@ -53,6 +53,9 @@ type BlockBuilder struct {
 	tenants map[string]*tenantEntry
 
 	tokens *security.Tokens // nil: writes and queries need no bearer token
+	// tenancy finds the tenant of writes sent straight to the block
+	// builder: the header, the default, or the client certificate.
+	tenancy validation.TenantSource
 
 	// now is the clock of idleness and upload retries; tests replace it
 	// before the tenants they watch are opened.
@@ -97,6 +100,7 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		tenants:      map[string]*tenantEntry{},
 		now:          time.Now,
 		otlpSettings: cfg.OTLP.Settings(),
+		tenancy:      validation.TenantSource{Header: cfg.TenantHeader, Default: cfg.DefaultTenant, CertificateField: cfg.TenantCertificateField},
 	}
 	if cfg.BearerTokenFile != "" {
 		var err error
