@@ -58,6 +58,9 @@ type BlockBuilder struct {
 	tenants map[string]*tenantEntry
 
 	tokens *security.Tokens // nil: writes and queries need no bearer token
+	// tenancy finds the tenant of writes sent straight to the block
+	// builder: the header, the default, or the client certificate.
+	tenancy validation.TenantSource
 
 	// now is the clock of idleness and upload retries; tests replace it
 	// before the tenants they watch are opened.
@@ -101,6 +104,7 @@ func New(cfg Config, bkt objstore.Bucket, logger *slog.Logger, reg prometheus.Re
 		raw:        remotewrite.NewBufferPool(16 << 20),
 		tenants:    map[string]*tenantEntry{},
 		now:        time.Now,
+		tenancy:    validation.TenantSource{Header: cfg.TenantHeader, Default: cfg.DefaultTenant, CertificateField: cfg.TenantCertificateField},
 	}
 	var err error
 	b.limits, err = limits.Load(limits.Config{Path: cfg.LimitsFile, Base: cfg.tenantLimits(), Interval: cfg.LimitsReloadInterval, Logger: logger})

@@ -35,6 +35,14 @@ type Config struct {
 	// TenantHeader and DefaultTenant find the tenant of a request.
 	TenantHeader  string `env:"TENANT_HEADER" envDefault:"THANOS-TENANT"`
 	DefaultTenant string `env:"DEFAULT_TENANT" envDefault:"default-tenant"`
+	// TenantCertificateField, when set (organization, organizationalUnit
+	// or commonName, as Thanos Receive's --receive.tenant-certificate-field),
+	// takes the tenant of writes sent straight to the block builder from
+	// that field of the sender's verified client certificate instead,
+	// whatever TenantHeader says; it needs mutual TLS (TLS.ClientCAFile).
+	// Writes forwarded by a router keep the tenant the router resolved
+	// (forwarding.HeaderForwardedTenant); queries keep TenantHeader.
+	TenantCertificateField validation.CertificateField `env:"TENANT_CERTIFICATE_FIELD"`
 	// ExternalLabels are added to every block's labels, "k=v,k=v".
 	ExternalLabels map[string]string `env:"EXTERNAL_LABELS" envKeyValSeparator:"="`
 	// OutOfOrderWindow accepts samples this much older than a series'
@@ -158,6 +166,12 @@ func (c *Config) Validate() error {
 	}
 	if err := validation.ValidateTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
+	}
+	if err := c.TenantCertificateField.Validate(); err != nil {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD: %w", err)
+	}
+	if c.TenantCertificateField != "" && c.TLS.ClientCAFile == "" {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD needs STRATA_TLS_CLIENT_CA_FILE: the tenant is taken from client certificates, which only mutual TLS verifies")
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)

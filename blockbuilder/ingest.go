@@ -73,16 +73,29 @@ func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, remo
 	return tenant, version, res, err
 }
 
-func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version) (string, appendResult, error) {
-	header := b.cfg.TenantHeader
+// admitWrite finds the tenant of a write and checks that the request may
+// write it. A router's forward carries the tenant the router resolved
+// (from its header, its default or the sender's client certificate):
+// the block builder's own tenant settings are for senders writing to it
+// directly.
+func (b *BlockBuilder) admitWrite(r *http.Request, forwarded bool) (string, error) {
+	src := b.tenancy
 	if forwarded && r.Header.Get(forwarding.HeaderForwardedTenant) != "" {
-		header = forwarding.HeaderForwardedTenant
+		src = validation.TenantSource{Header: forwarding.HeaderForwardedTenant}
 	}
-	tenant, err := validation.Tenant(r.Header, header, b.cfg.DefaultTenant)
+	tenant, err := src.Tenant(r.Header, r.TLS)
 	if err != nil {
-		return "", appendResult{}, err
+		return "", err
 	}
 	if err := b.Authorize(r.Header, tenant); err != nil {
+		return "", err
+	}
+	return tenant, nil
+}
+
+func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version) (string, appendResult, error) {
+	tenant, err := b.admitWrite(r, forwarded)
+	if err != nil {
 		return "", appendResult{}, err
 	}
 	set := b.limits.Set()

@@ -7,7 +7,6 @@ import (
 	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
-	"github.com/stratametrics/strata/validation"
 )
 
 // handleOTLP takes OTLP/HTTP metrics straight from a sender, translated
@@ -37,11 +36,9 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if err != nil {
 		return fail("", err)
 	}
-	tenant, err := validation.Tenant(r.Header, b.cfg.TenantHeader, b.cfg.DefaultTenant)
+	// OTLP comes from senders only: the router forwards remote-write.
+	tenant, err := b.admitWrite(r, false)
 	if err != nil {
-		return fail("", err)
-	}
-	if err := b.Authorize(r.Header, tenant); err != nil {
 		return fail("", err)
 	}
 	set := b.limits.Set()

@@ -3,6 +3,7 @@ package functions_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,6 +117,16 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme := "http"
+	if cfg.Router.TLS.Enabled() {
+		// As `strata router` serves (server.ListenTLS).
+		tlsCfg, err := cfg.Router.TLS.TLS()
+		if err != nil {
+			ls.Close()
+			t.Fatal(err)
+		}
+		ls.Router, scheme = tls.NewListener(ls.Router, tlsCfg), "https"
+	}
 	cl, err := dev.Start(cfg, ls, dev.Options{BlockBuilder: func(i int, bc *blockbuilder.Config, bo *appbb.Options) {
 		bc.ReplicaName = fmt.Sprintf("bb-%d", i)
 		if opts.blockBuilder != nil {
@@ -129,7 +140,7 @@ func startClusterWith(t *testing.T, n, rf int, opts clusterOptions) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.router, c.routerURL, c.routerReg = cl.Router.Router, cl.Router.URL(), cl.Router.Registry
+	c.router, c.routerURL, c.routerReg = cl.Router.Router, scheme+"://"+cl.Router.Addr+"/api/v1/receive", cl.Router.Registry
 	t.Cleanup(func() {
 		close(c.release)
 		if err := cl.Stop(); err != nil {

@@ -37,6 +37,14 @@ type Config struct {
 	// --receive.split-tenant-label-name); one request may so write
 	// several tenants. Series without it keep the request's tenant.
 	SplitTenantLabel string `env:"SPLIT_TENANT_LABEL"`
+	// TenantCertificateField, when set (organization, organizationalUnit
+	// or commonName, as Thanos Receive's --receive.tenant-certificate-field),
+	// takes the tenant from that field of the sender's verified client
+	// certificate instead, whatever TenantHeader says: a sender
+	// authenticated by mutual TLS (TLS.ClientCAFile) writes as its
+	// certificate's tenant only. Bearer tokens limited to tenants are
+	// checked against that tenant.
+	TenantCertificateField validation.CertificateField `env:"TENANT_CERTIFICATE_FIELD"`
 	// ShutdownDelay is how long `strata router` keeps serving after
 	// SIGTERM with /-/ready answering 503, so that load balancers stop
 	// sending before its listener closes. It serves at least until the
@@ -127,6 +135,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SplitTenantLabel != "" && (!model.UTF8Validation.IsValidLabelName(c.SplitTenantLabel) || c.SplitTenantLabel == model.MetricNameLabel) {
 		return fmt.Errorf("STRATA_SPLIT_TENANT_LABEL: %q is not a label name that can name a tenant", c.SplitTenantLabel)
+	}
+	if err := c.TenantCertificateField.Validate(); err != nil {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD: %w", err)
+	}
+	if c.TenantCertificateField != "" && c.TLS.ClientCAFile == "" {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD needs STRATA_TLS_CLIENT_CA_FILE: the tenant is taken from client certificates, which only mutual TLS verifies")
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)

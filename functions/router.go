@@ -25,6 +25,7 @@ import (
 	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
+	"github.com/stratametrics/strata/validation"
 )
 
 // Router is the remote-write front door. It holds no data.
@@ -54,6 +55,9 @@ type Router struct {
 	drain drainer
 
 	tokens *security.Tokens // nil: no bearer token required
+	// tenancy finds a request's tenant: the header, the default, or the
+	// client certificate.
+	tenancy validation.TenantSource
 
 	// forwards counts the parts on their way to block builders, also
 	// those still running after their request was answered.
@@ -70,6 +74,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Router, e
 	}
 	r := &Router{
 		cfg: cfg, logger: logger,
+		tenancy: validation.TenantSource{Header: cfg.TenantHeader, Default: cfg.DefaultTenant, CertificateField: cfg.TenantCertificateField},
 		// Buffers past these sizes (bodies far larger than Prometheus
 		// sends) are dropped after use rather than kept.
 		compressed: remotewrite.NewBufferPool(4 << 20),

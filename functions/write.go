@@ -16,7 +16,6 @@ import (
 	"github.com/stratametrics/strata/limits"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/shard"
-	"github.com/stratametrics/strata/validation"
 	"github.com/stratametrics/strata/writeerr"
 )
 
@@ -170,10 +169,12 @@ func (r *Router) write(hreq *http.Request, st *writeState) (tenant string, out o
 	return tenant, r.writeParsed(hreq, st, tenant, tl, seed, version)
 }
 
-// admit finds a request's tenant, checks its credentials and returns the
-// tenant's limits and known-series seed.
+// admit finds a request's tenant (its header, the default, or its client
+// certificate), checks its credentials for that tenant and returns the
+// tenant's limits and known-series seed. Every protocol's write comes
+// through here.
 func (r *Router) admit(hreq *http.Request) (string, *limits.Tenant, uint64, error) {
-	tenant, err := validation.Tenant(hreq.Header, r.cfg.TenantHeader, r.cfg.DefaultTenant)
+	tenant, err := r.tenancy.Tenant(hreq.Header, hreq.TLS)
 	if err != nil {
 		return "", nil, 0, err
 	}

@@ -169,6 +169,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"external label with a bad name", `blockbuilder: {externalLabels: {"my-cluster": "a"}}`, []string{"invalid propertyName 'my-cluster'"}},
 		{"unknown pull policy", `image: {pullPolicy: Sometimes}`, []string{"/image/pullPolicy", "must be one of 'Always', 'IfNotPresent', 'Never'"}},
 		{"unknown log format", `log: {format: xml}`, []string{"/log/format", "must be one of 'logfmt', 'json'"}},
+		{"unknown certificate field", `tenantCertificateField: CN`, []string{"/tenantCertificateField", "must be one of '', 'organization', 'organizationalUnit', 'commonName'"}},
 		{"grace period too short to flush", `blockbuilder: {terminationGracePeriodSeconds: 10}`, []string{"/blockbuilder/terminationGracePeriodSeconds", "minimum"}},
 
 		{"more copies than block builders", `blockbuilder: {replicas: 2}`, []string{"replicationFactor (3) is more than blockbuilder.replicas (2)"}},
@@ -196,6 +197,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"forward settings without block builder TLS", `tls: {forward: {serverName: bb.internal}}`, []string{"tls.forward is the routers' HTTPS towards the block builders: set tls.blockbuilder.enabled"}},
 		{"block builder client CA without the routers' certificate", `tls: {blockbuilder: {enabled: true, existingSecret: certs, clientCA: {enabled: true}}}`, []string{"the routers must present a client certificate to the block builders; set tls.forward.clientCertSecret"}},
 		{"ServiceMonitor without a client certificate for mutual TLS", `{tls: {router: {enabled: true, existingSecret: certs, clientCA: {enabled: true}}}, serviceMonitor: {enabled: true}}`, []string{"tls.router.clientCA.enabled: the ServiceMonitor's Prometheus must present a client certificate; set serviceMonitor.clientCertSecret"}},
+		{"tenant from certificates without mutual TLS", `{tls: {router: {enabled: true, existingSecret: certs}}, tenantCertificateField: organization}`, []string{"tenantCertificateField needs tls.router.clientCA.enabled"}},
 		{"ServiceMonitor client certificate nothing asks for", `serviceMonitor: {enabled: true, clientCertSecret: prometheus-client}`, []string{"serviceMonitor.clientCertSecret is only used"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,8 +271,9 @@ func TestRender(t *testing.T) {
 
 // values is the part of a values file the checks compare with.
 type values struct {
-	ReplicationFactor *int `json:"replicationFactor"`
-	Hashrings         struct {
+	ReplicationFactor      *int   `json:"replicationFactor"`
+	TenantCertificateField string `json:"tenantCertificateField"`
+	Hashrings              struct {
 		Custom string `json:"custom"`
 	} `json:"hashrings"`
 	Limits struct {
@@ -446,6 +449,14 @@ func checkRouter(t *testing.T, m manifest, v values) {
 	if got, _ := c.env("STRATA_REPLICATION_FACTOR"); got != strconv.Itoa(v.rf()) {
 		t.Errorf("router STRATA_REPLICATION_FACTOR = %q, want %d", got, v.rf())
 	}
+	// The tenant from the senders' certificates: the routers' setting, next
+	// to their client CA.
+	if got, set := c.env("STRATA_TENANT_CERTIFICATE_FIELD"); got != v.TenantCertificateField || set != (v.TenantCertificateField != "") {
+		t.Errorf("router STRATA_TENANT_CERTIFICATE_FIELD = %q (set %v), want %q", got, set, v.TenantCertificateField)
+	}
+	if _, set := c.env("STRATA_TLS_CLIENT_CA_FILE"); v.TenantCertificateField != "" && !set {
+		t.Errorf("router has STRATA_TENANT_CERTIFICATE_FIELD without STRATA_TLS_CLIENT_CA_FILE: it would not start")
+	}
 	file, _ := c.env("STRATA_HASHRINGS_FILE")
 	mount, vol := mountOf(t, d, c, file)
 	if mount.SubPath != "" {
@@ -495,6 +506,11 @@ func checkBlockBuilders(t *testing.T, m manifest, v values) {
 	}
 	checkProbes(t, "blockbuilder", c, v.TLS.Blockbuilder)
 	checkLimitsFile(t, m, v, "block builder", s, c)
+	// Block builders take their writes from the routers, which pass on
+	// the tenant they found.
+	if got, set := c.env("STRATA_TENANT_CERTIFICATE_FIELD"); set {
+		t.Errorf("block builder STRATA_TENANT_CERTIFICATE_FIELD = %q, want it unset", got)
+	}
 	if s.Spec.PodManagementPolicy != "Parallel" {
 		t.Errorf("podManagementPolicy = %q, want Parallel", s.Spec.PodManagementPolicy)
 	}

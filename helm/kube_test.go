@@ -439,9 +439,13 @@ TLS certificates must be valid for the names their clients verify:
   routers (Secret strata-router-tls): strata-router.%[1]s.svc.cluster.local
   block builders (Secret strata-blockbuilder-tls): *.strata-blockbuilder-headless.%[1]s.svc.cluster.local
 `},
-	"mtls": {`      - url: https://strata-router.%[1]s.svc.cluster.local:19291/api/v1/receive
-        headers:
-          THANOS-TENANT: team-a
+	"mtls": {`the tenant is the organization
+of the client certificate Prometheus presents (the THANOS-TENANT header is not read):
+
+prometheus:
+  prometheusSpec:
+    remoteWrite:
+      - url: https://strata-router.%[1]s.svc.cluster.local:19291/api/v1/receive
         authorization:
           credentials:
             name: strata-remote-write-token
@@ -462,7 +466,7 @@ TLS certificates must be valid for the names their clients verify:
 The snippet names Secrets for you to create in Prometheus' namespace:
   strata-remote-write-token   token: one of the tokens in key tokens.txt of Secret remote-write-tokens
   strata-router-ca            ca.crt: the CA of the routers' certificate, key bundle.pem of Secret company-ca
-  strata-remote-write-client  tls.crt, tls.key: a client certificate signed by the routers' client CA
+  strata-remote-write-client  tls.crt, tls.key: a client certificate signed by the routers' client CA, whose organization is the tenant
 `, `
 TLS certificates must be valid for the names their clients verify:
   routers (Secret strata-router-tls): strata-router.%[1]s.svc.cluster.local

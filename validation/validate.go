@@ -1,7 +1,8 @@
 // Package validation holds what a write must satisfy before it is
 // stored: the per-request limits (body and decoded sizes, series, samples,
 // labels, future timestamps), the rules every series must follow (labels
-// sorted, unique, valid UTF-8, a metric name) and tenant IDs. The router
+// sorted, unique, valid UTF-8, a metric name), tenant IDs and where a
+// request's tenant comes from (a header, or a client certificate). The router
 // and the block builders both check with it, remote-write and OTLP alike.
 //
 // The one thing to know before changing it: a series refused here is

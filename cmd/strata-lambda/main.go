@@ -49,6 +49,9 @@ func setup(stderr io.Writer) (*slog.Logger, *lambda.Adapter, error) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: "STRATA_"}); err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
+	if cfg.TenantCertificateField != "" {
+		return nil, nil, fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD has no effect in Lambda: the Function URL or API Gateway terminates TLS, so the function never sees a client certificate; unset it")
+	}
 	if cfg.TLS.Enabled() || cfg.TLS.ClientCAFile != "" {
 		return nil, nil, fmt.Errorf("STRATA_TLS_* has no effect in Lambda: the Function URL or API Gateway terminates TLS; unset it")
 	}

@@ -61,7 +61,27 @@ func NewCA(t testing.TB) *CA {
 // it and its key to files.
 func (ca *CA) Issue(t testing.TB, names ...string) (certFile, keyFile string) {
 	t.Helper()
-	certPEM, keyPEM := ca.IssuePEM(t, names...)
+	if len(names) == 0 {
+		t.Fatal("a certificate needs at least one name")
+	}
+	return ca.IssueSubject(t, pkix.Name{CommonName: names[0]}, names...)
+}
+
+// IssuePEM is Issue returning the certificate and key in PEM.
+func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	if len(names) == 0 {
+		t.Fatal("a certificate needs at least one name")
+	}
+	return ca.IssueSubjectPEM(t, pkix.Name{CommonName: names[0]}, names...)
+}
+
+// IssueSubject is Issue with the given subject (organization, unit,
+// common name: what a receiver may take a tenant from); names may be
+// none, for a client certificate.
+func (ca *CA) IssueSubject(t testing.TB, subject pkix.Name, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM := ca.IssueSubjectPEM(t, subject, names...)
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	for f, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
@@ -72,12 +92,9 @@ func (ca *CA) Issue(t testing.TB, names ...string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-// IssuePEM is Issue returning the certificate and key in PEM.
-func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
+// IssueSubjectPEM is IssueSubject returning the certificate and key in PEM.
+func (ca *CA) IssueSubjectPEM(t testing.TB, subject pkix.Name, names ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	if len(names) == 0 {
-		t.Fatal("a certificate needs at least one name")
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +102,7 @@ func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
 	ca.serial++
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
-		Subject:      pkix.Name{CommonName: names[0]},
+		Subject:      subject,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -226,6 +226,9 @@ a message naming the value to fix.
 {{- if and (not $v.tls.blockbuilder.enabled) (or $v.tls.forward.serverName $v.tls.forward.clientCertSecret) }}
 {{- fail "tls.forward is the routers' HTTPS towards the block builders: set tls.blockbuilder.enabled too" }}
 {{- end }}
+{{- if and $v.tenantCertificateField (not $v.tls.router.clientCA.enabled) }}
+{{- fail "tenantCertificateField needs tls.router.clientCA.enabled: the tenant is taken from client certificates, which only mutual TLS verifies" }}
+{{- end }}
 {{- if and $v.tls.blockbuilder.clientCA.enabled (not $v.tls.forward.clientCertSecret) }}
 {{- fail "tls.blockbuilder.clientCA.enabled: the routers must present a client certificate to the block builders; set tls.forward.clientCertSecret" }}
 {{- end }}
