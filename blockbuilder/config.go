@@ -167,11 +167,8 @@ func (c *Config) Validate() error {
 	if err := validation.ValidateTenant(c.DefaultTenant); err != nil {
 		return fmt.Errorf("STRATA_DEFAULT_TENANT: %w", err)
 	}
-	if err := c.TenantCertificateField.Validate(); err != nil {
-		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD: %w", err)
-	}
-	if c.TenantCertificateField != "" && c.TLS.ClientCAFile == "" {
-		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD needs STRATA_TLS_CLIENT_CA_FILE: the tenant is taken from client certificates, which only mutual TLS verifies")
+	if err := c.TenantCertificateField.CheckConfig(c.TLS.ClientCAFile != ""); err != nil {
+		return err
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)

@@ -136,11 +136,8 @@ func (c *Config) Validate() error {
 	if c.SplitTenantLabel != "" && (!model.UTF8Validation.IsValidLabelName(c.SplitTenantLabel) || c.SplitTenantLabel == model.MetricNameLabel) {
 		return fmt.Errorf("STRATA_SPLIT_TENANT_LABEL: %q is not a label name that can name a tenant", c.SplitTenantLabel)
 	}
-	if err := c.TenantCertificateField.Validate(); err != nil {
-		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD: %w", err)
-	}
-	if c.TenantCertificateField != "" && c.TLS.ClientCAFile == "" {
-		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD needs STRATA_TLS_CLIENT_CA_FILE: the tenant is taken from client certificates, which only mutual TLS verifies")
+	if err := c.TenantCertificateField.CheckConfig(c.TLS.ClientCAFile != ""); err != nil {
+		return err
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("STRATA_LIMIT_*: %w", err)

@@ -43,6 +43,19 @@ func (f CertificateField) Validate() error {
 	return fmt.Errorf("%q is not a certificate field; allowed are %s (or empty: off)", string(f), strings.Join(names, ", "))
 }
 
+// CheckConfig refuses STRATA_TENANT_CERTIFICATE_FIELD when it names no
+// field, or when mutual TLS (STRATA_TLS_CLIENT_CA_FILE) is off: only it
+// verifies client certificates.
+func (f CertificateField) CheckConfig(mutualTLS bool) error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD: %w", err)
+	}
+	if f != "" && !mutualTLS {
+		return fmt.Errorf("STRATA_TENANT_CERTIFICATE_FIELD needs STRATA_TLS_CLIENT_CA_FILE: the tenant is taken from client certificates, which only mutual TLS verifies")
+	}
+	return nil
+}
+
 // TenantSource says where the tenant of a request comes from: a header,
 // a default for requests without it, and optionally a field of the
 // client certificate, which then overrides both.
