@@ -1,7 +1,11 @@
 package limits
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +109,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("loaded invalid default limits: %v", err)
 		}
 	})
+}
+
+// TestCurrentReloads: Run picks a changed file up at its interval, calls
+// OnLoad with it, and keeps the last good set over a broken one.
+func TestCurrentReloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "limits.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("default:\n  ingestion_rate: 1\n")
+	var loads atomic.Int32
+	base := Tenant{Limits: validation.DefaultLimits(), OTLP: otlp.DefaultConfig(), HA: DefaultHA()}
+	c, err := Load(Config{Path: path, Base: base, Interval: 20 * time.Millisecond, OnLoad: func(*Set) { loads.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx, nil)
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never %s", what)
+			}
+		}
+	}
+	write("default:\n  ingestion_rate: 2\n")
+	wait("reloaded", func() bool { return c.Set().For("x").IngestionRate == 2 })
+	if loads.Load() != 2 {
+		t.Fatalf("OnLoad called %d times, want 2", loads.Load())
+	}
+	write("default:\n  ingestion_rate: [\n")
+	time.Sleep(100 * time.Millisecond)
+	if got := c.Set().For("x").IngestionRate; got != 2 {
+		t.Fatalf("after a broken file: rate %v, want the last good 2", got)
+	}
 }
