@@ -199,20 +199,11 @@ func (r *Router) dropLabel(st *writeState, name []byte) error {
 	st.rewrite.Reset(&st.req, st.haBody)
 	found := false
 	for i := 0; i < st.req.NumSeries(); i++ {
-		if err := st.req.Series(i, &st.series); err != nil || labelValue(st.series.Labels, name) == nil {
-			st.rewrite.Keep(i)
-			continue
+		had, err := st.addWithout(i, name)
+		if err != nil {
+			return err
 		}
-		found = true
-		st.relabeled = st.relabeled[:0]
-		for _, l := range st.series.Labels {
-			if !bytes.Equal(l.Name, name) {
-				st.relabeled = append(st.relabeled, l)
-			}
-		}
-		if err := st.rewrite.WithLabels(i, st.relabeled); err != nil {
-			return fmt.Errorf("%w: drop label %s of series %d: %v", writeerr.ErrInvalid, name, i, err)
-		}
+		found = found || had
 	}
 	if !found {
 		return nil

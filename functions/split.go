@@ -95,18 +95,8 @@ func (r *Router) splitBodies(st *writeState, parts []splitPart, name []byte) ([]
 	for k, p := range parts {
 		st.rewrite.Reset(&st.req, nil)
 		for _, i := range p.series {
-			if err := st.req.Series(i, &st.series); err != nil || labelValue(st.series.Labels, name) == nil {
-				st.rewrite.Keep(i)
-				continue
-			}
-			st.relabeled = st.relabeled[:0]
-			for _, l := range st.series.Labels {
-				if !bytes.Equal(l.Name, name) {
-					st.relabeled = append(st.relabeled, l)
-				}
-			}
-			if err := st.rewrite.WithLabels(i, st.relabeled); err != nil {
-				return nil, fmt.Errorf("%w: split series %d by tenant: %v", writeerr.ErrInvalid, i, err)
+			if _, err := st.addWithout(i, name); err != nil {
+				return nil, err
 			}
 		}
 		bodies[k] = st.rewrite.Finish()
@@ -156,6 +146,26 @@ func worse(acc, part outcome, tenant string) outcome {
 		acc.err = fmt.Errorf("tenant %s: %w", tenant, part.err)
 	}
 	return acc
+}
+
+// addWithout adds series i of st.req to st.rewrite without the label
+// called name, and tells whether it had one; a series that does not
+// decode is kept as it is, for routing to refuse as it would.
+func (st *writeState) addWithout(i int, name []byte) (bool, error) {
+	if err := st.req.Series(i, &st.series); err != nil || labelValue(st.series.Labels, name) == nil {
+		st.rewrite.Keep(i)
+		return false, nil
+	}
+	st.relabeled = st.relabeled[:0]
+	for _, l := range st.series.Labels {
+		if !bytes.Equal(l.Name, name) {
+			st.relabeled = append(st.relabeled, l)
+		}
+	}
+	if err := st.rewrite.WithLabels(i, st.relabeled); err != nil {
+		return false, fmt.Errorf("%w: drop label %s of series %d: %v", writeerr.ErrInvalid, name, i, err)
+	}
+	return true, nil
 }
 
 // labelValue is the value of the label called name, nil when the series
