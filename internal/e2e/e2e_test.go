@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/thanos-io/objstore"
+
 	"github.com/stratametrics/strata/internal/harness"
 )
 
@@ -174,6 +176,22 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 	if miss := ack.missing(got["crash"]); len(miss) > 0 {
 		t.Fatalf("%d acknowledged samples missing after kill -9 and restart, e.g. %v", len(miss), miss[:min(5, len(miss))])
 	}
+}
+
+// flushedBucket stops every block builder gracefully, which uploads all
+// it holds, and opens the bucket they uploaded to.
+func flushedBucket(t *testing.T, s3 *harness.S3, bbs []*harness.Component) objstore.Bucket {
+	t.Helper()
+	for _, b := range bbs {
+		if err := b.Stop(); err != nil {
+			t.Fatalf("block builder did not flush cleanly: %v", err)
+		}
+	}
+	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bkt
 }
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {

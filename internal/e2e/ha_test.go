@@ -119,16 +119,7 @@ remote_write:
 	if err := second.Stop(); err != nil {
 		t.Logf("stop the second Prometheus: %v", err)
 	}
-	for _, b := range bbs {
-		if err := b.Stop(); err != nil {
-			t.Fatalf("block builder did not flush cleanly: %v", err)
-		}
-	}
-
-	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bkt := flushedBucket(t, s3, bbs)
 	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	gauges := 0
 	for s, samples := range got["default-tenant"] {

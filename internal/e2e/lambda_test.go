@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -299,15 +298,7 @@ func TestLambdaUnderRuntimeEmulator(t *testing.T) {
 		t.Errorf("router built %d times for one execution environment, want 1", n)
 	}
 
-	for _, b := range bbs {
-		if err := b.Stop(); err != nil {
-			t.Fatalf("block builder did not flush cleanly: %v", err)
-		}
-	}
-	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bkt := flushedBucket(t, s3, bbs)
 	got, infos := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	for tenant, a := range ack {
 		if miss := a.missing(got[tenant]); len(miss) > 0 {

@@ -97,15 +97,7 @@ func TestOTLPSDKMatchesPrometheus(t *testing.T) {
 
 	// The bucket is what stays: the same series and samples, read from
 	// the uploaded blocks with the TSDB's own block reader.
-	for _, bb := range bbs {
-		if err := bb.Stop(); err != nil {
-			t.Fatalf("block builder did not flush cleanly: %v", err)
-		}
-	}
-	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bkt := flushedBucket(t, s3, bbs)
 	diffStores(t, "bucket", want.samples, bucketOTLPStore(harness.ReadBucket(t, bkt, "tenant_id", "receive_replica"), tenant))
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -99,15 +98,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	})
 	prom.Stop()
 
-	for _, b := range bbs {
-		if err := b.Stop(); err != nil {
-			t.Fatalf("block builder did not flush cleanly: %v", err)
-		}
-	}
-	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bkt := flushedBucket(t, s3, bbs)
 	got, blocks := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	replicas := map[string]bool{}
 	for _, b := range blocks {

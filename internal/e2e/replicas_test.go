@@ -203,15 +203,7 @@ func startBlockBuilders(t *testing.T, s3 *harness.S3, n int) []*harness.Componen
 // it holds) and returns each replica's samples of one tenant.
 func flushReplicas(t *testing.T, s3 *harness.S3, bbs []*harness.Component, tenant string) map[string]map[string]map[int64]float64 {
 	t.Helper()
-	for _, b := range bbs {
-		if err := b.Stop(); err != nil {
-			t.Fatalf("block builder did not flush cleanly: %v", err)
-		}
-	}
-	bkt, err := s3.BucketConfig().Open(context.Background(), quiet, nil, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bkt := flushedBucket(t, s3, bbs)
 	c := harness.ReadBucket(t, bkt, "tenant_id", "receive_replica")
 	out := map[string]map[string]map[int64]float64{}
 	for replica, s := range c.Replicas {
