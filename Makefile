@@ -274,11 +274,14 @@ fuzz:
 # scenarios; -variant-series in BENCH_FLAGS sets others. The -otlp scenarios (otlp
 # for the block builder) send the same series as OTLP/HTTP metrics, to
 # Strata and to the baselines' OTLP receivers; they add some 10 minutes.
+# The tenants scenario spreads the series of a block builder over 1,000
+# tenants (-tenants in BENCH_FLAGS), each request one tenant's, beside
+# tenants-1: one tenant sent requests of the same size.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp,tenants,tenants-1
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

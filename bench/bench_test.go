@@ -418,3 +418,43 @@ func TestOTLP(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTenants reads the tenants scenario against one tenant of the same
+// series in the usual requests (the target) and in requests of the same
+// size (tenants-1), with the memory each tenant adds.
+func TestTenants(t *testing.T) {
+	one := func(scenario string, series, tenants, perRequest int, samples int64, cpu float64, rss int64) Result {
+		return Result{Scenario: scenario, Series: series, Measured: []int{60},
+			Report: loadgen.Report{Samples: samples, DurationSeconds: 30, Tenants: tenants, SamplesPerRequest: perRequest,
+				Processes: []loadgen.ProcessReport{{Pid: 60, CPUSeconds: cpu, PeakRSSBytes: rss}}}}
+	}
+	results := append(fakeResults(),
+		// 500k samples per CPU-second against the block builder's 625k
+		// at 100k series (200 MB), 600k in one tenant's small requests.
+		one(Tenants, 100_000, 1000, 100, 1_500_000, 3, 800e6),
+		one(TenantsOne, 100_000, 1, 100, 1_500_000, 2.5, 190e6),
+		// 300k against 750k at 10k series: under the target.
+		one(Tenants, 10_000, 1000, 10, 3_000_000, 10, 400e6),
+	)
+	var b strings.Builder
+	if err := WriteMarkdown(&b, Machine{}, "conditions", results, ""); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## Many tenants",
+		"| tenants | 100k | 1000 × 100 | 100 | 625k / 500k | **0.80×** (yes) | 600k / 0.83× | 200 MB / 800 MB | 600 kB |",
+		"| tenants | 10k | 1000 × 10 | 10 | 750k / 300k | **0.40×** (no) | no tenants-1 run | 20 MB / 400 MB | 380 kB |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	var plain strings.Builder
+	if err := WriteMarkdown(&plain, Machine{}, "conditions", fakeResults(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "## Many tenants") {
+		t.Error("a section on tenants without a tenants run")
+	}
+}

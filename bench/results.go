@@ -47,6 +47,15 @@ const (
 	// loadgen.RelabelRules (the router's limits file, RelabelLimits): its
 	// cost per sample over the plain router's is what relabeling costs.
 	RouterRelabel = Router + RelabelSuffix
+	// Tenants is BlockBuilder with the series split evenly over many
+	// tenants (loadgen's -tenants), each request carrying one tenant's
+	// series: read against BlockBuilder at the same number of series, it
+	// tells what a tenant costs.
+	Tenants = "tenants"
+	// TenantsOne is Tenants with every request of one tenant: the same
+	// number of series per request, so that read against Tenants it
+	// tells what tenants cost apart from the smaller requests.
+	TenantsOne = "tenants-1"
 	// The baselines: other receivers taking the same load directly, so
 	// that Strata's figures read as ratios that hold across machines.
 	VictoriaMetrics = "victoriametrics"
@@ -137,6 +146,8 @@ var Scenarios = []struct {
 }{
 	{BlockBuilder, "one block builder, RF=1", "block builder, RF=1", "the block builder process, receiving directly", false},
 	{BlockBuilderUnsorted, "blockbuilder with every series' labels sent out of order (a fixed permutation, __name__ last), which it sorts", "block builder, RF=1, unsorted labels", "the block builder process, receiving directly", false},
+	{Tenants, "one block builder, RF=1, the same series split evenly over many tenants (-tenants, 1,000 by default), each request one tenant's", "block builder, RF=1, many tenants", "the block builder process, receiving directly", false},
+	{TenantsOne, "tenants with one tenant: requests of the same size (the series of one of its tenants), all of one tenant", "block builder, RF=1, small requests", "the block builder process, receiving directly", false},
 	{Dev, "strata dev: router + 3 block builders, RF=3", "dev, RF=3 (all in one)", "the one process that runs all four", false},
 	{Router, "router alone, RF=3 over 3 block builders", "router alone, RF=3", "the router process only; the block builders run as processes of their own", false},
 	{RouterUnsorted, "router with every series' labels sent out of order (a fixed permutation, __name__ last), which it sorts", "router alone, RF=3, unsorted labels", "the router process only; the block builders run as processes of their own", false},
@@ -405,6 +416,7 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	b.WriteString("\n")
 	writeVariants(&b, results)
 	writeOTLP(&b, results)
+	writeTenants(&b, results)
 	if plot != "" {
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
 	}
@@ -520,6 +532,61 @@ func writeOTLP(b *strings.Builder, results []Result) {
 	}
 	b.WriteString("\nA dash: no such run at that number of active series (`-baseline-series` sets where the baselines run).\n\n")
 }
+
+// TenantsTarget is the least share of one tenant's samples per
+// CPU-second that many tenants of the same series in all must keep.
+const TenantsTarget = 0.7
+
+// writeTenants reads each tenants run against the block builder with the
+// same series in one tenant, in requests of the usual size (the target's
+// comparison) and of the same size (tenants-1): the CPU and the memory a
+// tenant costs.
+func writeTenants(b *strings.Builder, results []Result) {
+	var rows []string
+	for i := range results {
+		r := &results[i]
+		if r.Scenario != Tenants {
+			continue
+		}
+		row := fmt.Sprintf("| %s | %s |", r.Scenario, count(float64(r.Series)))
+		o := find(results, BlockBuilder, r.Series)
+		switch {
+		case !r.ok():
+			row += " failed (see above) | | | | | | | |"
+		case o == nil:
+			row += fmt.Sprintf(" no %s run at this number of series | | | | | | | |", BlockBuilder)
+		default:
+			n := max(r.Report.Tenants, 1)
+			spc, one := r.SamplesPerCPUSecond(), o.SamplesPerCPUSecond()
+			peak, _ := r.PeakRSS()
+			onePeak, _ := o.PeakRSS()
+			met := "no"
+			if one > 0 && spc/one >= TenantsTarget {
+				met = "yes"
+			}
+			same := "no tenants-1 run"
+			if s := find(results, TenantsOne, r.Series); s != nil && s.ok() {
+				same = fmt.Sprintf("%s / %s", count(s.SamplesPerCPUSecond()), times(spc, s.SamplesPerCPUSecond()))
+			}
+			row += fmt.Sprintf(" %d × %d | %d | %s / %s | **%s** (%s) | %s | %s / %s | %s |",
+				n, r.Series/n, r.Report.SamplesPerRequest, count(one), count(spc), times(spc, one), met, same,
+				megabytes(onePeak), megabytes(peak), kilobytes(float64(peak-onePeak)/float64(n)))
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## Many tenants\n\n")
+	fmt.Fprintf(b, "The `%s` scenario is `%s` with the same series split evenly over many tenants (`strata loadgen -tenants`), each request carrying the series of one tenant, as each tenant's own Prometheus sends them: a tenant of 100 series sends requests of 100 samples. "+
+		"The target compares it with one tenant of the same series in the usual requests, in the same run: at least %.0f%% of its samples per CPU-second. "+
+		"`%s` is one tenant in requests of the same size as the tenants', so many ÷ it is what the tenants cost apart from the smaller requests; the extra peak RSS per tenant is what each open tenant (its TSDB head, WAL, chunk writer and metrics) costs.\n\n", Tenants, BlockBuilder, TenantsTarget*100, TenantsOne)
+	b.WriteString("| scenario | active series | tenants × series | samples per request | samples per CPU-second, one tenant / many | many ÷ one (target met) | one tenant in requests of the same size, samples per CPU-second / many ÷ it | peak RSS, one tenant / many | extra peak RSS per tenant |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
+}
+
+func kilobytes(b float64) string { return fmt.Sprintf("%.0f kB", b/1e3) }
 
 // nsPerSample is CPU nanoseconds per sample at a number of samples per
 // CPU-second (0 for none).

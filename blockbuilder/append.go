@@ -252,8 +252,13 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 // not fix them.
 func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendState, ref storage.SeriesRef, ls labels.Labels, res *appendResult) int {
 	if !t.keepExemplars.Load() {
-		// The TSDB takes exemplars without error when its exemplar storage
-		// is off, and keeps none of them.
+		// The tenant's max_exemplars is 0: the TSDB would take them
+		// without error and keep none.
+		res.exemplarsDropped += len(st.series.Exemplars)
+		return 0
+	}
+	if err := t.growRing(); err != nil {
+		t.logger.Warn("exemplars dropped", "err", err)
 		res.exemplarsDropped += len(st.series.Exemplars)
 		return 0
 	}

@@ -51,14 +51,15 @@ type Config struct {
 	// MaxSeriesPerTenant.
 	OutOfOrderWindow time.Duration `env:"OUT_OF_ORDER_WINDOW" envDefault:"0s"`
 	// MaxExemplars is the size of each tenant's exemplar ring; 0 disables
-	// exemplar storage. The ring is allocated whole when the tenant opens
-	// (about 64 bytes an exemplar), so it is a cost per tenant.
+	// exemplar storage. The ring is allocated whole with the tenant's
+	// first exemplar (about 64 bytes an exemplar), so it is a cost per
+	// tenant that sends exemplars.
 	MaxExemplars int64 `env:"MAX_EXEMPLARS" envDefault:"10000"`
 	// HeadStripeSize is the number of stripes (locks and maps) of each
 	// tenant's series table: a cost of about 256 bytes each per tenant
 	// (Prometheus' 16384 stripes, sized for one TSDB per process, would
 	// cost 4 MiB per tenant). A power of two.
-	HeadStripeSize int `env:"HEAD_STRIPE_SIZE" envDefault:"1024"`
+	HeadStripeSize int `env:"HEAD_STRIPE_SIZE" envDefault:"256"`
 	// TenantIdleTimeout flushes and uploads a tenant that had no write
 	// for this long, so memory follows the active tenants; it is closed
 	// once every block of it is in the bucket.

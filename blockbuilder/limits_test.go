@@ -148,3 +148,59 @@ func storedExemplars(t *testing.T, b *BlockBuilder, tenant string) int {
 	}
 	return n
 }
+
+// TestExemplarRingTakenWithFirstExemplar: a tenant's exemplar ring, some
+// 60 bytes an entry allocated whole, is taken with its first exemplar, so
+// that tenants that send none cost nothing for it; a restart replays the
+// exemplars of a tenant that had some into a ring of the full size, and
+// gives back the ring of one whose WAL holds none.
+func TestExemplarRingTakenWithFirstExemplar(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *BlockBuilder {
+		return newTestBlockBuilder(t, objstore.NewInMemBucket(), nil, func(c *Config) {
+			c.DataDir = dir
+			c.MaxExemplars = 100
+		})
+	}
+	b := open()
+	h := b.Handler()
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	// The ring's size, as the TSDB's own metric, which operators see,
+	// tells it.
+	ring := func(b *BlockBuilder, tenant string) float64 {
+		t.Helper()
+		return harness.Gathered(t, b.TSDBGatherer(), "prometheus_tsdb_exemplar_max_exemplars", "tenant", tenant)
+	}
+	for _, tenant := range []string{"plain", "traced"} {
+		if w := send(t, h, tenant, minuteSeries(2, now, 15*time.Second), false); w.Code != http.StatusNoContent {
+			t.Fatalf("tenant %s: %d %s", tenant, w.Code, w.Body)
+		}
+		if got := ring(b, tenant); got != 0 {
+			t.Fatalf("tenant %s before any exemplar: a ring of %v, want none", tenant, got)
+		}
+	}
+	req := minuteSeries(1, now+60000, time.Second)
+	req.Timeseries[0].Exemplars = []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "abc"}}, Value: 1, Timestamp: now + 60000}}
+	w := send(t, h, "traced", req, true)
+	if w.Code != http.StatusNoContent || forwarding.WrittenFromHeaders(w.Header()).Exemplars != 1 {
+		t.Fatalf("first exemplar: %d %s, %+v written", w.Code, w.Body, forwarding.WrittenFromHeaders(w.Header()))
+	}
+	if got, stored := ring(b, "traced"), storedExemplars(t, b, "traced"); got != 100 || stored != 1 {
+		t.Fatalf("after its first exemplar: a ring of %v holding %d, want 100 holding 1", got, stored)
+	}
+	if got := ring(b, "plain"); got != 0 {
+		t.Fatalf("tenant plain: a ring of %v after another tenant's exemplar, want none", got)
+	}
+
+	// A crash: the TSDBs close without a flush, their WALs stay.
+	if err := b.closeAll(b.openTenants()); err != nil {
+		t.Fatal(err)
+	}
+	b = open()
+	if got, stored := ring(b, "traced"), storedExemplars(t, b, "traced"); got != 100 || stored != 1 {
+		t.Fatalf("traced after a restart: a ring of %v holding %d, want 100 holding the replayed 1", got, stored)
+	}
+	if got := ring(b, "plain"); got != 0 {
+		t.Fatalf("plain after a restart: a ring of %v, want it given back (no exemplar in its WAL)", got)
+	}
+}

@@ -15,7 +15,9 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/compression"
 	"github.com/thanos-io/objstore"
 
@@ -40,10 +42,13 @@ type tenantDB struct {
 		sync.Mutex
 		version   atomic.Uint64
 		ooo       int64 // ms
-		exemplars int64
+		exemplars int64 // the tenant's max_exemplars
+		// ring is the size of the TSDB's exemplar ring: 0 until the
+		// tenant's first exemplar, then exemplars (see growRing).
+		ring atomic.Int64
 	}
-	// keepExemplars is what the TSDB was told: false while its exemplar
-	// ring has no room (max_exemplars 0).
+	// keepExemplars tells whether the tenant may store exemplars
+	// (max_exemplars above 0), whether or not its ring is allocated yet.
 	keepExemplars atomic.Bool
 
 	// lastWrite is the wall clock of the last write, unix ms.
@@ -121,10 +126,18 @@ func openTenant(cfg *Config, set *limits.Set, id, dir string, bkt objstore.Bucke
 	// Exemplar storage is always on, so that a tenant given exemplars by
 	// the limits file gets them without a reopen; with a ring of 0 it
 	// holds none and costs nothing.
+	// The ring is allocated whole (some 60 bytes an entry, 0.6 MB at the
+	// default 10000), so a tenant gets it with its first exemplar: most
+	// senders send none, and a block builder may hold a thousand tenants.
+	// A WAL may hold exemplars to replay, so a tenant that has one opens
+	// with its ring and gives it back after the replay if it holds none.
 	opts.EnableExemplarStorage = true
-	opts.MaxExemplars = tl.MaxExemplars
+	if hasWAL(dir) {
+		opts.MaxExemplars = tl.MaxExemplars
+	}
 	t.applied.version.Store(set.Version())
-	t.applied.ooo, t.applied.exemplars = opts.OutOfOrderTimeWindow, opts.MaxExemplars
+	t.applied.ooo, t.applied.exemplars = opts.OutOfOrderTimeWindow, tl.MaxExemplars
+	t.applied.ring.Store(opts.MaxExemplars)
 	t.keepExemplars.Store(tl.MaxExemplars > 0)
 	opts.StripeSize = cfg.HeadStripeSize
 	// Blocks are never merged here: the bucket's compactor does that, and
@@ -140,11 +153,12 @@ func openTenant(cfg *Config, set *limits.Set, id, dir string, bkt objstore.Bucke
 	// use, and costs a ring of append IDs per series and their upkeep
 	// on every append.
 	opts.IsolationDisabled = true
-	// Every tenant has its own head chunk writer; Prometheus' 4 MiB
-	// buffer, sized for one TSDB per process, would cost that much per
-	// tenant. A head chunk is at most a few kB: 1 MiB still writes
-	// hundreds at once.
-	opts.HeadChunksWriteBufferSize = 1 << 20
+	// Every tenant has its own head chunk writer, whose buffer is
+	// allocated whole once its first chunk is full; Prometheus' 4 MiB,
+	// sized for one TSDB per process, would cost that much per tenant. A
+	// head chunk is a few hundred bytes: the smallest buffer the TSDB
+	// allows, 64 KiB, still writes hundreds at once.
+	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize
 	// Blocks are reloaded, and so local retention applied, at least as
 	// often as uploads run: an uploaded block goes once it is old enough.
 	opts.BlockReloadInterval = min(cfg.UploadInterval, time.Minute)
@@ -163,6 +177,10 @@ func openTenant(cfg *Config, set *limits.Set, id, dir string, bkt objstore.Bucke
 	// happens on its schedule and is followed by an upload.
 	db.DisableCompactions()
 	t.db = db
+	if err := t.releaseEmptyRing(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("tenant %s: %w", id, err)
+	}
 	t.lastWrite.Store(now().UnixMilli())
 	return t, nil
 }
@@ -182,19 +200,92 @@ func (t *tenantDB) applyLimits(version uint64, tl *limits.Tenant) error {
 	}
 	ooo := tl.OutOfOrderWindow.Milliseconds()
 	if ooo != a.ooo || tl.MaxExemplars != a.exemplars {
-		err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
-			TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: ooo},
-			ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: tl.MaxExemplars},
-		}})
-		if err != nil {
+		// A ring in use follows the limit; one not yet allocated waits
+		// for the tenant's first exemplar.
+		ring := a.ring.Load()
+		if ring > 0 {
+			ring = tl.MaxExemplars
+		}
+		if err := t.applyTSDB(ooo, ring); err != nil {
 			return fmt.Errorf("apply limits: %w", err)
 		}
 		t.logger.Info("tenant limits applied", "out_of_order_window", tl.OutOfOrderWindow, "max_exemplars", tl.MaxExemplars)
 		a.ooo, a.exemplars = ooo, tl.MaxExemplars
+		a.ring.Store(ring)
 		t.keepExemplars.Store(tl.MaxExemplars > 0)
 	}
 	a.version.Store(version)
 	return nil
+}
+
+// applyTSDB sets the head's out-of-order window and exemplar ring size,
+// live, as a Prometheus configuration reload does.
+func (t *tenantDB) applyTSDB(ooo, ring int64) error {
+	return t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
+		TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: ooo},
+		ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: ring},
+	}})
+}
+
+// growRing allocates the exemplar ring at the tenant's max_exemplars, for
+// its first exemplar; a no-op once allocated or while max_exemplars is 0.
+func (t *tenantDB) growRing() error {
+	a := &t.applied
+	if a.ring.Load() > 0 || !t.keepExemplars.Load() {
+		return nil
+	}
+	a.Lock()
+	defer a.Unlock()
+	if a.ring.Load() > 0 || a.exemplars <= 0 {
+		return nil
+	}
+	if err := t.applyTSDB(a.ooo, a.exemplars); err != nil {
+		return fmt.Errorf("tenant %s: allocate the exemplar ring: %w", t.id, err)
+	}
+	a.ring.Store(a.exemplars)
+	return nil
+}
+
+// releaseEmptyRing gives back a ring allocated for a WAL replay that
+// brought no exemplars.
+func (t *tenantDB) releaseEmptyRing() error {
+	a := &t.applied
+	a.Lock()
+	defer a.Unlock()
+	if a.ring.Load() == 0 {
+		return nil
+	}
+	q, err := t.db.ExemplarQuerier(context.Background())
+	if err != nil {
+		return fmt.Errorf("read the replayed exemplars: %w", err)
+	}
+	// One empty matcher set matches every series.
+	held, err := q.Select(math.MinInt64, math.MaxInt64, []*labels.Matcher{})
+	if err != nil {
+		return fmt.Errorf("read the replayed exemplars: %w", err)
+	}
+	if len(held) > 0 {
+		return nil
+	}
+	if err := t.applyTSDB(a.ooo, 0); err != nil {
+		return fmt.Errorf("release the empty exemplar ring: %w", err)
+	}
+	a.ring.Store(0)
+	return nil
+}
+
+// hasWAL tells whether the TSDB in dir has a WAL segment to replay.
+func hasWAL(dir string) bool {
+	segs, err := os.ReadDir(filepath.Join(dir, "wal"))
+	if err != nil {
+		return false
+	}
+	for _, e := range segs {
+		if e.Type().IsRegular() || e.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // blocksToDelete lets the TSDB delete a block only when it is uploaded and

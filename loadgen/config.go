@@ -32,6 +32,10 @@ type Config struct {
 	// Tenant, when set, is sent in TenantHeader.
 	Tenant       string `env:"LOADGEN_TENANT"`
 	TenantHeader string `env:"LOADGEN_TENANT_HEADER" envDefault:"THANOS-TENANT"`
+	// Tenants splits the series evenly over this many tenants, named
+	// Tenant-0, Tenant-1, ... when more than one, each request carrying
+	// one tenant's series, as each tenant's own sender would send them.
+	Tenants int `env:"LOADGEN_TENANTS" envDefault:"1"`
 	// Protocol is the remote-write version, 1 or 2, or OTLP ("otlp").
 	Protocol Protocol `env:"LOADGEN_PROTOCOL" envDefault:"1"`
 	// OTLPGzip gzips OTLP requests, as the OpenTelemetry Collector's
@@ -122,6 +126,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("otlp-instance must not be empty: it is every series' instance label")
 	case c.Series < 1 || c.Series > metricsPerPod<<20:
 		return fmt.Errorf("series must be between 1 and %d, got %d", metricsPerPod<<20, c.Series)
+	case c.Tenants < 1 || c.Tenants > c.Series:
+		return fmt.Errorf("tenants must be between 1 and the number of series (%d), got %d", c.Series, c.Tenants)
+	case c.Tenants > 1 && c.Tenant == "":
+		return fmt.Errorf("tenants: set tenant too, the prefix of the %d tenants' names", c.Tenants)
 	case c.SamplesPerSeries < 1:
 		return fmt.Errorf("samples-per-series must be at least 1, got %d", c.SamplesPerSeries)
 	case c.SamplesPerRequest < c.SamplesPerSeries:
@@ -251,5 +259,18 @@ func (p *Protocol) UnmarshalJSON(b []byte) error {
 
 // seriesPerRequest is the number of series in a full request.
 func (c *Config) seriesPerRequest() int {
-	return min(c.SamplesPerRequest/c.SamplesPerSeries, c.Series)
+	return min(c.SamplesPerRequest/c.SamplesPerSeries, (c.Series+c.Tenants-1)/c.Tenants)
+}
+
+// tenantName is the name of tenant i of Tenants.
+func (c *Config) tenantName(i int) string {
+	if c.Tenants <= 1 {
+		return c.Tenant
+	}
+	return c.Tenant + "-" + strconv.Itoa(i)
+}
+
+// tenantSlots is the slots of tenant i: [first, end).
+func (c *Config) tenantSlots(i int) (first, end int) {
+	return i * c.Series / c.Tenants, (i + 1) * c.Series / c.Tenants
 }

@@ -24,6 +24,7 @@ type Report struct {
 	Concurrency       int     `json:"concurrency"`
 	Churn             float64 `json:"churn_per_minute"`
 	UnsortedLabels    bool    `json:"unsorted_labels,omitempty"`
+	Tenants           int     `json:"tenants,omitempty"`
 
 	// DurationSeconds is the measured window.
 	DurationSeconds  float64 `json:"duration_seconds"`
@@ -69,7 +70,7 @@ func (r *runner) report(before, after snapshot, lat []time.Duration) Report {
 	c := &r.cfg
 	rep := Report{
 		URL: r.url, Protocol: c.Protocol, Compression: c.compression(), Series: c.Series, SamplesPerRequest: c.SamplesPerRequest,
-		SamplesPerSeries: c.SamplesPerSeries, Concurrency: c.Concurrency, Churn: c.Churn, UnsortedLabels: c.UnsortedLabels,
+		SamplesPerSeries: c.SamplesPerSeries, Concurrency: c.Concurrency, Churn: c.Churn, UnsortedLabels: c.UnsortedLabels, Tenants: c.Tenants,
 		DurationSeconds:  after.at.Sub(before.at).Seconds(),
 		Requests:         r.winRequests.Load(),
 		Samples:          r.winSamples.Load(),
@@ -157,6 +158,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	unsorted := ""
 	if r.UnsortedLabels {
 		unsorted = ", labels unsorted"
+	}
+	if r.Tenants > 1 {
+		unsorted += fmt.Sprintf(", over %d tenants", r.Tenants)
 	}
 	proto := fmt.Sprintf("remote-write %s.0", r.Protocol)
 	if r.Protocol == OTLP {

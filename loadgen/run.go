@@ -44,8 +44,8 @@ type runner struct {
 	now        func() time.Time
 	startMs    int64
 	intervalMs int64
-	perReq     int // series in a full request
-	chunks     int // requests per round
+	perReq     int     // series in a full request
+	chunks     []chunk // the requests of a round
 
 	// stop is closed when the measured duration has passed: senders finish
 	// the request in hand and return.
@@ -63,6 +63,13 @@ type runner struct {
 	mu       sync.Mutex
 	errors   map[string]int64
 	examples map[string]string
+}
+
+// chunk is one request of a round: n series from slot first, of one
+// tenant.
+type chunk struct {
+	first, n int
+	tenant   string
 }
 
 type worker struct {
@@ -100,7 +107,12 @@ func newRunner(cfg Config) *runner {
 			},
 		}
 	}
-	r.chunks = (cfg.Series + r.perReq - 1) / r.perReq
+	for t := 0; t < max(cfg.Tenants, 1); t++ {
+		first, end := cfg.tenantSlots(t)
+		for ; first < end; first += r.perReq {
+			r.chunks = append(r.chunks, chunk{first: first, n: min(r.perReq, end-first), tenant: cfg.tenantName(t)})
+		}
+	}
 	// Start on a scrape boundary, far enough back to send faster than
 	// real time for a while.
 	start := r.now().Add(-cfg.Backfill).UnixMilli()
@@ -109,9 +121,9 @@ func newRunner(cfg Config) *runner {
 }
 
 func (r *runner) run(ctx context.Context) (Report, error) {
-	n := min(r.cfg.Concurrency, r.chunks)
+	n := min(r.cfg.Concurrency, len(r.chunks))
 	workers := make([]*worker, n)
-	for c := 0; c < r.chunks; c++ {
+	for c := range r.chunks {
 		w := workers[c%n]
 		if w == nil {
 			w = &worker{id: c % n}
@@ -222,7 +234,7 @@ func (r *runner) work(ctx context.Context, w *worker) {
 			}
 			t := r.template(w, i, c, replaced)
 			t.patch(k0, r.startMs, r.intervalMs)
-			r.send(ctx, w, t, k0)
+			r.send(ctx, w, t, r.chunks[c].tenant, k0)
 		}
 		r.pace.finish(w.id, round)
 	}
@@ -307,8 +319,7 @@ func (r *runner) stopped(ctx context.Context) bool {
 // template returns the template of chunk c, rebuilt when churn replaced
 // any of its series.
 func (r *runner) template(w *worker, i, c int, replaced int64) *template {
-	first := c * r.perReq
-	n := min(r.perReq, r.cfg.Series-first)
+	first, n := r.chunks[c].first, r.chunks[c].n
 	t := w.tmpls[i]
 	if t != nil && r.cfg.Churn == 0 {
 		return t
@@ -336,11 +347,11 @@ const PartialKey = "partial"
 
 // send posts one request until it is acknowledged, dropped (4xx but 429),
 // or abandoned (the run ends while retrying), backing off between tries.
-func (r *runner) send(ctx context.Context, w *worker, t *template, k0 int64) {
+func (r *runner) send(ctx context.Context, w *worker, t *template, tenant string, k0 int64) {
 	samples := int64(t.n * t.perSeries)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		status, retryAfter, rejected, msg, err := r.post(ctx, t.body)
+		status, retryAfter, rejected, msg, err := r.post(ctx, t.body, tenant)
 		measuring := r.measuring.Load()
 		if measuring {
 			w.lat = append(w.lat, time.Since(start))
@@ -419,7 +430,7 @@ const maxOTLPAnswer = 1 << 20
 // post sends one request. err is set when no answer came; msg is the start
 // of an error answer, or the message of an OTLP partial success, which
 // rejected counts the refused points of.
-func (r *runner) post(ctx context.Context, body []byte) (status int, retryAfter time.Duration, rejected int64, msg string, err error) {
+func (r *runner) post(ctx context.Context, body []byte, tenant string) (status int, retryAfter time.Duration, rejected int64, msg string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, 0, err.Error(), err
@@ -442,8 +453,8 @@ func (r *runner) post(ctx context.Context, body []byte) (status int, retryAfter 
 		h.Set(remotewrite.HeaderVersion, "0.1.0")
 	}
 	h.Set("User-Agent", "strata-loadgen")
-	if r.cfg.Tenant != "" {
-		h.Set(r.cfg.TenantHeader, r.cfg.Tenant)
+	if tenant != "" {
+		h.Set(r.cfg.TenantHeader, tenant)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {

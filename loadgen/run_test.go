@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,9 @@ type receiver struct {
 	// unsorted expects every series' labels out of order and sorts them,
 	// as a receiver that accepts them does.
 	unsorted bool
+	// tenants, when set, takes any tenant header and records, per
+	// tenant, the series sent in its requests.
+	tenants map[string]map[string]bool
 
 	requests atomic.Int64
 	mu       sync.Mutex
@@ -74,8 +78,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
 		return
 	}
-	if got := req.Header.Get("THANOS-TENANT"); got != r.tenant {
-		r.problem("tenant header %q, want %q", got, r.tenant)
+	tenant := req.Header.Get("THANOS-TENANT")
+	if r.tenants == nil && tenant != r.tenant {
+		r.problem("tenant header %q, want %q", tenant, r.tenant)
 	}
 	body, _ := io.ReadAll(req.Body)
 	raw, err := snappy.Decode(nil, body)
@@ -114,6 +119,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			continue
 		}
 		key := validation.FormatLabels(s.Labels, 1<<20)
+		if r.tenants != nil {
+			if r.tenants[tenant] == nil {
+				r.tenants[tenant] = map[string]bool{}
+			}
+			r.tenants[tenant][key] = true
+		}
 		if r.samples[key] == nil {
 			r.samples[key] = map[int64]float64{}
 		}
@@ -251,6 +262,54 @@ func TestRunDeliversWhatItAcks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunTenants splits the series over tenants: each request carries
+// one tenant's series, every tenant gets its share, and no series is sent
+// for two tenants.
+func TestRunTenants(t *testing.T) {
+	rcv, url := newReceiver(t)
+	rcv.tenants = map[string]map[string]bool{}
+	cfg := testConfig(url)
+	cfg.Tenant = "team"
+	cfg.Tenants = 7
+	cfg.Series = 1000 // not a multiple of 7: shares of 142 and 143
+	cfg.SamplesPerRequest = 100
+	cfg.Concurrency = 3
+	cfg.Rounds = 2
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.check()
+	if want := int64(cfg.Series * cfg.Rounds); rep.AckedSamples != want {
+		t.Fatalf("acknowledged %d samples, want %d", rep.AckedSamples, want)
+	}
+	if rep.Tenants != cfg.Tenants {
+		t.Errorf("report says %d tenants, want %d", rep.Tenants, cfg.Tenants)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.tenants) != cfg.Tenants {
+		t.Fatalf("series came for tenants %v, want %d tenants", slices.Sorted(maps.Keys(rcv.tenants)), cfg.Tenants)
+	}
+	owner := map[string]string{}
+	for i := 0; i < cfg.Tenants; i++ {
+		name := fmt.Sprintf("team-%d", i)
+		got := rcv.tenants[name]
+		if n := len(got); n != 142 && n != 143 {
+			t.Errorf("tenant %s got %d series, want 142 or 143", name, n)
+		}
+		for k := range got {
+			if o, ok := owner[k]; ok {
+				t.Errorf("series %s sent for %s and %s", k, o, name)
+			}
+			owner[k] = name
+		}
+	}
+	if len(owner) != cfg.Series {
+		t.Errorf("%d series in all, want %d", len(owner), cfg.Series)
 	}
 }
 
@@ -400,6 +459,8 @@ func TestValidate(t *testing.T) {
 		{"endless", func(c *Config) { c.Duration, c.Rounds = 0, 0 }, "must end"},
 		{"tenant", func(c *Config) { c.Tenant = "../x" }, "tenant"},
 		{"churn", func(c *Config) { c.Churn = -1 }, "churn"},
+		{"tenants without prefix", func(c *Config) { c.Tenants = 2 }, "set tenant"},
+		{"more tenants than series", func(c *Config) { c.Tenant, c.Series, c.Tenants = "t", 3, 4 }, "tenants must be"},
 		{"pid", func(c *Config) { c.Pids = []int{0} }, "pid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,6 +42,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "remote-write endpoint, e.g. http://127.0.0.1:19291/api/v1/receive")
 	fs.StringVar(&cfg.Tenant, "tenant", cfg.Tenant, "tenant to send in the tenant header (none: the receiver's default)")
 	fs.StringVar(&cfg.TenantHeader, "tenant-header", cfg.TenantHeader, "header that carries the tenant")
+	fs.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "split the series evenly over this many tenants, named -tenant with -0, -1, ... appended, each request carrying one tenant's series")
 	fs.Var(&cfg.Protocol, "protocol", "remote-write version, 1 or 2, or otlp: OTLP/HTTP metrics (protobuf) to -url, or to /api/v1/otlp/v1/metrics of a -url without a path")
 	fs.BoolVar(&cfg.OTLPGzip, "otlp-gzip", cfg.OTLPGzip, "gzip OTLP requests, as the OpenTelemetry Collector's otlphttp exporter does by default")
 	fs.IntVar(&cfg.Series, "series", cfg.Series, "active series")

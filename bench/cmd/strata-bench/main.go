@@ -24,6 +24,10 @@
 // at the anchors' 100k series only (-variant-series), as one number is
 // what their comparison needs.
 //
+// The tenants scenario is the block builder with the same series split
+// over -tenants tenants, read against blockbuilder at the same count; it
+// runs at -variant-series too.
+//
 // The OTLP scenarios (otlp for the block builder, router-otlp, and the
 // baselines victoriametrics-otlp and prometheus-otlp) are the same
 // processes loaded with the same series as OTLP/HTTP metrics, at -series
@@ -73,6 +77,9 @@ type options struct {
 	warmupRounds int
 	load         loadgen.Config
 	profile      bool
+	// tenants is how many tenants the tenants scenario splits the series
+	// over.
+	tenants int
 }
 
 func main() {
@@ -94,13 +101,14 @@ func run(args []string) error {
 	fs.StringVar(&scenarios, "scenarios", "blockbuilder,dev,router,victoriametrics,prometheus", "scenarios to run, comma-separated")
 	fs.StringVar(&series, "series", "10000,100000,1000000", "active series of each run of Strata, comma-separated")
 	fs.StringVar(&baselineSeries, "baseline-series", strconv.Itoa(bench.AnchorSeries), "active series of each run of a baseline (victoriametrics, prometheus), comma-separated; the targets are scaled with the baselines at the anchors' 100k")
-	fs.StringVar(&variantSeries, "variant-series", "", "active series of each run of a variant (an -unsorted or -relabel scenario), comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against their base scenario at the same count)")
+	fs.StringVar(&variantSeries, "variant-series", "", "active series of each run of a variant (an -unsorted or -relabel scenario) and of the tenants scenario, comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against their base scenario at the same count)")
 	fs.StringVar(&variantSeries, "unsorted-series", "", "the former name of -variant-series")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
 	protocol := fs.Int("protocol", 1, "remote-write version: 1 or 2 (the OTLP scenarios send OTLP whatever it is)")
 	fs.IntVar(&o.load.SamplesPerRequest, "samples-per-request", o.load.SamplesPerRequest, "samples per request")
 	fs.IntVar(&o.load.Concurrency, "concurrency", o.load.Concurrency, "concurrent senders")
+	fs.IntVar(&o.tenants, "tenants", 1000, "tenants the tenants scenario splits its series over")
 	fs.BoolVar(&o.profile, "profile", true, "CPU-profile the measured processes over the measured window")
 	revision := fs.String("revision", "", "revision the binary was built from, for the results (default: the work tree's, from git)")
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +132,9 @@ func run(args []string) error {
 	var err error
 	if o.series, err = counts("-series", series); err != nil {
 		return err
+	}
+	if o.tenants < 1 {
+		return fmt.Errorf("-tenants: at least 1, got %d", o.tenants)
 	}
 	if o.baselineSeries, err = counts("-baseline-series", baselineSeries); err != nil {
 		return err
@@ -245,7 +256,7 @@ func (o *options) plan() []job {
 			in := o.series
 			if bench.IsBaseline(sc) {
 				in = o.baselineSeries
-			} else if _, v := bench.VariantOf(sc); v != nil {
+			} else if _, v := bench.VariantOf(sc); v != nil || sc == bench.Tenants || sc == bench.TenantsOne {
 				in = o.variantSeries
 			}
 			if slices.Contains(in, n) {
@@ -392,6 +403,13 @@ func runScenario(ctx context.Context, o *options, scenario string, series int) b
 	cfg.WarmupRounds = o.warmupRounds
 	cfg.Backfill = 72 * time.Hour
 	_, cfg.UnsortedLabels = bench.Unsorted(scenario)
+	switch scenario {
+	case bench.Tenants:
+		cfg.Tenants = min(o.tenants, series)
+		cfg.SamplesPerRequest = min(cfg.SamplesPerRequest, series/cfg.Tenants*cfg.SamplesPerSeries)
+	case bench.TenantsOne:
+		cfg.SamplesPerRequest = min(cfg.SamplesPerRequest, series/min(o.tenants, series)*cfg.SamplesPerSeries)
+	}
 	if _, otlp := bench.OTLP(scenario); otlp {
 		cfg.Protocol = loadgen.OTLP
 	}
@@ -481,6 +499,10 @@ func start(o *options, scenario, dir string) (*cluster, error) {
 	scenario, _ = bench.VariantOf(scenario)
 	scenario, otlp := bench.OTLP(scenario)
 	_, relabel := bench.Relabeled(name)
+	tenants := scenario == bench.Tenants
+	if tenants || scenario == bench.TenantsOne {
+		scenario = bench.BlockBuilder
+	}
 	path := "/api/v1/receive"
 	if otlp {
 		path = loadgen.OTLPPath
@@ -509,6 +531,9 @@ func start(o *options, scenario, dir string) (*cluster, error) {
 			"STRATA_GRPC_LISTEN="+grpc,
 			"STRATA_DATA_DIR="+filepath.Join(dir, role),
 			"STRATA_REPLICA_NAME="+role)
+		if tenants {
+			env = append(env, "STRATA_MAX_TENANTS="+strconv.Itoa(max(o.tenants, 1000)))
+		}
 		p, err := startProc(role, o.bin, []string{"blockbuilder"}, env, dir)
 		if err != nil {
 			return nil, "", err

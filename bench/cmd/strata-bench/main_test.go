@@ -80,6 +80,40 @@ func TestRunSmallBench(t *testing.T) {
 	}
 }
 
+// TestRunTenants runs the tenants scenarios briefly against the real
+// binary: the series split over tenants, in requests of one tenant's
+// series, read against one tenant in results.md.
+func TestRunTenants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	bin := harness.Tool(t, "strata")
+	out := t.TempDir()
+	err := run([]string{"-bin", bin, "-out", out, "-tmp", t.TempDir(), "-series", "4000", "-tenants", "20",
+		"-duration", "2s", "-scenarios", "blockbuilder,tenants,tenants-1", "-concurrency", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readResults(t, out)
+	want := map[string]struct{ tenants, perRequest int }{bench.BlockBuilder: {1, 2000}, bench.Tenants: {20, 200}, bench.TenantsOne: {1, 200}}
+	if len(got.Results) != len(want) {
+		t.Fatalf("%d results, want %d", len(got.Results), len(want))
+	}
+	for _, r := range got.Results {
+		w := want[r.Scenario]
+		if r.Error != "" || r.Report.Samples == 0 || len(r.Report.Errors) > 0 || r.Report.DroppedSamples > 0 {
+			t.Errorf("%s: error %q, %d samples (%d dropped), errors %v %v", r.Scenario, r.Error, r.Report.Samples, r.Report.DroppedSamples, r.Report.Errors, r.Report.ErrorExamples)
+		}
+		if r.Report.Tenants != w.tenants || r.Report.SamplesPerRequest != w.perRequest {
+			t.Errorf("%s: %d tenants, %d samples per request; want %d, %d", r.Scenario, r.Report.Tenants, r.Report.SamplesPerRequest, w.tenants, w.perRequest)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil || !strings.Contains(string(md), "## Many tenants") || !strings.Contains(string(md), "| tenants | 4.0k | 20 × 200 | 200 |") {
+		t.Errorf("results.md: %v\n%s", err, md)
+	}
+}
+
 // TestRunBaselines runs the block builder beside Prometheus (and
 // VictoriaMetrics, when STRATA_TEST_VICTORIAMETRICS names it: `make test`
 // does not build it) at one small number of series, and checks each
