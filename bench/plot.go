@@ -74,11 +74,11 @@ func (p *panel) py(y float64) float64 {
 // (unsorted labels, relabeling) are read against their base scenarios in
 // results.md, usually at one number of series: beside them in the plot
 // they would only hide them. The OTLP ones too, read against the OTLP
-// baselines there.
+// baselines there. The restart scenario has no throughput to draw.
 func plotted(scenario string) bool {
 	_, variant := VariantOf(scenario)
 	_, otlp := OTLP(scenario)
-	return variant == nil && !otlp
+	return variant == nil && !otlp && scenario != Restart
 }
 
 // WriteSVG draws samples per CPU-second and peak RSS against active
