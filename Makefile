@@ -274,11 +274,15 @@ fuzz:
 # scenarios; -variant-series in BENCH_FLAGS sets others. The -otlp scenarios (otlp
 # for the block builder) send the same series as OTLP/HTTP metrics, to
 # Strata and to the baselines' OTLP receivers; they add some 10 minutes.
+# The restart scenario (restart) loads the block builder, then Prometheus,
+# with 3 rounds over 1M series in one tenant (-restart-series and
+# -restart-rounds in BENCH_FLAGS), kills, restarts, stops gracefully and
+# restarts each, timing every start to ready; it adds some 2 minutes.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp,restart
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 
