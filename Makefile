@@ -277,11 +277,15 @@ fuzz:
 # The tenants scenario spreads the series of a block builder over 1,000
 # tenants (-tenants in BENCH_FLAGS), each request one tenant's, beside
 # tenants-1: one tenant sent requests of the same size.
+# The restart scenario (restart) loads the block builder, then Prometheus,
+# with 3 rounds over 1M series in one tenant (-restart-series and
+# -restart-rounds in BENCH_FLAGS), kills, restarts, stops gracefully and
+# restarts each, timing every start to ready; it adds some 2 minutes.
 # `make bench-micro` runs the per-sample microbenchmarks of the hot path.
 BENCH_SERIES          ?= 10000,100000,1000000
 BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
-BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp,tenants,tenants-1
+BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp,tenants,tenants-1,restart
 BENCH_FLAGS           ?=
 BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
 

@@ -75,10 +75,11 @@ func (p *panel) py(y float64) float64 {
 // results.md, usually at one number of series: beside them in the plot
 // they would only hide them. The OTLP ones too, read against the OTLP
 // baselines there, and the tenants ones, read against the block builder.
+// The restart scenario has no throughput to draw.
 func plotted(scenario string) bool {
 	_, variant := VariantOf(scenario)
 	_, otlp := OTLP(scenario)
-	return variant == nil && !otlp && scenario != Tenants && scenario != TenantsOne
+	return variant == nil && !otlp && scenario != Tenants && scenario != TenantsOne && scenario != Restart
 }
 
 // WriteSVG draws samples per CPU-second and peak RSS against active

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,6 +160,7 @@ var Scenarios = []struct {
 	{RouterOTLP, "router receiving the same series as OTLP/HTTP metrics, which it translates into remote-write for the block builders", "router alone, RF=3, OTLP", "the router process only; the block builders run as processes of their own", false},
 	{VictoriaMetricsOTLP, "baseline: VictoriaMetrics single node receiving OTLP/HTTP metrics (/opentelemetry/v1/metrics)", "VictoriaMetrics, OTLP (baseline)", "the victoria-metrics process, receiving directly", true},
 	{PrometheusOTLP, "baseline: Prometheus with its OTLP receiver (--web.enable-otlp-receiver)", "Prometheus, OTLP (baseline)", "the prometheus process, receiving directly", true},
+	{Restart, "restart: one block builder, then Prometheus beside it, each loaded, killed with SIGKILL and started again (WAL replay), then stopped with SIGTERM and started again, at its own number of series (-restart-series)", "", "time from each start to ready, and peak RSS during the replay, of the block builder and of Prometheus (see Restart below)", false},
 }
 
 // IsBaseline tells whether a scenario is another receiver than Strata.
@@ -255,10 +257,15 @@ type Result struct {
 	// from, as its build information says.
 	Version string `json:"version,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Restart is set for a run of the restart scenario, which has no
+	// throughput figure (its Report is empty).
+	Restart *RestartResult `json:"restart,omitempty"`
 }
 
-// ok tells whether the run delivered a figure.
-func (r *Result) ok() bool { return r.Error == "" && r.Report.Samples > 0 }
+// ok tells whether the run delivered a throughput figure: a restart
+// result has none, and stays out of the tables and the plot that read
+// them.
+func (r *Result) ok() bool { return r.Error == "" && r.Restart == nil && r.Report.Samples > 0 }
 
 // cpu is the CPU seconds of the measured processes, and of all of them.
 func (r *Result) cpu() (measured, all float64) {
@@ -389,34 +396,11 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	for _, s := range Scenarios {
 		fmt.Fprintf(&b, "- `%s`: %s; measured: %s.\n", s.Name, s.Title, s.Measures)
 	}
-	b.WriteString("\n| scenario | active series | samples/s | measured CPU (cores) | **samples per CPU-second** | ns/sample | all processes, samples per CPU-second | peak RSS | other processes' peak RSS (max) | latency p50 / p99 | errors | loadgen ns/sample |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
-	for _, r := range results {
-		if r.Error != "" {
-			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | | | | | | |\n", r.Scenario, count(float64(r.Series)), strings.ReplaceAll(r.Error, "|", "/"))
-			continue
-		}
-		rep := &r.Report
-		mcpu, _ := r.cpu()
-		spc := r.SamplesPerCPUSecond()
-		ns := 0.0
-		if rep.Samples > 0 {
-			ns = mcpu * 1e9 / float64(rep.Samples)
-		}
-		peak, others := r.PeakRSS()
-		otherRSS := "–"
-		if others > 0 {
-			otherRSS = megabytes(others)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | **%s** | %.0f | %s | %s | %s | %s / %s | %s | %.0f |\n",
-			r.Scenario, count(float64(r.Series)), count(rep.SamplesPerSecond), mcpu/max(rep.DurationSeconds, 1e-9),
-			count(spc), ns, count(r.AllSamplesPerCPUSecond()), megabytes(peak), otherRSS,
-			millis(rep.LatencyP50Seconds), millis(rep.LatencyP99Seconds), errorsOf(rep), rep.GeneratorNsPerSample)
-	}
-	b.WriteString("\n")
+	writeThroughput(&b, results)
 	writeVariants(&b, results)
 	writeOTLP(&b, results)
 	writeTenants(&b, results)
+	writeRestart(&b, results)
 	if plot != "" {
 		fmt.Fprintf(&b, "![samples per CPU-second and peak RSS against active series](%s)\n\n", plot)
 	}
@@ -436,6 +420,43 @@ func WriteMarkdown(w io.Writer, m Machine, conditions string, results []Result, 
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeThroughput writes the main table, a row per throughput run; none
+// when every result is a restart one.
+func writeThroughput(b *strings.Builder, results []Result) {
+	if !slices.ContainsFunc(results, func(r Result) bool { return r.Scenario != Restart }) {
+		b.WriteString("\n")
+		return
+	}
+	b.WriteString("\n| scenario | active series | samples/s | measured CPU (cores) | **samples per CPU-second** | ns/sample | all processes, samples per CPU-second | peak RSS | other processes' peak RSS (max) | latency p50 / p99 | errors | loadgen ns/sample |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range results {
+		if r.Scenario == Restart {
+			continue // in its own section, failed or not
+		}
+		if r.Error != "" {
+			fmt.Fprintf(b, "| %s | %s | failed: %s | | | | | | | | | |\n", r.Scenario, count(float64(r.Series)), strings.ReplaceAll(r.Error, "|", "/"))
+			continue
+		}
+		rep := &r.Report
+		mcpu, _ := r.cpu()
+		spc := r.SamplesPerCPUSecond()
+		ns := 0.0
+		if rep.Samples > 0 {
+			ns = mcpu * 1e9 / float64(rep.Samples)
+		}
+		peak, others := r.PeakRSS()
+		otherRSS := "–"
+		if others > 0 {
+			otherRSS = megabytes(others)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f | **%s** | %.0f | %s | %s | %s | %s / %s | %s | %.0f |\n",
+			r.Scenario, count(float64(r.Series)), count(rep.SamplesPerSecond), mcpu/max(rep.DurationSeconds, 1e-9),
+			count(spc), ns, count(r.AllSamplesPerCPUSecond()), megabytes(peak), otherRSS,
+			millis(rep.LatencyP50Seconds), millis(rep.LatencyP99Seconds), errorsOf(rep), rep.GeneratorNsPerSample)
+	}
+	b.WriteString("\n")
 }
 
 // writeVariants reads each variant scenario against its base at the

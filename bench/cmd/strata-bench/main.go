@@ -72,11 +72,17 @@ type options struct {
 	variantSeries []int
 	// baselines maps a baseline scenario to its binary and the module
 	// version it was built from.
-	baselines    map[string]baseline
-	duration     time.Duration
-	warmupRounds int
-	load         loadgen.Config
-	profile      bool
+	baselines map[string]baseline
+	// restartSeries and restartRounds size the restart scenario: its
+	// active series, and the rounds over every series loaded before the
+	// kill. restartBaseline is the Prometheus it runs beside.
+	restartSeries   int
+	restartRounds   int
+	restartBaseline baseline
+	duration        time.Duration
+	warmupRounds    int
+	load            loadgen.Config
+	profile         bool
 	// tenants is how many tenants the tenants scenario splits the series
 	// over.
 	tenants int
@@ -103,6 +109,8 @@ func run(args []string) error {
 	fs.StringVar(&baselineSeries, "baseline-series", strconv.Itoa(bench.AnchorSeries), "active series of each run of a baseline (victoriametrics, prometheus), comma-separated; the targets are scaled with the baselines at the anchors' 100k")
 	fs.StringVar(&variantSeries, "variant-series", "", "active series of each run of a variant (an -unsorted or -relabel scenario) and of the tenants scenario, comma-separated (default: the anchors' 100k when -series has it, else every -series count: they are read against their base scenario at the same count)")
 	fs.StringVar(&variantSeries, "unsorted-series", "", "the former name of -variant-series")
+	fs.IntVar(&o.restartSeries, "restart-series", 1_000_000, "active series of the restart scenario, in one tenant")
+	fs.IntVar(&o.restartRounds, "restart-rounds", 3, "rounds over every series loaded before each restart scenario's kill -9, the same for the block builder and Prometheus")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time of each run, after the warm-up")
 	fs.IntVar(&o.warmupRounds, "warmup-rounds", 1, "rounds over every series before measuring (creates the series)")
 	protocol := fs.Int("protocol", 1, "remote-write version: 1 or 2 (the OTLP scenarios send OTLP whatever it is)")
@@ -142,9 +150,22 @@ func run(args []string) error {
 	if o.variantSeries, err = variantCounts(variantSeries, o.series); err != nil {
 		return err
 	}
+	if o.restartSeries < 1 {
+		return fmt.Errorf("-restart-series: %d is not a number of series", o.restartSeries)
+	}
+	if o.restartRounds < 1 {
+		return fmt.Errorf("-restart-rounds: want at least 1 round, got %d", o.restartRounds)
+	}
 	o.baselines = map[string]baseline{}
 	bins := map[string]string{bench.VictoriaMetrics: vmBin, bench.Prometheus: promBin}
 	for _, sc := range o.scenarios {
+		if sc == bench.Restart {
+			// Not a baseline scenario, but run beside Prometheus.
+			if o.restartBaseline, err = findBaseline(promBin); err != nil {
+				return fmt.Errorf("the %s scenario runs beside Prometheus: %w (set -prometheus, or leave the scenario out; `make bench` builds it)", sc, err)
+			}
+			continue
+		}
 		if !bench.IsBaseline(sc) {
 			continue
 		}
@@ -188,6 +209,10 @@ func run(args []string) error {
 			break
 		}
 		fmt.Printf("== %s, %d series\n", job.scenario, job.series)
+		if job.scenario == bench.Restart {
+			results = append(results, runRestart(ctx, &o, job.series)...)
+			continue
+		}
 		r := runScenario(ctx, &o, job.scenario, job.series)
 		if r.Error != "" {
 			fmt.Printf("   failed: %s\n", r.Error)
@@ -244,7 +269,7 @@ type job struct {
 // compared with: the neighbours' load on a shared machine drifts.
 func (o *options) plan() []job {
 	var all []int
-	for _, n := range slices.Concat(o.series, o.baselineSeries, o.variantSeries) {
+	for _, n := range slices.Concat(o.series, o.baselineSeries, o.variantSeries, []int{o.restartSeries}) {
 		if !slices.Contains(all, n) {
 			all = append(all, n)
 		}
@@ -254,7 +279,9 @@ func (o *options) plan() []job {
 	for _, n := range all {
 		for _, sc := range o.scenarios {
 			in := o.series
-			if bench.IsBaseline(sc) {
+			if sc == bench.Restart {
+				in = []int{o.restartSeries}
+			} else if bench.IsBaseline(sc) {
 				in = o.baselineSeries
 			} else if _, v := bench.VariantOf(sc); v != nil || sc == bench.Tenants || sc == bench.TenantsOne {
 				in = o.variantSeries
@@ -311,6 +338,11 @@ func write(o *options, m bench.Machine, results []bench.Result) error {
 			conditions += " The OTLP scenarios send the same series, requests and senders as OTLP/HTTP protobuf, gzipped, to each receiver's OTLP endpoint (Strata's /api/v1/otlp/v1/metrics, Prometheus' with --web.enable-otlp-receiver, VictoriaMetrics' /opentelemetry/v1/metrics with its defaults), each translating with its own defaults."
 			break
 		}
+	}
+	if slices.Contains(o.scenarios, bench.Restart) {
+		conditions += fmt.Sprintf(" The restart scenario loads the block builder (one tenant) and then Prometheus (%s, an empty configuration, its remote-write receiver) each in a fresh data directory with %d round(s) over %d series, remote-write 1.0, %d samples per request, %d concurrent senders, "+
+			"kills it with SIGKILL, starts it again on the same data, then stops it with SIGTERM (waiting up to %s) and starts it again; each start is timed until /-/ready answers 200.",
+			cmp.Or(o.restartBaseline.version, "version unknown"), o.restartRounds, o.restartSeries, o.load.SamplesPerRequest, o.load.Concurrency, gracefulStopTimeout)
 	}
 	js, err := json.MarshalIndent(struct {
 		Machine    bench.Machine  `json:"machine"`

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -214,20 +215,72 @@ func TestRunOTLP(t *testing.T) {
 	}
 }
 
+// TestRunRestart runs the restart scenario small, the block builder and
+// Prometheus, and checks each was loaded, restarted after a kill -9 with
+// every series replayed, stopped gracefully and restarted, and that
+// results.md has the section.
+func TestRunRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real receivers")
+	}
+	bin := harness.Tool(t, "strata")
+	prom := harness.Tool(t, "prometheus")
+	out := t.TempDir()
+	const series, rounds = 4000, 2
+	err := run([]string{"-bin", bin, "-prometheus", prom, "-out", out, "-tmp", t.TempDir(), "-scenarios", "restart",
+		"-restart-series", strconv.Itoa(series), "-restart-rounds", strconv.Itoa(rounds), "-concurrency", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readResults(t, out)
+	if len(got.Results) != 2 {
+		t.Fatalf("%d results, want 2 (block builder, Prometheus)", len(got.Results))
+	}
+	for i, want := range []string{bench.BlockBuilder, bench.Prometheus} {
+		r := got.Results[i]
+		rr := r.Restart
+		if r.Scenario != bench.Restart || r.Series != series || r.Error != "" || rr == nil || rr.Receiver != want {
+			t.Fatalf("result %d: %s at %d series, error %q, restart %+v: want %s's restart at %d", i, r.Scenario, r.Series, r.Error, rr, want, series)
+		}
+		if rr.SamplesLoaded != series*rounds || rr.HeadSeriesAfterCrash < series {
+			t.Errorf("%s: %d samples loaded, %d series after the kill: want %d and %d", want, rr.SamplesLoaded, rr.HeadSeriesAfterCrash, series*rounds, series)
+		}
+		if rr.CrashReadySeconds <= 0 || rr.GracefulStopSeconds <= 0 || rr.GracefulReadySeconds <= 0 || rr.RSSBeforeBytes <= 0 || rr.ReplayPeakRSSBytes <= 0 {
+			t.Errorf("%s: figures %+v, want every time and RSS positive", want, rr)
+		}
+	}
+	if bb := got.Results[0].Restart; bb.BucketBlocks == 0 || bb.BucketSamples < bb.SamplesLoaded {
+		t.Errorf("block builder: %d blocks of %d samples in the bucket after its graceful stop, want every one of %d", bb.BucketBlocks, bb.BucketSamples, bb.SamplesLoaded)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"## Restart", "| Strata block builder | 4.0k | 8.0k |", "| Prometheus (", "graceful → ready ≤ 10 s"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("results.md lacks %q:\n%s", s, md)
+		}
+	}
+	if strings.Contains(string(md), "| restart |") {
+		t.Errorf("results.md has a restart row in a throughput table:\n%s", md)
+	}
+}
+
 func TestPlan(t *testing.T) {
 	o := options{
-		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted, bench.RouterRelabel, bench.BlockBuilderOTLP, bench.PrometheusOTLP},
+		scenarios:      []string{bench.BlockBuilder, bench.BlockBuilderUnsorted, bench.VictoriaMetrics, bench.Router, bench.RouterUnsorted, bench.RouterRelabel, bench.BlockBuilderOTLP, bench.PrometheusOTLP, bench.Restart},
 		series:         []int{100_000, 10_000},
 		baselineSeries: []int{100_000, 1_000_000},
 		variantSeries:  []int{100_000},
+		restartSeries:  1_000_000,
 	}
 	want := []job{
 		{bench.BlockBuilder, 10_000}, {bench.Router, 10_000}, {bench.BlockBuilderOTLP, 10_000},
 		{bench.BlockBuilder, 100_000}, {bench.BlockBuilderUnsorted, 100_000}, {bench.VictoriaMetrics, 100_000}, {bench.Router, 100_000}, {bench.RouterUnsorted, 100_000}, {bench.RouterRelabel, 100_000}, {bench.BlockBuilderOTLP, 100_000}, {bench.PrometheusOTLP, 100_000},
-		{bench.VictoriaMetrics, 1_000_000}, {bench.PrometheusOTLP, 1_000_000},
+		{bench.VictoriaMetrics, 1_000_000}, {bench.PrometheusOTLP, 1_000_000}, {bench.Restart, 1_000_000},
 	}
 	if got := o.plan(); !slices.Equal(got, want) {
-		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only, variants at -variant-series only", got, want)
+		t.Errorf("plan %v, want %v: by series, then as -scenarios lists them, baselines at -baseline-series only, variants at -variant-series only, restart at -restart-series only", got, want)
 	}
 }
 
@@ -261,6 +314,9 @@ func TestFlags(t *testing.T) {
 		{"VictoriaMetrics over 2.0", []string{"-scenarios", "victoriametrics", "-protocol", "2"}, "needs remote-write 1.0"},
 		{"OTLP as a protocol", []string{"-scenarios", "blockbuilder", "-protocol", "3"}, "-protocol: remote-write 1 or 2"},
 		{"no Prometheus for OTLP", []string{"-scenarios", "prometheus-otlp", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus-otlp scenario:"},
+		{"no Prometheus for restart", []string{"-scenarios", "restart", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the restart scenario runs beside Prometheus"},
+		{"bad restart series", []string{"-scenarios", "restart", "-restart-series", "0"}, "-restart-series: 0 is not a number of series"},
+		{"bad restart rounds", []string{"-scenarios", "restart", "-restart-rounds", "0"}, "-restart-rounds: want at least 1 round"},
 		{"no Prometheus", []string{"-scenarios", "blockbuilder,prometheus", "-prometheus", filepath.Join(t.TempDir(), "prometheus")}, "the prometheus scenario:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
