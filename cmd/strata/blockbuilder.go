@@ -4,11 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"runtime/debug"
 
 	appbb "github.com/stratametrics/strata/app/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/internal/server"
 )
+
+// blockBuilderOptions tunes the runtime of a block builder process and
+// returns the options it is run with: GOGC is replayGOGC until the WALs
+// on disk are replayed, then blockBuilderGOGC, unless GOGC is set.
+func blockBuilderOptions(logger *slog.Logger) appbb.Options {
+	opts := appbb.Options{Logger: logger.With("component", "blockbuilder"), Pprof: debugging.Pprof}
+	if tuneRuntime(logger, replayGOGC) {
+		opts.Started = func(*blockbuilder.BlockBuilder) { debug.SetGCPercent(blockBuilderGOGC) }
+	}
+	return opts
+}
 
 // runBlockBuilder serves a block builder configured from the environment.
 func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -19,7 +32,7 @@ func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	tuneRuntime(logger, blockBuilderGOGC)
+	opts := blockBuilderOptions(logger)
 	cfg := blockbuilder.DefaultConfig()
 	if err := loadEnv(&cfg); err != nil {
 		return err
@@ -40,8 +53,5 @@ func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) er
 		l.Close()
 		return err
 	}
-	return appbb.Run(ctx, cfg, limits, l, grpcL, appbb.Options{
-		Logger: logger.With("component", "blockbuilder"),
-		Pprof:  debugging.Pprof,
-	})
+	return appbb.Run(ctx, cfg, limits, l, grpcL, opts)
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,8 +27,13 @@ import (
 // start, so /-/healthy answers while it replays its tenants' WALs, but
 // /-/ready answers 503, and writes get 503 with Retry-After (the router
 // routes around it), until every tenant is open; then it is ready, with
-// the replayed data.
+// the replayed data. Its GOGC is replayGOGC during the replay, then
+// blockBuilderGOGC.
 func TestBlockBuilderNotReadyDuringReplay(t *testing.T) {
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	before := gcPercent()
+	t.Cleanup(func() { debug.SetGCPercent(before) })
 	cfg := testBlockBuilderConfig(t)
 	tenantDir := filepath.Join(cfg.DataDir, "team-a")
 	writeWAL(t, tenantDir, "replay_test_metric", 3, time.Now())
@@ -74,6 +80,9 @@ func TestBlockBuilderNotReadyDuringReplay(t *testing.T) {
 		t.Fatal("block builder started before its tenant was opened")
 	default:
 	}
+	if got := gcPercent(); got != replayGOGC {
+		t.Errorf("GOGC during replay: %d, want %d", got, replayGOGC)
+	}
 
 	release()
 	s.ready(t)
@@ -83,12 +92,22 @@ func TestBlockBuilderNotReadyDuringReplay(t *testing.T) {
 	if code, _, body := get(t, base+"/-/ready"); code != http.StatusOK {
 		t.Fatalf("/-/ready after replay: %d %s, want 200", code, body)
 	}
+	if got := gcPercent(); got != blockBuilderGOGC {
+		t.Errorf("GOGC after replay: %d, want %d", got, blockBuilderGOGC)
+	}
 	if got := queryCount(t, base, "team-a", "replay_test_metric"); got != "3" {
 		t.Fatalf("%s series after replay, want the 3 of the WAL", got)
 	}
 	if resp := writeSeries(t, s.addr, "team-b", "replay_test_metric", 1, time.Now()); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("write after replay: %s, want 204", resp.Status)
 	}
+}
+
+// gcPercent reads the GOGC in effect.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }
 
 // writeWAL leaves in dir what a previous run that stopped without

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -44,12 +45,15 @@ func serveBlockBuilder(t *testing.T, cfg blockbuilder.Config) *servedBlockBuilde
 	}
 	s := &servedBlockBuilder{addr: l.Addr().String(), started: make(chan *blockbuilder.BlockBuilder, 1), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		s.done <- appbb.Run(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, appbb.Options{
-			Started: func(b *blockbuilder.BlockBuilder) { s.started <- b },
-			Pprof:   debugging.Pprof,
-		})
-	}()
+	opts := blockBuilderOptions(slog.New(slog.DiscardHandler))
+	next := opts.Started
+	opts.Started = func(b *blockbuilder.BlockBuilder) {
+		if next != nil {
+			next(b)
+		}
+		s.started <- b
+	}
+	go func() { s.done <- appbb.Run(ctx, cfg, blockbuilder.DefaultQueryLimits(), l, grpcL, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-s.done; err != nil {
