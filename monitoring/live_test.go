@@ -268,21 +268,21 @@ func TestAgainstRunningStrata(t *testing.T) {
 			{"StrataRouterEndpointDown", model.LabelSet{"job": "router-operator", "namespace": "strata", "endpoint": model.LabelValue(c.dead)}},
 			{"StrataBlockUploadsFailing", model.LabelSet{"job": "blockbuilder", "instance": model.LabelValue(c.bad.Addr), "tenant": liveTenant}},
 		} {
+			// Polled: an increase() needs a failure after Prometheus' first
+			// scrape, and the failing shipper retries on a doubling backoff,
+			// so on a slow machine the next failure may be seconds away.
 			a := alertByName(t, want.alert)
-			res := prom.query(t, a.Expr)
-			if res == nil {
-				continue
-			}
-			found := false
-			for _, s := range *res {
-				match := true
-				for k, v := range want.labels {
-					match = match && s.Metric[k] == v
+			var last model.Vector
+			var lastErr error
+			deadline := time.Now().Add(liveWait)
+			for !hasSeries(last, want.labels) && time.Now().Before(deadline) {
+				if last, lastErr = prom.eval(a.Expr); hasSeries(last, want.labels) {
+					break
 				}
-				found = found || match
+				time.Sleep(pollEvery)
 			}
-			if !found {
-				t.Errorf("%s's expression does not find %v; it gives %v", want.alert, want.labels, *res)
+			if !hasSeries(last, want.labels) {
+				t.Errorf("%s's expression does not find %v within %v; it gives %v (error %v)", want.alert, want.labels, liveWait, last, lastErr)
 			}
 		}
 	})
@@ -298,6 +298,20 @@ func TestAgainstRunningStrata(t *testing.T) {
 			}
 		}
 	})
+}
+
+// hasSeries tells whether v holds a series with all of labels.
+func hasSeries(v model.Vector, labels model.LabelSet) bool {
+	for _, s := range v {
+		match := true
+		for k, l := range labels {
+			match = match && s.Metric[k] == l
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 func alertByName(t *testing.T, name string) Alert {
