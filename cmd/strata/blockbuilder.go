@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 
 	appbb "github.com/stratametrics/strata/app/blockbuilder"
 	"github.com/stratametrics/strata/blockbuilder"
@@ -14,11 +13,12 @@ import (
 
 // blockBuilderOptions tunes the runtime of a block builder process and
 // returns the options it is run with: GOGC is replayGOGC until the WALs
-// on disk are replayed, then blockBuilderGOGC, unless GOGC is set.
-func blockBuilderOptions(logger *slog.Logger) appbb.Options {
+// on disk are replayed, then tuned by blockBuilderGC until ctx ends,
+// unless GOGC is set.
+func blockBuilderOptions(ctx context.Context, logger *slog.Logger) appbb.Options {
 	opts := appbb.Options{Logger: logger.With("component", "blockbuilder"), Pprof: debugging.Pprof}
 	if tuneRuntime(logger, replayGOGC) {
-		opts.Started = func(*blockbuilder.BlockBuilder) { debug.SetGCPercent(blockBuilderGOGC) }
+		opts.Started = func(*blockbuilder.BlockBuilder) { blockBuilderGC(logger).Start(ctx) }
 	}
 	return opts
 }
@@ -32,7 +32,7 @@ func runBlockBuilder(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	opts := blockBuilderOptions(logger)
+	opts := blockBuilderOptions(ctx, logger)
 	cfg := blockbuilder.DefaultConfig()
 	if err := loadEnv(&cfg); err != nil {
 		return err

@@ -45,7 +45,7 @@ func serveBlockBuilder(t *testing.T, cfg blockbuilder.Config) *servedBlockBuilde
 	}
 	s := &servedBlockBuilder{addr: l.Addr().String(), started: make(chan *blockbuilder.BlockBuilder, 1), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := blockBuilderOptions(slog.New(slog.DiscardHandler))
+	opts := blockBuilderOptions(ctx, slog.New(slog.DiscardHandler))
 	next := opts.Started
 	opts.Started = func(b *blockbuilder.BlockBuilder) {
 		if next != nil {

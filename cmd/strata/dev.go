@@ -52,7 +52,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	tuneRuntime(logger, blockBuilderGOGC)
+	if tuneRuntime(logger, blockBuilderGOGC) {
+		blockBuilderGC(logger).Start(ctx)
+	}
 
 	bbCfg := blockbuilder.DefaultConfig()
 	if err := loadEnv(&bbCfg); err != nil {

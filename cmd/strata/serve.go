@@ -11,6 +11,7 @@ import (
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/caarlos0/env/v11"
 
+	"github.com/stratametrics/strata/internal/gctune"
 	"github.com/stratametrics/strata/internal/logging"
 )
 
@@ -36,14 +37,25 @@ func newLogger(w io.Writer) (*slog.Logger, error) {
 	return l, err
 }
 
-// blockBuilderGOGC is the GOGC of processes that run block builders. Their
-// heap is mostly the TSDB heads, which grow in place: little is allocated
-// per sample (about 10 MB/s at a million samples/s), so a collection every
-// quarter of growth, not every doubling as by default, costs a few percent
-// of CPU and keeps their peak memory, what sizes their pods, lower (at 100k
+// blockBuilderGOGC is the lowest GOGC of processes that run block
+// builders, the one remote-write runs at. Their heap is mostly the TSDB
+// heads, which grow in place: remote-write allocates little per sample
+// (about 10 MB/s at a million samples/s), so a collection every quarter
+// of growth, not every doubling as by default, costs a few percent of CPU
+// and keeps their peak memory, what sizes their pods, lower (at 100k
 // series, 5% below GOGC=50). Below 25 the peak hardly moves: it is then
 // the live heads at the moment all their head chunks are cut at once.
+// OTLP allocates a hundred times more per sample; blockBuilderGC raises
+// GOGC while it does.
 const blockBuilderGOGC = 25
+
+// blockBuilderGC is the GOGC policy of a block builder process once its
+// WALs are replayed: from blockBuilderGOGC up to Go's default while
+// collecting costs more than a tenth of the CPU (at 100k series sent
+// as OTLP, a third at 25).
+func blockBuilderGC(logger *slog.Logger) *gctune.Tuner {
+	return &gctune.Tuner{Min: blockBuilderGOGC, Max: 100, Target: gctune.DefaultTarget, Interval: gctune.DefaultInterval, Logger: logger}
+}
 
 // replayGOGC is the GOGC of a block builder process until the WALs found
 // on disk are replayed. A replay builds the heads in seconds, decoding
