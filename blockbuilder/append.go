@@ -6,30 +6,125 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/limits"
+	"github.com/stratametrics/strata/otlp"
 	"github.com/stratametrics/strata/remotewrite"
 	"github.com/stratametrics/strata/validation"
 	"github.com/stratametrics/strata/writeerr"
 )
 
 // appendState is the scratch space of one write, pooled between requests.
+// A write is a parsed remote-write request (req) or, when batch is set, a
+// translated OTLP request, whose series are appended as the translator
+// made them: they are not marshalled into a request to be parsed again.
 type appendState struct {
-	req       remotewrite.Request
-	series    remotewrite.Series
-	builder   labels.ScratchBuilder
-	key       []byte
-	exemplars []exemplar.Exemplar
-	family    map[string]*metadata.Metadata
+	req   remotewrite.Request
+	batch *otlp.Batch
+	// translated is the memory of batch, kept between OTLP requests.
+	translated otlp.Batch
+	// series is the series being appended: decoded from req, or pointing
+	// into the batch's labels for validation. Its histograms and exemplars
+	// are appended from hists and exemplars; badExemplars are those that
+	// could not be decoded.
+	series       remotewrite.Series
+	hists        []histogramSample
+	exemplars    []exemplar.Exemplar
+	badExemplars int
+	builder      labels.ScratchBuilder
+	key          []byte
+	family       map[string]*metadata.Metadata
 }
+
+type histogramSample struct {
+	t, st int64
+	h     *histogram.Histogram
+	fh    *histogram.FloatHistogram
+	err   error
+}
+
+// numSeries is the number of series of the write.
+func (st *appendState) numSeries() int {
+	if st.batch != nil {
+		return st.batch.NumSeries()
+	}
+	return st.req.NumSeries()
+}
+
+// version is the remote-write version the write is checked as: a batch
+// follows 2.0's rules (metadata per series, one kind of sample).
+func (st *appendState) version() remotewrite.Version {
+	if st.batch != nil {
+		return remotewrite.V2
+	}
+	return st.req.Version
+}
+
+// loadPoints makes series i of the batch st.series, its labels and
+// metadata pointing into the translator's, its histograms and exemplars
+// in st.hists and st.exemplars.
+func (st *appendState) loadPoints(i int) {
+	points := st.batch.Series(i)
+	s := &st.series
+	s.Reset()
+	points[0].Labels.Range(func(l labels.Label) {
+		s.Labels = append(s.Labels, remotewrite.Label{Name: unsafeBytes(l.Name), Value: unsafeBytes(l.Value)})
+	})
+	md := points[0].Metadata
+	s.Metadata = remotewrite.Metadata{Type: uint32(writev2.FromMetadataType(md.Type)), Help: unsafeBytes(md.Help), Unit: unsafeBytes(md.Unit)}
+	st.hists, st.exemplars, st.badExemplars = st.hists[:0], st.exemplars[:0], 0
+	for _, p := range points {
+		if p.H != nil || p.FH != nil {
+			s.Histograms = append(s.Histograms, remotewrite.Histogram{Timestamp: p.T})
+			st.hists = append(st.hists, histogramSample{t: p.T, h: p.H, fh: p.FH})
+		} else {
+			s.Samples = append(s.Samples, remotewrite.Sample{Value: p.V, Timestamp: p.T})
+		}
+		st.exemplars = append(st.exemplars, p.Exemplars...)
+	}
+}
+
+// decodeRest decodes the histograms and exemplars of st.series, a series
+// of st.req, into st.hists and st.exemplars.
+func (st *appendState) decodeRest() {
+	st.hists, st.exemplars, st.badExemplars = st.hists[:0], st.exemplars[:0], 0
+	for _, hs := range st.series.Histograms {
+		h, fh, err := remotewrite.DecodeHistogram(hs)
+		st.hists = append(st.hists, histogramSample{t: hs.Timestamp, st: hs.StartTimestamp, h: h, fh: fh, err: err})
+	}
+	for _, raw := range st.series.Exemplars {
+		e, err := st.req.DecodeExemplar(&st.builder, raw)
+		if err != nil {
+			st.badExemplars++
+			continue
+		}
+		st.exemplars = append(st.exemplars, e)
+	}
+}
+
+// release drops what the write's scratch space holds of the request, for
+// the pool to keep only memory.
+func (st *appendState) release() {
+	if st.batch != nil {
+		st.batch.Reset()
+	}
+	st.batch = nil
+	clear(st.hists)
+	clear(st.exemplars)
+	st.series.Reset()
+}
+
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // seriesTarget is where one series of a request goes: its reference in
 // the head (0 for a new series), its labels and its metadata.
@@ -100,68 +195,91 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 
 	getRef, _ := app.(storage.GetRef)
 	req := &st.req
-	if req.Version == remotewrite.V1 && req.NumMetadata() > 0 {
+	rwv := st.version()
+	if st.batch == nil && rwv == remotewrite.V1 && req.NumMetadata() > 0 {
 		st.loadFamilies()
 	}
 	total := 0
 	sortFirst := false
-	for i := 0; i < req.NumSeries(); i++ {
+	for i := 0; i < st.numSeries(); i++ {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("%w: %v", writeerr.ErrUnavailable, err)
 		}
 		s := &st.series
-		if err := req.Series(i, s); err != nil {
-			res.reject(i, err, 0, 0, 0)
-			continue
+		var (
+			ref          storage.SeriesRef
+			lset         labels.Labels
+			h            uint64
+			built, known bool
+		)
+		if st.batch != nil {
+			// The translator built the labels, sorted and unique; a new
+			// series owns them.
+			st.loadPoints(i)
+			lset, h, built = st.batch.Series(i)[0].Labels, st.batch.Hash(i), true
+			if getRef != nil {
+				if r, l := getRef.GetRef(lset, h); r != 0 {
+					ref, lset, built = r, l, false
+				}
+			}
+		} else {
+			if err := req.Series(i, s); err != nil {
+				res.reject(i, err, 0, 0, 0)
+				continue
+			}
+			// A series in the head already skips building and checking
+			// its labels. The head holds labels sorted, so a hit means the
+			// wire labels were sorted too; a miss may be a known series
+			// sent with its labels in another order, looked up again once
+			// sorted. A sender that does not sort sends every series so:
+			// once one is found, the rest of the request is sorted before
+			// the lookup.
+			if sortFirst {
+				validation.SortLabels(s.Labels)
+			}
+			ref, lset, h, built = st.lookUp(getRef, s.Labels)
+			if ref == 0 && !sortFirst && validation.SortLabels(s.Labels) {
+				sortFirst = true
+				ref, lset, h, built = st.lookUp(getRef, s.Labels)
+			}
 		}
 		if total += len(s.Samples) + len(s.Histograms); total > lim.MaxSamplesPerRequest {
 			return appendResult{}, fmt.Errorf("%w: more than %d samples in one request", writeerr.ErrTooLarge, lim.MaxSamplesPerRequest)
 		}
-		// A series in the head already skips building and checking its
-		// labels. The head holds labels sorted, so a hit means the wire
-		// labels were sorted too; a miss may be a known series sent with
-		// its labels in another order, looked up again once sorted. A
-		// sender that does not sort sends every series so: once one is
-		// found, the rest of the request is sorted before the lookup.
-		if sortFirst {
-			validation.SortLabels(s.Labels)
-		}
-		ref, lset, h, built := st.lookUp(getRef, s.Labels)
-		if ref == 0 && !sortFirst && validation.SortLabels(s.Labels) {
-			sortFirst = true
-			ref, lset, h, built = st.lookUp(getRef, s.Labels)
-		}
-		known := ref != 0
+		known = ref != 0
 		var invalid error
 		if known {
-			invalid = lim.CheckSamples(req.Version, s, nowMs)
+			invalid = lim.CheckSamples(rwv, s, nowMs)
 		} else {
-			invalid = lim.CheckSeries(req.Version, s, nowMs)
+			invalid = lim.CheckSeries(rwv, s, nowMs)
 		}
 		if invalid != nil {
-			res.reject(i, invalid, len(s.Samples), len(s.Histograms), len(s.Exemplars))
+			res.reject(i, invalid, len(s.Samples), len(s.Histograms), st.numExemplars())
 			continue
 		}
 		if !known && maxSeries > 0 {
 			if n := t.db.Head().NumSeries(); n >= maxSeries {
 				res.reject(i, fmt.Errorf("%w: tenant %s has %d series in this block builder's head, the most its max_series_per_tenant (STRATA_MAX_SERIES_PER_TENANT) allows; a new series is refused", writeerr.ErrTooLarge, t.id, n),
-					len(s.Samples), len(s.Histograms), len(s.Exemplars))
+					len(s.Samples), len(s.Histograms), st.numExemplars())
 				continue
 			}
 		}
-		if !known && !built {
-			lset = remotewrite.BuildLabels(&st.builder, s.Labels)
+		if st.batch == nil {
+			if !known && !built {
+				lset = remotewrite.BuildLabels(&st.builder, s.Labels)
+			}
+			st.decodeRest()
 		}
 		var last *metadata.Metadata
-		if req.Version == remotewrite.V2 && !s.Metadata.IsEmpty() {
+		if rwv == remotewrite.V2 && !s.Metadata.IsEmpty() {
 			last = t.meta.get(h)
 		}
-		e := seriesTarget{ref: ref, lset: lset, meta: st.metadataOf(req.Version, s, lset, last)}
+		e := seriesTarget{ref: ref, lset: lset, meta: st.metadataOf(rwv, s, lset, last)}
 		appended, fatal := t.appendSeries(exApp, st, i, e, &res)
 		if fatal != nil {
 			return res, fatal
 		}
-		if appended != 0 && req.Version == remotewrite.V2 && e.meta != nil && e.meta != last {
+		if appended != 0 && rwv == remotewrite.V2 && e.meta != nil && e.meta != last {
 			t.meta.put(h, e.meta)
 		}
 	}
@@ -211,11 +329,11 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 		ref = r
 		res.written.Samples++
 	}
-	for _, hs := range s.Histograms {
-		h, fh, err := remotewrite.DecodeHistogram(hs)
+	for _, hs := range st.hists {
+		err := hs.err
 		if err == nil {
 			var r storage.SeriesRef
-			r, err = app.Append(ref, ls, hs.StartTimestamp, hs.Timestamp, 0, h, fh, opts)
+			r, err = app.Append(ref, ls, hs.st, hs.t, 0, hs.h, hs.fh, opts)
 			if err == nil || errors.Is(err, (*storage.AppendPartialError)(nil)) {
 				ref = r
 				res.written.Histograms++
@@ -232,7 +350,7 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 	// Exemplars are appended even when some samples were refused: they
 	// belong to the series, not to one sample.
 	lost := 0
-	if n := len(s.Exemplars); n > 0 {
+	if n := st.numExemplars(); n > 0 {
 		stored := t.appendExemplars(app, st, ref, ls, res)
 		res.written.Exemplars += stored
 		lost = n - stored
@@ -246,34 +364,33 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 	return ref, nil
 }
 
-// appendExemplars appends a series' exemplars and returns how many were
-// stored. Like Prometheus, refused exemplars (out of order, too long
-// labels) are counted, not failed: they are advisory and retrying would
-// not fix them.
+// numExemplars is the number of exemplars of st.series, decoded or not.
+func (st *appendState) numExemplars() int {
+	if st.batch != nil {
+		return len(st.exemplars)
+	}
+	return len(st.series.Exemplars)
+}
+
+// appendExemplars appends a series' exemplars (st.exemplars) and returns
+// how many were stored. Like Prometheus, refused exemplars (out of order,
+// too long labels) are counted, not failed: they are advisory and
+// retrying would not fix them.
 func (t *tenantDB) appendExemplars(app storage.ExemplarAppenderV2, st *appendState, ref storage.SeriesRef, ls labels.Labels, res *appendResult) int {
+	res.exemplarsDropped += st.badExemplars
+	exs := st.exemplars
+	if len(exs) == 0 {
+		return 0
+	}
 	if !t.keepExemplars.Load() {
 		// The tenant's max_exemplars is 0: the TSDB would take them
 		// without error and keep none.
-		res.exemplarsDropped += len(st.series.Exemplars)
+		res.exemplarsDropped += len(exs)
 		return 0
 	}
 	if err := t.growRing(); err != nil {
 		t.logger.Warn("exemplars dropped", "err", err)
-		res.exemplarsDropped += len(st.series.Exemplars)
-		return 0
-	}
-	exs := st.exemplars[:0]
-	var b labels.ScratchBuilder
-	for _, raw := range st.series.Exemplars {
-		e, err := st.req.DecodeExemplar(&b, raw)
-		if err != nil {
-			res.exemplarsDropped++
-			continue
-		}
-		exs = append(exs, e)
-	}
-	st.exemplars = exs[:0]
-	if len(exs) == 0 {
+		res.exemplarsDropped += len(exs)
 		return 0
 	}
 	slices.SortFunc(exs, exemplar.Compare)

@@ -111,7 +111,7 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 		return tenant, appendResult{}, err
 	}
 	st := b.states.Get().(*appendState)
-	defer b.states.Put(st)
+	defer b.putState(st)
 	if err := st.req.Parse(version, raw.B); err != nil {
 		return tenant, appendResult{}, err
 	}
@@ -124,7 +124,7 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 // request, under the limits set the request was read with.
 func (b *BlockBuilder) appendParsed(r *http.Request, tenant string, set *limits.Set, st *appendState) (appendResult, error) {
 	tl := set.For(tenant)
-	if n := st.req.NumSeries(); n > tl.MaxSeriesPerRequest {
+	if n := st.numSeries(); n > tl.MaxSeriesPerRequest {
 		return appendResult{}, fmt.Errorf("%w: %d series in one request, the limit is %d", writeerr.ErrTooLarge, n, tl.MaxSeriesPerRequest)
 	}
 	// Only appending holds the gate: a slow client's body, read above,
@@ -181,4 +181,11 @@ func answerJSON(w http.ResponseWriter, status int, wr forwarding.WriteResponse) 
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(wr)
 	return status
+}
+
+// putState returns a write's scratch space to the pool, without what it
+// held of the request.
+func (b *BlockBuilder) putState(st *appendState) {
+	st.release()
+	b.states.Put(st)
 }

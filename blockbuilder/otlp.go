@@ -6,11 +6,11 @@ import (
 
 	"github.com/stratametrics/strata/internal/forwarding"
 	"github.com/stratametrics/strata/otlp"
-	"github.com/stratametrics/strata/remotewrite"
 )
 
 // handleOTLP takes OTLP/HTTP metrics straight from a sender, translated
-// into a remote-write 2.0 request and appended as one (appendParsed).
+// into a batch of series that takes the remote-write path from there
+// (appendParsed): the same validation, limits and appending.
 func (b *BlockBuilder) handleOTLP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	format, _ := otlp.ParseContentType(r.Header.Get("Content-Type"))
@@ -50,13 +50,11 @@ func (b *BlockBuilder) serveOTLP(r *http.Request) (string, appendResult, otlp.An
 	if err != nil {
 		return fail(tenant, err)
 	}
-	tr, err := b.otlp.Translate(r.Context(), req.Metrics(), tl.OTLPSettings(), compressed)
-	if err != nil {
-		return fail(tenant, err)
-	}
 	st := b.states.Get().(*appendState)
-	defer b.states.Put(st)
-	if err := st.req.Parse(remotewrite.V2, compressed.B); err != nil {
+	defer b.putState(st)
+	st.batch = &st.translated
+	tr, err := b.otlp.TranslateBatch(r.Context(), req.Metrics(), tl.OTLPSettings(), st.batch)
+	if err != nil {
 		return fail(tenant, err)
 	}
 	res, err := b.appendParsed(r, tenant, set, st)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/stratametrics/strata/blockbuilder"
 	"github.com/stratametrics/strata/functions"
 )
 
@@ -38,13 +39,27 @@ type otlpCluster struct {
 	url string
 }
 
-func startOTLPCluster(t *testing.T) *otlpCluster {
+// startOTLPClusterVia starts a cluster of one block builder whose OTLP
+// endpoint is the router's, or the block builder's own when direct: a
+// block builder appends what it translates without the remote-write body
+// the router makes, and must answer as the router does.
+func startOTLPClusterVia(t *testing.T, direct bool) *otlpCluster {
 	t.Helper()
-	c := startCluster(t, 1, 1, func(cfg *functions.Config) {
-		cfg.Limits.MaxBodyBytes = hostileMaxBody
-		cfg.Limits.MaxDecodedBytes = hostileMaxDecoded
+	c := startClusterWith(t, 1, 1, clusterOptions{
+		router: func(cfg *functions.Config) {
+			cfg.Limits.MaxBodyBytes = hostileMaxBody
+			cfg.Limits.MaxDecodedBytes = hostileMaxDecoded
+		},
+		blockBuilder: func(_ int, cfg *blockbuilder.Config) {
+			cfg.Limits.MaxBodyBytes = hostileMaxBody
+			cfg.Limits.MaxDecodedBytes = hostileMaxDecoded
+		},
 	})
-	return &otlpCluster{cluster: c, url: strings.TrimSuffix(c.routerURL, "/api/v1/receive") + "/api/v1/otlp/v1/metrics"}
+	base := strings.TrimSuffix(c.routerURL, "/api/v1/receive")
+	if direct {
+		base = "http://" + c.bbs[0].addr
+	}
+	return &otlpCluster{cluster: c, url: base + "/api/v1/otlp/v1/metrics"}
 }
 
 // otlpAnswer is what the router answered, decoded as the OTLP/HTTP
@@ -159,10 +174,18 @@ func allocatedBy(f func()) uint64 {
 }
 
 // TestOTLPHostileInput: what a broken or hostile sender can send the OTLP
-// endpoint is answered with a 4xx saying what was wrong, at a bounded
-// cost, and the router goes on taking good requests.
+// endpoint, the router's or a block builder's, is answered with a 4xx
+// saying what was wrong, at a bounded cost, and the receiver goes on
+// taking good requests.
 func TestOTLPHostileInput(t *testing.T) {
-	c := startOTLPCluster(t)
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "router", true: "block builder"}[direct], func(t *testing.T) {
+			testOTLPHostileInput(t, startOTLPClusterVia(t, direct))
+		})
+	}
+}
+
+func testOTLPHostileInput(t *testing.T, c *otlpCluster) {
 	now := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	good, _ := gauges("good", now, 1)
 	goodBody := protoBody(t, good)
@@ -318,9 +341,17 @@ func TestOTLPHostileInput(t *testing.T) {
 }
 
 // TestOTLPStoredAsPrometheus: values and attributes Prometheus' receiver
-// takes in its own way are stored so.
+// takes in its own way are stored so, through the router or written to a
+// block builder directly.
 func TestOTLPStoredAsPrometheus(t *testing.T) {
-	c := startOTLPCluster(t)
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "router", true: "block builder"}[direct], func(t *testing.T) {
+			testOTLPStoredAsPrometheus(t, startOTLPClusterVia(t, direct))
+		})
+	}
+}
+
+func testOTLPStoredAsPrometheus(t *testing.T, c *otlpCluster) {
 	now := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 
 	// Attributes that escape to the same label name are one label, their
@@ -340,13 +371,32 @@ func TestOTLPStoredAsPrometheus(t *testing.T) {
 		t.Fatalf("partial success %d %q, want all taken", a.rejected, a.message)
 	}
 
+	// OTLP orders neither points nor series: a series' points sent newest
+	// first and interleaved with another series' are all stored.
+	md, dps = gauges("unordered", now, 3, 1, 2, 4)
+	for i, at := range []int{2, 0, 1, 0} {
+		dps.At(i).SetTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(at) * time.Second)))
+	}
+	dps.At(3).Attributes().PutStr("pod", "b")
+	a = c.send(t, protoBody(t, md), "application/x-protobuf", "")
+	a.want(t, http.StatusOK)
+	if a.rejected != 0 || a.message != "" {
+		t.Fatalf("unordered points: partial success %d %q, want all taken", a.rejected, a.message)
+	}
+
 	c.flush()
 	got, _ := c.bucketSamples()
+	ms := func(i int) int64 { return now.Add(time.Duration(i) * time.Second).UnixMilli() }
+	if u := got["otel"][`{__name__="unordered"}`]; len(u) != 3 || u[ms(0)] != 1 || u[ms(1)] != 2 || u[ms(2)] != 3 {
+		t.Errorf(`unordered: %v, want 1, 2 and 3 a second apart`, u)
+	}
+	if u := got["otel"][`{__name__="unordered", pod="b"}`]; len(u) != 1 || u[ms(0)] != 4 {
+		t.Errorf(`unordered{pod="b"}: %v, want 4`, u)
+	}
 	if v, ok := got["otel"][`{__name__="collide", a_b="1;2"}`][now.UnixMilli()]; !ok || v != 1 {
 		t.Fatalf(`collide{a_b="1;2"}: %v (present %v); stored: %v`, v, ok, got["otel"])
 	}
 	special := got["otel"][`{__name__="special"}`]
-	ms := func(i int) int64 { return now.Add(time.Duration(i) * time.Second).UnixMilli() }
 	if v, ok := special[ms(0)]; !ok || !math.IsNaN(v) || value.IsStaleNaN(v) {
 		t.Errorf("NaN stored as %v (present %v), want NaN, not the staleness marker", v, ok)
 	}

@@ -1,11 +1,11 @@
 // Package otlp holds OpenTelemetry's OTLP/HTTP metrics on the wire: the
-// body's media types and encodings with size limits, the translation into
-// a remote-write 2.0 request by Prometheus' own OTLP translator (so that
-// names, labels, target_info and histograms come out as Prometheus'
-// receiver makes them), and the answers the OTLP/HTTP specification asks
-// for.
+// body's media types and encodings with size limits, the translation by
+// Prometheus' own OTLP translator (so that names, labels, target_info and
+// histograms come out as Prometheus' receiver makes them) into a Batch of
+// series, and the answers the OTLP/HTTP specification asks for.
 //
-// A translated request is an ordinary remote-write 2.0 body: the router
-// and the block builders route, validate and store it as they do any
-// other, so there is one write path, whatever the protocol.
+// The router marshals a batch into an ordinary remote-write 2.0 body and
+// routes it as it does any other; a block builder appends a batch through
+// the loop that appends remote-write series, with the same validation and
+// limits: one write path, whatever the protocol.
 package otlp

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -727,18 +728,20 @@ func oneResourceInOneStep() pmetric.Metrics {
 	return md
 }
 
-// TestCollectorMarshal: the translated request is byte for byte what
-// writev2.Request's own Marshal makes of the collected series, for every
-// kind of sample, exemplars and out of order points; and the collector,
-// reset, makes the same request again from its kept memory.
-func TestCollectorMarshal(t *testing.T) {
+// TestBatchMarshal: the translator's points are grouped by series, each
+// series' in time order whatever the order appended; the marshalled
+// request is byte for byte what writev2.Request's own Marshal makes of
+// those series; and the batch, reset, makes the same request again from
+// its kept memory.
+func TestBatchMarshal(t *testing.T) {
 	h := &histogram.Histogram{Count: 3, Sum: 4, ZeroThreshold: 0.001, ZeroCount: 1,
 		PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []int64{1, 0}}
 	gauge := storage.AOptions{MetricFamilyName: "g", Metadata: metadata.Metadata{Type: model.MetricTypeGauge, Help: "a gauge", Unit: "By"}}
 	hist := storage.AOptions{MetricFamilyName: "h", Metadata: metadata.Metadata{Type: model.MetricTypeHistogram},
 		Exemplars: []exemplar.Exemplar{{Labels: labels.FromStrings("trace_id", "t1"), Value: 1, Ts: 3, HasTs: true}}}
-	collect := func(c *collector) {
-		c.targetInfoLeft = 100
+	collect := func(b *Batch) {
+		b.Reset()
+		b.targetInfoLeft = 100
 		for _, a := range []struct {
 			ls   labels.Labels
 			t    int64
@@ -754,34 +757,70 @@ func TestCollectorMarshal(t *testing.T) {
 			{labels.FromStrings("__name__", "h", "pod", "a"), 1, 0, nil, h.ToFloat(nil), hist},
 			{labels.EmptyLabels(), 1, 4, nil, nil, storage.AOptions{}},
 		} {
-			if _, err := c.Append(0, a.ls, 0, a.t, a.v, a.h, a.fh, a.opts); err != nil {
+			if _, err := (appender{b}).Append(0, a.ls, 0, a.t, a.v, a.h, a.fh, a.opts); err != nil {
 				t.Fatal(err)
 			}
 		}
+		b.group()
 	}
-	var c collector
-	c.reset()
+	var b Batch
 	var first []byte
 	for range 2 {
-		collect(&c)
-		var got remotewrite.Buffer
-		if err := c.marshal(&got); err != nil {
-			t.Fatal(err)
+		collect(&b)
+		if b.NumSeries() != 4 || b.NumPoints() != 6 {
+			t.Fatalf("%d series of %d points, want 4 of 6", b.NumSeries(), b.NumPoints())
 		}
-		if len(c.series) != 4 {
-			t.Fatalf("%d series collected, want 4", len(c.series))
+		// The series as writev2 has them, symbolized in Marshal's order.
+		syms := writev2.NewSymbolTable()
+		want := &writev2.Request{}
+		for i := range b.NumSeries() {
+			points := b.Series(i)
+			if !slices.IsSortedFunc(points, func(x, y Point) int { return cmp.Compare(x.T, y.T) }) {
+				t.Fatalf("series %s: points out of time order", points[0].Labels)
+			}
+			ts := writev2.TimeSeries{LabelsRefs: syms.SymbolizeLabels(points[0].Labels, nil)}
+			md := points[0].Metadata
+			ts.Metadata = writev2.Metadata{Type: writev2.FromMetadataType(md.Type), HelpRef: syms.Symbolize(md.Help), UnitRef: syms.Symbolize(md.Unit)}
+			for _, p := range points {
+				if !labels.Equal(p.Labels, points[0].Labels) || p.hash != b.Hash(i) {
+					t.Fatalf("series %d holds %s and %s", i, points[0].Labels, p.Labels)
+				}
+				switch {
+				case p.FH != nil:
+					ts.Histograms = append(ts.Histograms, writev2.FromFloatHistogram(0, p.T, p.FH))
+				case p.H != nil:
+					ts.Histograms = append(ts.Histograms, writev2.FromIntHistogram(0, p.T, p.H))
+				default:
+					ts.Samples = append(ts.Samples, writev2.Sample{Value: p.V, Timestamp: p.T})
+				}
+				for _, e := range p.Exemplars {
+					ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: syms.SymbolizeLabels(e.Labels, nil), Value: e.Value, Timestamp: e.Ts})
+				}
+			}
+			want.Timeseries = append(want.Timeseries, ts)
 		}
-		want, err := (&writev2.Request{Symbols: c.symbols.Symbols(), Timeseries: c.series}).Marshal()
+		want.Symbols = syms.Symbols()
+		wantBytes, err := want.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.B, want) {
-			t.Fatalf("marshalled %x\nwant        %x", got.B, want)
+		var got remotewrite.Buffer
+		if err := b.Marshal(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.B, wantBytes) {
+			t.Fatalf("marshalled %x\nwant        %x", got.B, wantBytes)
 		}
 		if first != nil && !bytes.Equal(got.B, first) {
-			t.Fatalf("the reset collector made another request:\n%x\nfirst %x", got.B, first)
+			t.Fatalf("the reset batch made another request:\n%x\nfirst %x", got.B, first)
 		}
 		first = slices.Clone(got.B)
-		c.reset()
+	}
+	for i := range b.NumSeries() {
+		if p := b.Series(i); p[0].Labels.Get("pod") == "a" && p[0].Labels.Get("__name__") == "g" {
+			if len(p) != 2 || p[0].V != 3 || p[1].V != 1 {
+				t.Fatalf("g{pod=a}: %+v, want 3 at 1 then 1 at 2", p)
+			}
+		}
 	}
 }

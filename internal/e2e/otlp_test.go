@@ -59,18 +59,26 @@ func TestOTLPSDKMatchesPrometheus(t *testing.T) {
 	promBin := harness.Tool(t, "prometheus")
 	s3 := harness.StartS3(t)
 	var bbs []*harness.Component
+	// The block builders translate what is sent to them directly, with
+	// the same settings as the router.
+	promote := "STRATA_OTLP_PROMOTE_RESOURCE_ATTRIBUTES=" + otlpPromoted
 	for i := 0; i < 3; i++ {
-		bbs = append(bbs, harness.StartBlockBuilder(t, fmt.Sprintf("blockbuilder-%d", i), s3.Env()))
+		bbs = append(bbs, harness.StartBlockBuilder(t, fmt.Sprintf("blockbuilder-%d", i), s3.Env(), promote))
 	}
 	// RF=3 puts every series on every block builder, so each one's query
 	// API must answer exactly what Prometheus answers.
-	router := harness.StartRouter(t, bbs, 3, "STRATA_OTLP_PROMOTE_RESOURCE_ATTRIBUTES="+otlpPromoted)
+	router := harness.StartRouter(t, bbs, 3, promote)
 	prom := startOTLPPrometheus(t, promBin)
 	const tenant = "otel-sdk"
 
 	ctx := context.Background()
 	toProm := newOTLPExporter(t, "http://"+prom.Addr+otlpPath, nil, otlpmetrichttp.NoCompression)
 	toStrata := newOTLPExporter(t, "http://"+router.Addr+otlpPath, map[string]string{"THANOS-TENANT": tenant}, otlpmetrichttp.GzipCompression)
+	// A block builder takes OTLP itself too, appending the translated
+	// series without a remote-write body between: another tenant, for the
+	// same comparison.
+	const direct = tenant + "-direct"
+	toBlockBuilder := newOTLPExporter(t, "http://"+bbs[0].Addr+otlpPath, map[string]string{"THANOS-TENANT": direct}, otlpmetrichttp.NoCompression)
 	app := newSDKApp(t)
 	for round := 1; round <= otlpRounds; round++ {
 		rm := app.round(ctx, round)
@@ -81,6 +89,9 @@ func TestOTLPSDKMatchesPrometheus(t *testing.T) {
 		}
 		if err := toStrata.Export(ctx, rm); err != nil {
 			t.Fatalf("round %d: export to Strata (a partial success is an error too): %v", round, err)
+		}
+		if err := toBlockBuilder.Export(ctx, rm); err != nil {
+			t.Fatalf("round %d: export to a block builder (a partial success is an error too): %v", round, err)
 		}
 	}
 
@@ -95,10 +106,17 @@ func TestOTLPSDKMatchesPrometheus(t *testing.T) {
 		diffLists(t, where+" exemplars", want.exemplars, got.exemplars)
 	}
 
+	got := readOTLPStore(t, bbs[0], direct)
+	diffLists(t, "block builder 0, written directly, /api/v1/series", want.series, got.series)
+	diffStores(t, "block builder 0, written directly, samples", want.samples, got.samples)
+	diffLists(t, "block builder 0, written directly, exemplars", want.exemplars, got.exemplars)
+
 	// The bucket is what stays: the same series and samples, read from
 	// the uploaded blocks with the TSDB's own block reader.
 	bkt := flushedBucket(t, s3, bbs)
-	diffStores(t, "bucket", want.samples, bucketOTLPStore(harness.ReadBucket(t, bkt, "tenant_id", "receive_replica"), tenant))
+	stored := harness.ReadBucket(t, bkt, "tenant_id", "receive_replica")
+	diffStores(t, "bucket", want.samples, bucketOTLPStore(stored, tenant))
+	diffStores(t, "bucket, written directly", want.samples, bucketOTLPStore(stored, direct))
 }
 
 // startOTLPPrometheus runs Prometheus as an OTLP receiver, with the
