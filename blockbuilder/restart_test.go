@@ -1,8 +1,12 @@
 package blockbuilder
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,7 +22,9 @@ import (
 // second before its end) flushes its head each time, and the blocks cut
 // after each restart begin where the flushed one ended: no two blocks of
 // the stream cover the same time, which the Thanos Compactor would refuse
-// without vertical compaction, and every sample is in the bucket.
+// without vertical compaction, and every sample is in the bucket. The
+// flushed head's WAL is dropped at each stop, so that the next start has
+// nothing to replay.
 func TestGracefulRestartsLeaveNoOverlap(t *testing.T) {
 	dir := t.TempDir()
 	bkt, _ := filesystem.NewBucket(t.TempDir())
@@ -39,6 +45,9 @@ func TestGracefulRestartsLeaveNoOverlap(t *testing.T) {
 		}
 		if err := b.shutdown(); err != nil {
 			t.Fatalf("graceful stop after %d ms of the range: %v", until-base, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "r", "wal")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("after a graceful stop, the flushed head's WAL is still there (stat: %v)", err)
 		}
 		from = until + 1000
 	}
