@@ -287,7 +287,7 @@ BENCH_BASELINE_SERIES ?= 100000
 BENCH_DURATION        ?= 30s
 BENCH_SCENARIOS       ?= blockbuilder,blockbuilder-unsorted,dev,router,router-unsorted,router-relabel,router6,victoriametrics,prometheus,otlp,router-otlp,victoriametrics-otlp,prometheus-otlp,tenants,tenants-1,restart
 BENCH_FLAGS           ?=
-BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./loadgen/
+BENCH_MICRO_PKGS ?= ./remotewrite/ ./validation/ ./shard/ ./functions/ ./blockbuilder/ ./otlp/ ./loadgen/
 
 .PHONY: bench-micro
 
