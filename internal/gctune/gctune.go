@@ -120,7 +120,9 @@ func share(gc, user float64) float64 {
 // Next is the GOGC that brings collection's share from measured (at
 // gogc) to target: a collection marks the live heap, and one comes every
 // gogc percent of it allocated, so collection's CPU goes as 1/gogc. A
-// change under a fifth is not made, so that noise does not move it.
+// change under a fifth is not made, so that noise does not move it,
+// unless it reaches a bound: a share far off the target wants the bound,
+// and a step short of it would stay (26 where the load wants 25).
 func Next(gogc, lo, hi int, measured, target float64) int {
 	if measured <= 0 || target <= 0 || math.IsNaN(measured) {
 		if gogc < lo {
@@ -130,7 +132,8 @@ func Next(gogc, lo, hi int, measured, target float64) int {
 	}
 	want := float64(gogc) * measured / target
 	want = math.Max(float64(lo), math.Min(float64(hi), want))
-	if math.Abs(want-float64(gogc)) < float64(gogc)/5 && gogc >= lo && gogc <= hi {
+	atBound := want == float64(lo) || want == float64(hi)
+	if !atBound && math.Abs(want-float64(gogc)) < float64(gogc)/5 && gogc >= lo && gogc <= hi {
 		return gogc
 	}
 	return int(math.Round(want))

@@ -22,6 +22,8 @@ func TestNext(t *testing.T) {
 		{"at the ceiling, still above target: stays", 100, 25, 100, 0.12, 0.1, 100},
 		{"the load allocates less: back to the floor", 100, 25, 100, 0.01, 0.1, 25},
 		{"near the target: not moved for noise", 50, 25, 100, 0.11, 0.1, 50},
+		{"a step above the floor, collecting little: to the floor", 26, 25, 100, 0.02, 0.1, 25},
+		{"a step under the ceiling, above target: to the ceiling", 95, 25, 100, 0.2, 0.1, 100},
 		{"nothing accounted: not moved", 60, 25, 100, 0, 0.1, 60},
 		{"below the floor (set elsewhere): to the floor", 10, 25, 100, 0, 0.1, 25},
 		{"above the ceiling: to the ceiling", 400, 25, 100, 0.1, 0.1, 100},
