@@ -48,6 +48,10 @@ func (b *BlockBuilder) Authorize(h http.Header, tenant string) error {
 func (b *BlockBuilder) handleWrite(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	forwarded := r.Header.Get(forwarding.HeaderForwarded) != ""
+	// Routers that see it send parts as framed streams (see
+	// functions/framed.go); on every answer, so a router learns it from
+	// the first, and stops when a rollback takes it away.
+	w.Header()["Accept-Encoding"] = acceptEncoding
 	tenant, version, res, err := b.serveWrite(r, forwarded)
 	status := b.respond(w, forwarded, version, res, err)
 	// Only open tenants get series of their own: refused writes naming
@@ -65,13 +69,15 @@ func (b *BlockBuilder) serveWrite(r *http.Request, forwarded bool) (string, remo
 	if !b.Ready() {
 		return "", 0, appendResult{}, errNotReady
 	}
-	version, err := remotewrite.Negotiate(r.Header)
+	version, enc, err := remotewrite.NegotiateEncoding(r.Header)
 	if err != nil {
 		return "", 0, appendResult{}, err
 	}
-	tenant, res, err := b.serveVersion(r, forwarded, version)
+	tenant, res, err := b.serveVersion(r, forwarded, version, enc)
 	return tenant, version, res, err
 }
+
+var acceptEncoding = []string{remotewrite.AcceptEncoding}
 
 // admitWrite finds the tenant of a write and checks that the request may
 // write it. A router's forward carries the tenant the router resolved
@@ -93,7 +99,7 @@ func (b *BlockBuilder) admitWrite(r *http.Request, forwarded bool) (string, erro
 	return tenant, nil
 }
 
-func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version) (string, appendResult, error) {
+func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version remotewrite.Version, enc remotewrite.Encoding) (string, appendResult, error) {
 	tenant, err := b.admitWrite(r, forwarded)
 	if err != nil {
 		return "", appendResult{}, err
@@ -107,7 +113,7 @@ func (b *BlockBuilder) serveVersion(r *http.Request, forwarded bool, version rem
 	}
 	raw := b.raw.Get()
 	defer b.raw.Put(raw)
-	if err := remotewrite.DecodeSnappy(raw, compressed.B, tl.MaxDecodedBytes); err != nil {
+	if err := remotewrite.Decode(raw, compressed.B, enc, tl.MaxDecodedBytes); err != nil {
 		return tenant, appendResult{}, err
 	}
 	st := b.states.Get().(*appendState)

@@ -41,6 +41,9 @@ const (
 	modeFail        // answers 500
 	modeHang        // holds the request until the test ends
 	modeAuth        // answers 401, as with a missing forward token
+	// modeOldRelease is a block builder of a release before framed
+	// bodies: it answers them 415 and announces no Accept-Encoding.
+	modeOldRelease
 )
 
 // testBlockBuilder is a real block builder served over real HTTP, with a
@@ -54,6 +57,8 @@ type testBlockBuilder struct {
 	delay atomic.Pointer[func(n int32) time.Duration]
 	// electDown answers HA elections 503, as a block builder restarting.
 	electDown atomic.Bool
+	// refusedFramed counts framed bodies modeOldRelease refused.
+	refusedFramed atomic.Int32
 }
 
 // url is the block builder's remote-write URL.
@@ -176,9 +181,29 @@ func (c *cluster) faults(tb *testBlockBuilder, h http.Handler) http.Handler {
 			case <-r.Context().Done():
 			}
 			return
+		case modeOldRelease:
+			w = withoutAcceptEncoding{w}
+			if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "snappy" {
+				tb.refusedFramed.Add(1)
+				http.Error(w, fmt.Sprintf("unsupported media type: Content-Encoding %q, only snappy is supported", enc), http.StatusUnsupportedMediaType)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// withoutAcceptEncoding drops the Accept-Encoding of an answer.
+type withoutAcceptEncoding struct{ http.ResponseWriter }
+
+func (w withoutAcceptEncoding) WriteHeader(code int) {
+	w.Header().Del("Accept-Encoding")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w withoutAcceptEncoding) Write(b []byte) (int, error) {
+	w.Header().Del("Accept-Encoding")
+	return w.ResponseWriter.Write(b)
 }
 
 // endpointUp is the router's strata_router_endpoint_up for block builder

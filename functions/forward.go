@@ -43,6 +43,9 @@ type endpoint struct {
 	// probe stops and its metric series go, so that endpoints removed
 	// over a router's life neither poll forever nor stay in /metrics.
 	retired atomic.Bool
+	// framed is set while the block builder's answers announce that it
+	// takes framed bodies (framed.go).
+	framed atomic.Bool
 	// inflight counts writes sent and not answered yet.
 	inflight atomic.Int32
 	// late are its writes still running after their request was answered.
@@ -238,7 +241,7 @@ const maxAnswer = 4 << 20
 
 // send posts one part of a request to a block builder, once the late
 // writes to it of the same series (after) are done.
-func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrite.Version, tenant string, body []byte, after []*flight) forwardResult {
+func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrite.Version, tenant string, body []byte, enc remotewrite.Encoding, after []*flight) forwardResult {
 	res := forwardResult{ep: id}
 	now := time.Now()
 	if ep.down(now) {
@@ -278,7 +281,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 	}
 	h := req.Header
 	h.Set("Content-Type", v.ContentType())
-	h.Set("Content-Encoding", "snappy")
+	h.Set("Content-Encoding", enc.String())
 	h.Set(remotewrite.HeaderVersion, v.HeaderValue())
 	h.Set(forwarding.HeaderForwarded, "1")
 	h.Set("Accept", "application/json")
@@ -288,6 +291,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		h.Set("Authorization", "Bearer "+e.token.Value())
 	}
 
+	e.metrics.forwardedBytes.WithLabelValues(enc.String()).Add(float64(len(body)))
 	resp, err := e.client.Do(req)
 	if !ep.retired.Load() {
 		e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())
@@ -299,7 +303,18 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		return res
 	}
 	defer resp.Body.Close()
+	if framed := remotewrite.AcceptsFramed(resp.Header); framed != ep.framed.Load() {
+		ep.framed.Store(framed)
+	}
 	res.status = resp.StatusCode
+	if res.status == http.StatusUnsupportedMediaType && enc == remotewrite.SnappyFramed {
+		// Not a failure of the block builder: the caller sends the part
+		// again as a block (a block builder rolled back to a release
+		// that only takes those).
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		res.err = fmt.Errorf("block builder %s takes no framed bodies", ep.addr)
+		return res
+	}
 	res.written = forwarding.WrittenFromHeaders(resp.Header)
 	if resp.StatusCode/100 == 2 {
 		// A 204, the common answer, stored all it was sent; any other

@@ -17,6 +17,7 @@ type metrics struct {
 	forwardErrors      *prometheus.CounterVec
 	forwards           *prometheus.CounterVec
 	lateForwards       *prometheus.CounterVec
+	forwardedBytes     *prometheus.CounterVec
 	endpointUp         *prometheus.GaugeVec
 	quorumFailures     prometheus.Counter
 	minorityRejections prometheus.Counter
@@ -71,6 +72,10 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 			Name: "strata_router_forwards_after_quorum_total",
 			Help: "Of strata_router_forwards_total, those answered after their request was (a quorum had written it): refused or failed ones are series a replica is missing.",
 		}, []string{"endpoint", "result"}),
+		forwardedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_router_forwarded_bytes_total",
+			Help: "Bytes of the bodies sent to block builders, by Content-Encoding: snappy, or x-snappy-framed (STRATA_FORWARD_FRAMED).",
+		}, []string{"encoding"}),
 		endpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_router_endpoint_up",
 			Help: "0 while a block builder is backed off after failures.",
@@ -85,7 +90,7 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.haDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.endpointUp, m.quorumFailures, m.minorityRejections)
+		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.haDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.forwardedBytes, m.endpointUp, m.quorumFailures, m.minorityRejections)
 	}
 	return m
 }

@@ -80,6 +80,8 @@ type writeState struct {
 	relabeled    []remotewrite.Label
 	// haBody is the request without its HA replica label (ha.go).
 	haBody []byte
+	// framing builds parts as framed streams (framed.go).
+	framing framing
 }
 
 func (st *writeState) reset(numEndpoints int) {
@@ -399,6 +401,9 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 	// every sender has taken theirs, so that a fast first sender cannot
 	// recycle it under the others.
 	var shared *sharedBody
+	// Framed parts are compressed once for all block builders that take
+	// them, when the first of them needs its part.
+	framed, triedFramed := false, false
 	for k, e := range st.touched {
 		var body *sharedBody
 		if st.aliased || whole && len(st.epSeries[e]) == st.req.NumSeries() {
@@ -414,13 +419,23 @@ func (r *Router) fanOut(ctx context.Context, st *writeState, eps []*endpoint, v 
 			}
 			body = shared
 		} else {
-			body = &sharedBody{pool: r.compressed, buf: r.partBody(st, e)}
+			takesFramed := r.cfg.ForwardFramed && eps[e].framed.Load()
+			if !triedFramed && takesFramed {
+				triedFramed = true
+				framed = r.prepareFramed(st)
+			}
+			if framed && takesFramed {
+				body = &sharedBody{pool: r.compressed, buf: r.framedBody(st, k, e), enc: remotewrite.SnappyFramed}
+			} else {
+				body = &sharedBody{pool: r.compressed, buf: r.partBody(st, e)}
+			}
 		}
 		body.refs.Add(1)
 		after := eps[e].late.before(st.hashes, st.epSeries[e], nil)
 		r.forwards.Add(1)
 		go r.forward(ctx, fo, k, eps[e], e, v, tenant, body, after, len(st.epSeries[e]))
 	}
+	r.doneFramed(st)
 	if shared != nil {
 		shared.release()
 	}
@@ -445,7 +460,12 @@ type fan struct {
 // waits, or, once it was answered, to the metrics and the late writes.
 func (r *Router) forward(ctx context.Context, fo *fan, k int, ep *endpoint, e int, v remotewrite.Version, tenant string, body *sharedBody, after []*flight, series int) {
 	defer r.forwards.Done()
-	res := r.eps.send(ctx, ep, e, v, tenant, body.buf.B, after)
+	res := r.eps.send(ctx, ep, e, v, tenant, body.buf.B, body.enc, after)
+	if res.status == http.StatusUnsupportedMediaType && body.enc == remotewrite.SnappyFramed {
+		// A block builder that stopped taking framed bodies (rolled
+		// back to a release before them): it gets its part as a block.
+		res = r.eps.send(ctx, ep, e, v, tenant, r.reblock(body.buf.B), remotewrite.Snappy, nil)
+	}
 	body.release()
 	res.series = series
 	ep.answers[res.result()].Inc()
@@ -571,6 +591,7 @@ func (r *Router) lateAnswer(ep *endpoint, res *forwardResult) {
 type sharedBody struct {
 	pool *remotewrite.BufferPool
 	buf  *remotewrite.Buffer
+	enc  remotewrite.Encoding
 	refs atomic.Int32
 }
 

@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -121,4 +122,101 @@ func EncodeSnappy(dst *Buffer, src []byte) {
 		dst.B = make([]byte, n)
 	}
 	dst.B = s2.EncodeSnappy(dst.B[:cap(dst.B)], src)
+}
+
+// framedReaders recycle the decoders of SnappyFramed bodies, each with
+// its 64 KiB chunk buffer.
+var framedReaders = sync.Pool{New: func() any {
+	return s2.NewReader(nil, s2.ReaderMaxBlockSize(64<<10))
+}}
+
+// DecodeFramed decompresses a snappy framed stream into dst, refusing it
+// with writeerr.ErrTooLarge as soon as it passes limit bytes: unlike a
+// block, a stream does not state its decoded length up front, so a small
+// body is only ever read as far as the limit.
+func DecodeFramed(dst *Buffer, src []byte, limit int) error {
+	zr := framedReaders.Get().(*s2.Reader)
+	defer func() {
+		zr.Reset(nil)
+		framedReaders.Put(zr)
+	}()
+	zr.Reset(bytes.NewReader(src))
+	b := dst.B[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, min(4*len(src), limit)+1)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := zr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			dst.B = b[:0]
+			return fmt.Errorf("%w: decompressed body larger than the limit of %d bytes", writeerr.ErrTooLarge, limit)
+		}
+		if errors.Is(err, io.EOF) {
+			dst.B = b
+			return nil
+		}
+		if err != nil {
+			dst.B = b[:0]
+			return fmt.Errorf("%w: %s: %v", writeerr.ErrInvalid, EncodingSnappyFramed, err)
+		}
+	}
+}
+
+// Decode decompresses a body of encoding enc into dst, refusing more than
+// limit decoded bytes.
+func Decode(dst *Buffer, src []byte, enc Encoding, limit int) error {
+	if enc == SnappyFramed {
+		return DecodeFramed(dst, src, limit)
+	}
+	return DecodeSnappy(dst, src, limit)
+}
+
+// FramedEncoder writes one snappy framed stream into a Buffer piece by
+// piece (Encode), each piece its own chunks, so that the chunks of a
+// piece can be copied into other streams: a stream is a stream
+// identifier followed by chunks, in any order and number.
+type FramedEncoder struct {
+	w   *s2.Writer
+	dst *Buffer
+}
+
+// NewFramedEncoder returns an encoder; reuse it, it holds 64 KiB buffers.
+func NewFramedEncoder() *FramedEncoder {
+	f := &FramedEncoder{}
+	f.w = s2.NewWriter(nil, s2.WriterSnappyCompat(), s2.WriterConcurrency(1))
+	return f
+}
+
+// StreamIdentifier is what every SnappyFramed stream starts with; Start
+// writes it.
+var StreamIdentifier = []byte("\xff\x06\x00\x00sNaPpY")
+
+// Start begins a stream in dst, writing its identifier.
+func (f *FramedEncoder) Start(dst *Buffer) {
+	f.dst = dst
+	f.w.Reset(f)
+	f.Encode(nil)
+}
+
+// Encode appends src to the stream as chunks of their own.
+func (f *FramedEncoder) Encode(src []byte) {
+	// With one goroutine the writer compresses in the call and writes
+	// into f, which never fails.
+	_ = f.w.EncodeBuffer(src)
+}
+
+// Write is the writer's output: it appends to the Buffer of Start.
+func (f *FramedEncoder) Write(p []byte) (int, error) {
+	f.dst.B = append(f.dst.B, p...)
+	return len(p), nil
+}
+
+// Done lets go of the Buffer of Start.
+func (f *FramedEncoder) Done() {
+	f.w.Reset(nil)
+	f.dst = nil
 }

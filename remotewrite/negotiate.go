@@ -66,10 +66,66 @@ func (v Version) ContentType() string {
 // A missing Content-Type means 1.0 and a missing Content-Encoding means
 // snappy: early 1.0 senders sent neither, and there is no other reading.
 func Negotiate(h http.Header) (Version, error) {
-	if enc := strings.TrimSpace(h.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return 0, fmt.Errorf("%w: Content-Encoding %q, only snappy is supported", writeerr.ErrUnsupportedMedia, enc)
+	v, enc, err := NegotiateEncoding(h)
+	if err == nil && enc != Snappy {
+		err = fmt.Errorf("%w: Content-Encoding %q, only snappy is supported", writeerr.ErrUnsupportedMedia, h.Get("Content-Encoding"))
 	}
-	return ParseContentType(h.Get("Content-Type"))
+	return v, err
+}
+
+// Encoding is how a request body is compressed.
+type Encoding uint8
+
+const (
+	// Snappy is a snappy block, remote-write's only encoding.
+	Snappy Encoding = iota
+	// SnappyFramed is snappy's framing format: chunks of at most 64 KiB
+	// that concatenate. Routers send it to block builders that announce
+	// it (AcceptEncoding), so that series shared by several block
+	// builders' parts are compressed once (see functions/framed.go).
+	SnappyFramed
+)
+
+// Content-Encoding values and the Accept-Encoding a block builder answers
+// with (RFC 7694: a server announces the codings it takes in requests).
+const (
+	EncodingSnappyFramed = "x-snappy-framed"
+	AcceptEncoding       = "snappy, " + EncodingSnappyFramed
+)
+
+func (e Encoding) String() string {
+	if e == SnappyFramed {
+		return EncodingSnappyFramed
+	}
+	return "snappy"
+}
+
+// NegotiateEncoding is Negotiate for a receiver that also takes
+// SnappyFramed bodies.
+func NegotiateEncoding(h http.Header) (Version, Encoding, error) {
+	enc := Snappy
+	switch e := strings.TrimSpace(h.Get("Content-Encoding")); {
+	case e == "" || strings.EqualFold(e, "snappy"):
+	case strings.EqualFold(e, EncodingSnappyFramed):
+		enc = SnappyFramed
+	default:
+		return 0, 0, fmt.Errorf("%w: Content-Encoding %q, only snappy and %s are supported", writeerr.ErrUnsupportedMedia, e, EncodingSnappyFramed)
+	}
+	v, err := ParseContentType(h.Get("Content-Type"))
+	return v, enc, err
+}
+
+// AcceptsFramed tells whether a receiver's answer announces SnappyFramed.
+func AcceptsFramed(h http.Header) bool {
+	for _, v := range h.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(coding), EncodingSnappyFramed) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseContentType maps a Content-Type header value to a Version.
