@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -129,29 +128,7 @@ func Decompress(dst *remotewrite.Buffer, src []byte, encoding string, limit int)
 	default:
 		return CheckEncoding(encoding)
 	}
-	b := dst.B[:0]
-	if cap(b) == 0 {
-		b = make([]byte, 0, 64<<10)
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if len(b) > limit {
-			dst.B = b[:0]
-			return fmt.Errorf("%w: the body decompresses to more than the limit of %d bytes", writeerr.ErrTooLarge, limit)
-		}
-		if errors.Is(err, io.EOF) {
-			dst.B = b
-			return nil
-		}
-		if err != nil {
-			dst.B = b[:0]
-			return fmt.Errorf("%w: %s: %v", writeerr.ErrInvalid, encoding, err)
-		}
-	}
+	return remotewrite.ReadDecompressed(dst, r, limit, encoding)
 }
 
 // Unmarshal parses an ExportMetricsServiceRequest.

@@ -141,19 +141,30 @@ func DecodeFramed(dst *Buffer, src []byte, limit int) error {
 		framedReaders.Put(zr)
 	}()
 	zr.Reset(bytes.NewReader(src))
+	if cap(dst.B) == 0 {
+		dst.B = make([]byte, 0, min(4*len(src), limit)+1)
+	}
+	return ReadDecompressed(dst, zr, limit, EncodingSnappyFramed)
+}
+
+// ReadDecompressed reads what decompressing reader r gives into dst,
+// refusing it with writeerr.ErrTooLarge as soon as it passes limit bytes;
+// encoding names the coding in the error of a body that does not decode
+// (writeerr.ErrInvalid).
+func ReadDecompressed(dst *Buffer, r io.Reader, limit int, encoding string) error {
 	b := dst.B[:0]
 	if cap(b) == 0 {
-		b = make([]byte, 0, min(4*len(src), limit)+1)
+		b = make([]byte, 0, 64<<10)
 	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := zr.Read(b[len(b):cap(b)])
+		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if len(b) > limit {
 			dst.B = b[:0]
-			return fmt.Errorf("%w: decompressed body larger than the limit of %d bytes", writeerr.ErrTooLarge, limit)
+			return fmt.Errorf("%w: the body decompresses to more than the limit of %d bytes", writeerr.ErrTooLarge, limit)
 		}
 		if errors.Is(err, io.EOF) {
 			dst.B = b
@@ -161,7 +172,7 @@ func DecodeFramed(dst *Buffer, src []byte, limit int) error {
 		}
 		if err != nil {
 			dst.B = b[:0]
-			return fmt.Errorf("%w: %s: %v", writeerr.ErrInvalid, EncodingSnappyFramed, err)
+			return fmt.Errorf("%w: %s: %v", writeerr.ErrInvalid, encoding, err)
 		}
 	}
 }

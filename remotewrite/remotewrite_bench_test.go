@@ -46,6 +46,44 @@ func BenchmarkDecodeSnappy(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeFramed: decompressing the same body as a framed stream
+// in pieces of 100 series, as a router's framed parts come
+// (functions/framed.go).
+func BenchmarkDecodeFramed(b *testing.B) {
+	for _, v := range versions {
+		b.Run(v.String(), func(b *testing.B) {
+			raw := benchBody(v)
+			var req remotewrite.Request
+			if err := req.Parse(v, raw); err != nil {
+				b.Fatal(err)
+			}
+			var stream remotewrite.Buffer
+			enc := remotewrite.NewFramedEncoder()
+			enc.Start(&stream)
+			enc.Encode(req.AppendPreamble(nil))
+			for first := 0; first < benchSeries; first += 100 {
+				var piece []byte
+				for i := first; i < first+100; i++ {
+					piece = req.AppendSeries(piece, i)
+				}
+				enc.Encode(piece)
+			}
+			enc.Done()
+			var buf remotewrite.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := remotewrite.DecodeFramed(&buf, stream.B, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(buf.B) != len(raw) {
+				b.Fatalf("decoded %d bytes, want %d", len(buf.B), len(raw))
+			}
+			perSample(b, benchSeries)
+		})
+	}
+}
+
 // BenchmarkDecode: Parse, then Series for every series.
 func BenchmarkDecode(b *testing.B) {
 	for _, v := range versions {
