@@ -132,7 +132,15 @@ type seriesTarget struct {
 	ref  storage.SeriesRef
 	lset labels.Labels
 	meta *metadata.Metadata
+	// byKey: ref came from t.known, without labels; if it fails its
+	// first append, appendSeries answers errStaleRef having stored
+	// nothing, for the series to be looked up by its labels.
+	byKey bool
 }
+
+// errStaleRef is appendSeries' answer to a reference from t.known that
+// the head no longer holds.
+var errStaleRef = errors.New("the head no longer holds the series of a known reference")
 
 // appendResult is what one write stored and what it refused, by series.
 type appendResult struct {
@@ -199,6 +207,10 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 	if st.batch == nil && rwv == remotewrite.V1 && req.NumMetadata() > 0 {
 		st.loadFamilies()
 	}
+	// 1.0 series are found by their label bytes, unless the request
+	// carries metadata, which is matched by metric name.
+	byKeys := st.batch == nil && rwv == remotewrite.V1 && len(st.family) == 0
+	headSeries := t.db.Head().NumSeries
 	total := 0
 	sortFirst := false
 	for i := 0; i < st.numSeries(); i++ {
@@ -206,13 +218,29 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 			return res, fmt.Errorf("%w: %v", writeerr.ErrUnavailable, err)
 		}
 		s := &st.series
+		var key refKey
+		runLen := 0
+		if byKeys {
+			if run, ok := req.LabelRun(i); ok {
+				key, runLen = keyOfRun(run), len(run)
+			}
+		}
+		tryKey := runLen > 0
+	lookUp:
 		var (
-			ref          storage.SeriesRef
-			lset         labels.Labels
-			h            uint64
-			built, known bool
+			ref                 storage.SeriesRef
+			lset                labels.Labels
+			h                   uint64
+			built, known, byKey bool
 		)
-		if st.batch != nil {
+		if tryKey {
+			if r, ok := t.known.get(key); ok && req.SeriesSkipLabels(i, runLen, s) && len(s.Samples)+len(s.Histograms) > 0 {
+				ref, h, byKey = r, key.a, true
+			}
+		}
+		if byKey {
+			// Found by its label bytes: neither decoded nor built.
+		} else if st.batch != nil {
 			// The translator built the labels, sorted and unique; a new
 			// series owns them.
 			st.loadPoints(i)
@@ -274,10 +302,18 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 		if rwv == remotewrite.V2 && !s.Metadata.IsEmpty() {
 			last = t.meta.get(h)
 		}
-		e := seriesTarget{ref: ref, lset: lset, meta: st.metadataOf(rwv, s, lset, last)}
+		e := seriesTarget{ref: ref, lset: lset, meta: st.metadataOf(rwv, s, lset, last), byKey: byKey}
 		appended, fatal := t.appendSeries(exApp, st, i, e, &res)
+		if fatal == errStaleRef {
+			total -= len(s.Samples) + len(s.Histograms)
+			tryKey = false
+			goto lookUp
+		}
 		if fatal != nil {
 			return res, fatal
+		}
+		if runLen > 0 && !byKey && appended != 0 {
+			t.known.put(key, appended, headSeries)
 		}
 		if appended != 0 && rwv == remotewrite.V2 && e.meta != nil && e.meta != last {
 			t.meta.put(h, e.meta)
@@ -317,16 +353,21 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 		}
 		return nil
 	}
+	// Until an append takes it, a reference found by key may be stale.
+	unproven := e.byKey
 	for _, smp := range s.Samples {
 		r, err := app.Append(ref, ls, smp.StartTimestamp, smp.Timestamp, smp.Value, nil, nil, opts)
 		if err != nil && !errors.Is(err, (*storage.AppendPartialError)(nil)) {
+			if unproven {
+				return 0, errStaleRef
+			}
 			if err := note(err); err != nil {
 				return 0, err
 			}
 			badSamples++
 			continue
 		}
-		ref = r
+		ref, unproven = r, false
 		res.written.Samples++
 	}
 	for _, hs := range st.hists {
@@ -335,9 +376,12 @@ func (t *tenantDB) appendSeries(app storage.ExemplarAppenderV2, st *appendState,
 			var r storage.SeriesRef
 			r, err = app.Append(ref, ls, hs.st, hs.t, 0, hs.h, hs.fh, opts)
 			if err == nil || errors.Is(err, (*storage.AppendPartialError)(nil)) {
-				ref = r
+				ref, unproven = r, false
 				res.written.Histograms++
 				continue
+			}
+			if unproven {
+				return 0, errStaleRef
 			}
 		}
 		if errors.Is(err, writeerr.ErrInvalid) {

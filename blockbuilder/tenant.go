@@ -33,6 +33,9 @@ type tenantDB struct {
 	ship   *shipper.Shipper
 	reg    *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
 	meta   *metaCache
+	// known finds the head references of 1.0 series by their label
+	// bytes (known.go).
+	known  *knownRefs
 	logger *slog.Logger
 
 	blockRange int64 // ms
@@ -88,6 +91,7 @@ func openTenant(cfg *Config, set *limits.Set, id, dir string, bkt objstore.Bucke
 		logger:     logger.With("tenant", id),
 		blockRange: cfg.BlockDuration.Milliseconds(),
 		meta:       newMetaCache(),
+		known:      newKnownRefs(),
 	}
 	tl := set.For(id)
 	// The shipper reads its ledger from the TSDB's directory: make it first.

@@ -1,0 +1,128 @@
+package blockbuilder
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/prometheus/prometheus/storage"
+)
+
+// knownRefs remembers, per tenant, the head reference of series by the
+// bytes of their labels as a 1.0 request encodes them (LabelRun). Senders
+// send the same series request after request: a series found here is
+// appended by its reference without decoding, hashing and comparing its
+// labels and looking them up in the head's index, which was most of a
+// block builder's work per sample.
+//
+// Unlike the router's table (a hint: block builders check again), what
+// it answers is stored, so a wrong answer must never happen: entries are
+// keyed by 128 bits, two hashes under seeds chosen at random when the
+// process starts, so that senders can neither find nor craft two label
+// sets with the same key. A reference the head no longer holds (the
+// series was garbage-collected after a cut) fails its first append, and
+// the series is then looked up as a new one (appendRequest): references
+// are never reused by a head.
+//
+// Memory is an open table of 24-byte entries that doubles, empty, when
+// more series were put than half its entries; entries of other keys are
+// overwritten in a full bucket. Readers and writers share it without
+// locks: an entry's words are its key's two halves each xored with the
+// value, and the value; a reader that sees parts of two writes finds a
+// key that does not match.
+type knownRefs struct {
+	table atomic.Pointer[refTable]
+	// puts counts entries written into the current table.
+	puts atomic.Int64
+}
+
+type refTable struct {
+	words []atomic.Uint64 // three per entry
+	mask  uint64          // buckets - 1
+}
+
+// refWays is the entries of a bucket, probed in turn.
+const refWays = 4
+
+// minRefSlots is a new tenant's table: 6 KiB, so that a thousand small
+// tenants cost little.
+const minRefSlots = 256
+
+var refSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// refKey is the 128-bit key of a series' label bytes.
+type refKey struct{ a, b uint64 }
+
+func keyOfRun(run []byte) refKey {
+	return refKey{maphash.Bytes(refSeeds[0], run), maphash.Bytes(refSeeds[1], run)}
+}
+
+// maxRefSlots bounds a table: 1.5 GiB at 64M series in one tenant.
+const maxRefSlots = 1 << 26
+
+func newKnownRefs() *knownRefs {
+	k := &knownRefs{}
+	k.table.Store(newRefTable(minRefSlots))
+	return k
+}
+
+func newRefTable(slots int) *refTable {
+	return &refTable{words: make([]atomic.Uint64, 3*slots), mask: uint64(slots/refWays - 1)}
+}
+
+// get returns the reference stored for key, if any.
+func (k *knownRefs) get(key refKey) (storage.SeriesRef, bool) {
+	t := k.table.Load()
+	b := (key.a & t.mask) * refWays * 3
+	for w := uint64(0); w < refWays; w++ {
+		e := t.words[b+3*w : b+3*w+3]
+		v := e[2].Load()
+		if v != 0 && e[0].Load()^v == key.a && e[1].Load()^v == key.b {
+			return storage.SeriesRef(v), true
+		}
+	}
+	return 0, false
+}
+
+// put stores ref (not 0) for key: in the key's entry if it has one (a
+// stale reference), else in a free entry of its bucket, else in place of
+// one chosen by the key's high bits. headSeries is the head's
+// series: the table grows to twice to four times as many entries, not
+// with the churn of series that came and went.
+func (k *knownRefs) put(key refKey, ref storage.SeriesRef, headSeries func() uint64) {
+	t := k.table.Load()
+	if n, slots := k.puts.Add(1), len(t.words)/3; n > int64(slots/2) && slots < maxRefSlots && uint64(slots) < 2*headSeries() {
+		// Grown empty: the series come back within a request or two.
+		bigger := newRefTable(2 * len(t.words) / 3)
+		if k.table.CompareAndSwap(t, bigger) {
+			k.puts.Store(0)
+		}
+		t = k.table.Load()
+	}
+	v := uint64(ref)
+	b := (key.a & t.mask) * refWays * 3
+	// The key's own entry (a stale reference) first, else a free one.
+	w, free := key.b>>62, -1 // refWays == 4
+	for i := uint64(0); i < refWays; i++ {
+		e := t.words[b+3*i : b+3*i+3]
+		old := e[2].Load()
+		if old != 0 && e[0].Load()^old == key.a && e[1].Load()^old == key.b {
+			w, free = i, -2
+			break
+		}
+		if old == 0 && free == -1 {
+			free = int(i)
+		}
+	}
+	if free >= 0 {
+		w = uint64(free)
+	}
+	e := t.words[b+3*w : b+3*w+3]
+	// Value first: a reader between the stores sees the new value with
+	// (part of) the old key, which matches neither.
+	e[2].Store(v)
+	e[0].Store(key.a ^ v)
+	e[1].Store(key.b ^ v)
+}
+
+// bytes is the table's memory.
+func (k *knownRefs) bytes() int { return 8 * len(k.table.Load().words) }

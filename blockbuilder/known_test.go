@@ -1,0 +1,176 @@
+package blockbuilder
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/objstore/providers/filesystem"
+
+	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/remotewrite"
+)
+
+// TestKnownRefsAfterHeadGC: series written twice (the second time found
+// by their label bytes), then flushed out of the head, which
+// garbage-collects them, then written again are taken: their references
+// in t.known are stale, fail their first append, and the series are
+// created anew under new references, which t.known then holds. The
+// bucket holds every sample.
+func TestKnownRefsAfterHeadGC(t *testing.T) {
+	const n = 20
+	bkt, _ := filesystem.NewBucket(t.TempDir())
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	start := time.Now().Add(-4 * time.Minute).UnixMilli()
+	reqs := []*prompb.WriteRequest{minuteSeries(n, start, 30*time.Second), minuteSeries(n, start+30000, 30*time.Second)}
+	write := func(what string, req *prompb.WriteRequest) {
+		t.Helper()
+		if w := send(t, b.Handler(), "g", req, false); w.Code != http.StatusNoContent {
+			t.Fatalf("%s: %d %s", what, w.Code, w.Body)
+		}
+	}
+	write("first", reqs[0])
+	write("second", reqs[1])
+	tdb, err := b.tenant("g", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := labelKeys(t, reqs[0])
+	before := make([]storage.SeriesRef, n)
+	for i, k := range keys {
+		var ok bool
+		if before[i], ok = tdb.known.get(k); !ok {
+			t.Fatalf("series %d not known after two writes", i)
+		}
+	}
+
+	if err := b.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tdb.db.Head().NumSeries(); got != 0 {
+		t.Fatalf("%d series left in the head after a flush: nothing was garbage-collected", got)
+	}
+	again := minuteSeries(n, start+120000, 30*time.Second)
+	write("after the flush", again)
+	reqs = append(reqs, again)
+	if got := tdb.db.Head().NumSeries(); got != n {
+		t.Fatalf("%d series in the head, want %d", got, n)
+	}
+	for i, k := range keys {
+		ref, ok := tdb.known.get(k)
+		if !ok || ref == before[i] {
+			t.Fatalf("series %d: known as %d (%v), was %d before the flush", i, ref, ok, before[i])
+		}
+	}
+	if err := b.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	compareSamples(t, got["g"], expected(reqs...))
+}
+
+// labelKeys is t.known's key of every series of req.
+func labelKeys(t *testing.T, req *prompb.WriteRequest) []refKey {
+	t.Helper()
+	raw, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r remotewrite.Request
+	if err := r.Parse(remotewrite.V1, raw); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]refKey, r.NumSeries())
+	for i := range keys {
+		run, ok := r.LabelRun(i)
+		if !ok {
+			t.Fatalf("series %d has no label run", i)
+		}
+		keys[i] = keyOfRun(run)
+	}
+	return keys
+}
+
+// TestKnownRefsTable: what is put is got, under its 128-bit key only; a
+// key put again replaces its entry; the table grows with the head's
+// series but not past twice them; readers racing writers never get a
+// value put under another key.
+func TestKnownRefsTable(t *testing.T) {
+	k := newKnownRefs()
+	head := uint64(0)
+	headSeries := func() uint64 { return head }
+	key := func(i int) refKey { return keyOfRun([]byte{byte(i), byte(i >> 8), byte(i >> 16), 'x'}) }
+	if _, ok := k.get(key(1)); ok {
+		t.Fatal("an empty table knows a key")
+	}
+	k.put(key(1), 10, headSeries)
+	k.put(key(1), 11, headSeries)
+	if ref, ok := k.get(key(1)); !ok || ref != 11 {
+		t.Fatalf("got %d %v, want 11", ref, ok)
+	}
+	if _, ok := k.get(refKey{key(1).a, key(1).b ^ 1}); ok {
+		t.Fatal("half a key matched")
+	}
+
+	// No growth past twice the head's series, however many are put.
+	head = 1000
+	for i := range 100_000 {
+		k.put(key(i), storage.SeriesRef(i+1), headSeries)
+	}
+	if slots := k.bytes() / 24; slots < 2000 || slots > 4096 {
+		t.Fatalf("%d entries for a head of 1000 series", slots)
+	}
+	// Grown empty as the head grows (twice in the first two rounds):
+	// the third finds the table at its size, where a few series lose
+	// their entry to others of a full bucket.
+	head = 100_000
+	for range 3 {
+		for i := range 100_000 {
+			k.put(key(i), storage.SeriesRef(i+1), headSeries)
+		}
+	}
+	found := 0
+	for i := range 100_000 {
+		if ref, ok := k.get(key(i)); ok {
+			if ref != storage.SeriesRef(i+1) {
+				t.Fatalf("key %d: got %d", i, ref)
+			}
+			found++
+		}
+	}
+	if found < 97_000 {
+		t.Fatalf("%d of 100000 series found", found)
+	}
+
+	// Writers overwrite entries of a full table while readers check
+	// that every answer is the value of their key.
+	small := newKnownRefs()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				j := (i*7 + w) % 5000
+				small.put(key(j), storage.SeriesRef(j+1), func() uint64 { return 0 })
+			}
+		})
+	}
+	for range 200_000 {
+		for j := range 10 {
+			if ref, ok := small.get(key(j)); ok && ref != storage.SeriesRef(j+1) {
+				close(stop)
+				t.Fatalf("key %d: got %d", j, ref)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
