@@ -44,6 +44,15 @@ type appendState struct {
 	builder      labels.ScratchBuilder
 	key          []byte
 	family       map[string]*metadata.Metadata
+	// byKey holds, per 1.0 series, its knownRefs key, the length of its
+	// label bytes (0: none) and the reference found (lookUpKnown).
+	byKey []knownLookup
+}
+
+type knownLookup struct {
+	key    refKey
+	runLen int
+	ref    storage.SeriesRef
 }
 
 type histogramSample struct {
@@ -51,6 +60,30 @@ type histogramSample struct {
 	h     *histogram.Histogram
 	fh    *histogram.FloatHistogram
 	err   error
+}
+
+// lookUpKnown fills st.byKey for every series of a 1.0 request: the keys
+// first, then the table's answers in a loop of their own, so that the
+// CPU overlaps the reads, which mostly miss its caches, instead of
+// waiting for each in turn.
+func (st *appendState) lookUpKnown(k *knownRefs) {
+	n := st.req.NumSeries()
+	if cap(st.byKey) < n {
+		st.byKey = make([]knownLookup, n)
+	}
+	st.byKey = st.byKey[:n]
+	for i := range st.byKey {
+		kl := &st.byKey[i]
+		*kl = knownLookup{}
+		if run, ok := st.req.LabelRun(i); ok {
+			kl.key, kl.runLen = keyOfRun(run), len(run)
+		}
+	}
+	for i := range st.byKey {
+		if kl := &st.byKey[i]; kl.runLen > 0 {
+			kl.ref, _ = k.get(kl.key)
+		}
+	}
 }
 
 // numSeries is the number of series of the write.
@@ -210,6 +243,9 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 	// 1.0 series are found by their label bytes, unless the request
 	// carries metadata, which is matched by metric name.
 	byKeys := st.batch == nil && rwv == remotewrite.V1 && len(st.family) == 0
+	if byKeys {
+		st.lookUpKnown(t.known)
+	}
 	headSeries := t.db.Head().NumSeries
 	total := 0
 	sortFirst := false
@@ -218,14 +254,10 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 			return res, fmt.Errorf("%w: %v", writeerr.ErrUnavailable, err)
 		}
 		s := &st.series
-		var key refKey
-		runLen := 0
+		var kl knownLookup
 		if byKeys {
-			if run, ok := req.LabelRun(i); ok {
-				key, runLen = keyOfRun(run), len(run)
-			}
+			kl = st.byKey[i]
 		}
-		tryKey := runLen > 0
 	lookUp:
 		var (
 			ref                 storage.SeriesRef
@@ -233,10 +265,8 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 			h                   uint64
 			built, known, byKey bool
 		)
-		if tryKey {
-			if r, ok := t.known.get(key); ok && req.SeriesSkipLabels(i, runLen, s) && len(s.Samples)+len(s.Histograms) > 0 {
-				ref, h, byKey = r, key.a, true
-			}
+		if kl.ref != 0 && req.SeriesSkipLabels(i, kl.runLen, s) && len(s.Samples)+len(s.Histograms) > 0 {
+			ref, h, byKey = kl.ref, kl.key.a, true
 		}
 		if byKey {
 			// Found by its label bytes: neither decoded nor built.
@@ -306,14 +336,14 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 		appended, fatal := t.appendSeries(exApp, st, i, e, &res)
 		if fatal == errStaleRef {
 			total -= len(s.Samples) + len(s.Histograms)
-			tryKey = false
+			kl.ref = 0
 			goto lookUp
 		}
 		if fatal != nil {
 			return res, fatal
 		}
-		if runLen > 0 && !byKey && appended != 0 {
-			t.known.put(key, appended, headSeries)
+		if kl.runLen > 0 && !byKey && appended != 0 {
+			t.known.put(kl.key, appended, headSeries)
 		}
 		if appended != 0 && rwv == remotewrite.V2 && e.meta != nil && e.meta != last {
 			t.meta.put(h, e.meta)
