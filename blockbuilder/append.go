@@ -47,11 +47,13 @@ type appendState struct {
 	// byKey holds, per 1.0 series, its knownRefs key, the length of its
 	// label bytes (0: none) and the reference found (lookUpKnown).
 	byKey []knownLookup
+	refs  []uint32
 }
 
 type knownLookup struct {
 	key    refKey
 	runLen int
+	keyed  bool // key is set: a 1.0 label run, or 2.0 labels decoded
 	ref    storage.SeriesRef
 }
 
@@ -62,7 +64,7 @@ type histogramSample struct {
 	err   error
 }
 
-// lookUpKnown fills st.byKey for every series of a 1.0 request: the keys
+// lookUpKnown fills st.byKey for every series of a request: the keys
 // first, then the table's answers in a loop of their own, so that the
 // CPU overlaps the reads, which mostly miss its caches, instead of
 // waiting for each in turn.
@@ -72,15 +74,25 @@ func (st *appendState) lookUpKnown(k *knownRefs) {
 		st.byKey = make([]knownLookup, n)
 	}
 	st.byKey = st.byKey[:n]
+	syms := st.req.Symbols()
 	for i := range st.byKey {
 		kl := &st.byKey[i]
 		*kl = knownLookup{}
-		if run, ok := st.req.LabelRun(i); ok {
-			kl.key, kl.runLen = keyOfRun(run), len(run)
+		if st.req.Version == remotewrite.V2 {
+			refs, ok := st.req.LabelRefs(i, st.refs[:0])
+			if st.refs = refs; ok && len(refs)%2 == 0 {
+				st.key = st.key[:0]
+				for _, ref := range refs {
+					st.key = appendSized(st.key, syms[ref])
+				}
+				kl.key, kl.keyed = keyOfSymbols(st.key), true
+			}
+		} else if run, ok := st.req.LabelRun(i); ok {
+			kl.key, kl.runLen, kl.keyed = keyOfRun(run), len(run), true
 		}
 	}
 	for i := range st.byKey {
-		if kl := &st.byKey[i]; kl.runLen > 0 {
+		if kl := &st.byKey[i]; kl.keyed {
 			kl.ref, _ = k.get(kl.key)
 		}
 	}
@@ -241,8 +253,10 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 		st.loadFamilies()
 	}
 	// 1.0 series are found by their label bytes, unless the request
-	// carries metadata, which is matched by metric name.
-	byKeys := st.batch == nil && rwv == remotewrite.V1 && len(st.family) == 0
+	// carries metadata, which is matched by metric name; 2.0 series by
+	// their labels once decoded (which, in place in the symbols, costs
+	// little).
+	byKeys := st.batch == nil && (rwv == remotewrite.V2 || len(st.family) == 0)
 	if byKeys {
 		st.lookUpKnown(t.known)
 	}
@@ -265,7 +279,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 			h                   uint64
 			built, known, byKey bool
 		)
-		if kl.ref != 0 && req.SeriesSkipLabels(i, kl.runLen, s) && len(s.Samples)+len(s.Histograms) > 0 {
+		if kl.ref != 0 && kl.runLen > 0 && req.SeriesSkipLabels(i, kl.runLen, s) && len(s.Samples)+len(s.Histograms) > 0 {
 			ref, h, byKey = kl.ref, kl.key.a, true
 		}
 		if byKey {
@@ -285,6 +299,14 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 				res.reject(i, err, 0, 0, 0)
 				continue
 			}
+			if rwv == remotewrite.V2 && kl.ref != 0 && len(s.Samples)+len(s.Histograms) > 0 {
+				// Known by its symbols: decoding 2.0 labels costs little.
+				ref, h, byKey = kl.ref, kl.key.a, true
+			}
+		}
+		if byKey || st.batch != nil {
+			// Found by key, or looked up above.
+		} else {
 			// A series in the head already skips building and checking
 			// its labels. The head holds labels sorted, so a hit means the
 			// wire labels were sorted too; a miss may be a known series
@@ -299,6 +321,11 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 			if ref == 0 && !sortFirst && validation.SortLabels(s.Labels) {
 				sortFirst = true
 				ref, lset, h, built = st.lookUp(getRef, s.Labels)
+			}
+			if kl.keyed {
+				// The metadata of a series is kept under one hash,
+				// whichever way it was found.
+				h = kl.key.a
 			}
 		}
 		if total += len(s.Samples) + len(s.Histograms); total > lim.MaxSamplesPerRequest {
@@ -342,7 +369,7 @@ func (t *tenantDB) appendRequest(ctx context.Context, st *appendState, version u
 		if fatal != nil {
 			return res, fatal
 		}
-		if kl.runLen > 0 && !byKey && appended != 0 {
+		if kl.keyed && !byKey && appended != 0 {
 			t.known.put(kl.key, appended, headSeries)
 		}
 		if appended != 0 && rwv == remotewrite.V2 && e.meta != nil && e.meta != last {

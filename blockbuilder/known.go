@@ -8,7 +8,8 @@ import (
 )
 
 // knownRefs remembers, per tenant, the head reference of series by the
-// bytes of their labels as a 1.0 request encodes them (LabelRun). Senders
+// bytes of their labels as a 1.0 request encodes them (LabelRun), or by
+// the symbols a 2.0 request's series refers to. Senders
 // send the same series request after request: a series found here is
 // appended by its reference without decoding, hashing and comparing its
 // labels and looking them up in the head's index, which was most of a
@@ -47,13 +48,20 @@ const refWays = 4
 // tenants cost little.
 const minRefSlots = 256
 
-var refSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+var refSeeds = [4]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()}
 
 // refKey is the 128-bit key of a series' label bytes.
 type refKey struct{ a, b uint64 }
 
 func keyOfRun(run []byte) refKey {
 	return refKey{maphash.Bytes(refSeeds[0], run), maphash.Bytes(refSeeds[1], run)}
+}
+
+// keyOfSymbols is the key of 2.0 labels written as keyOf writes them,
+// under seeds of their own: 2.0 and 1.0 keys are independent, whatever
+// the bytes.
+func keyOfSymbols(encoded []byte) refKey {
+	return refKey{maphash.Bytes(refSeeds[2], encoded), maphash.Bytes(refSeeds[3], encoded)}
 }
 
 // maxRefSlots bounds a table: 1.5 GiB at 64M series in one tenant.

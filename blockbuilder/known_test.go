@@ -11,6 +11,7 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/loadgen"
 	"github.com/stratametrics/strata/remotewrite"
 )
 
@@ -173,4 +174,63 @@ func TestKnownRefsTable(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestKnownRefsV2: 2.0 series are found by their decoded labels, and a
+// reference gone stale after a flush falls back as for 1.0: every write
+// of three rounds over a flush is taken and the bucket holds each sample.
+func TestKnownRefsV2(t *testing.T) {
+	const n = 50
+	bkt, _ := filesystem.NewBucket(t.TempDir())
+	b := newTestBlockBuilder(t, bkt, nil, nil)
+	start := time.Now().Add(-5 * time.Minute).UnixMilli()
+	st := &appendState{}
+	write := func(round int64) []refKey {
+		t.Helper()
+		body := loadgen.Encode(remotewrite.V2, 0, n, 1, round, start, 15000)
+		if err := st.req.Parse(remotewrite.V2, body); err != nil {
+			t.Fatal(err)
+		}
+		res, err := b.write(t.Context(), "v2", b.limits.Set(), st, time.Now().UnixMilli())
+		if err != nil || len(res.rejected) > 0 || res.written.Samples != n {
+			t.Fatalf("round %d: %v, %d rejected, %d written", round, err, len(res.rejected), res.written.Samples)
+		}
+		keys := make([]refKey, n)
+		for i := range keys {
+			if err := st.req.Series(i, &st.series); err != nil {
+				t.Fatal(err)
+			}
+			keys[i] = keyOfSymbols(keyOf(nil, st.series.Labels))
+		}
+		return keys
+	}
+	write(0)
+	keys := write(1)
+	tdb, err := b.tenant("v2", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make([]storage.SeriesRef, n)
+	for i, k := range keys {
+		var ok bool
+		if before[i], ok = tdb.known.get(k); !ok {
+			t.Fatalf("series %d not known after two writes", i)
+		}
+	}
+	if err := b.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	for i, k := range keys {
+		if ref, ok := tdb.known.get(k); !ok || ref == before[i] {
+			t.Fatalf("series %d: known as %d (%v), was %d before the flush", i, ref, ok, before[i])
+		}
+	}
+	if err := b.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
+	if len(got["v2"]) != n || got.Count() != 3*n {
+		t.Fatalf("%d series and %d samples in the bucket, want %d and %d", len(got["v2"]), got.Count(), n, 3*n)
+	}
 }

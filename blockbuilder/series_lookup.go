@@ -18,10 +18,11 @@ import (
 // without building them: the wire labels are copied once into the
 // encoding labels.Labels uses (keyOf), which the head hashes and compares
 // as it stands. Building labels (an allocation per series per request)
-// and checking them again is left to new series. 1.0 series the tenant's
+// and checking them again is left to new series. Series the tenant's
 // knownRefs holds skip even this (known.go): 50 to 100 bytes per series
 // of a table that holds no labels, for a quarter to two fifths of the
-// CPU per sample (BenchmarkAppendRequest 1.0, 1.0-unsorted).
+// CPU per sample (BenchmarkAppendRequest 1.0, 1.0-unsorted; 2.0, whose
+// labels are cheap to decode, gains when they come unsorted).
 
 // keyOf writes the labels in the encoding labels.Labels uses internally
 // (stringlabels: each name and value as a length then its bytes) into

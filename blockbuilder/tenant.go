@@ -27,12 +27,12 @@ import (
 
 // tenantDB owns one tenant's TSDB and the shipper that uploads its blocks.
 type tenantDB struct {
-	id     string
-	dir    string
-	db     *tsdb.DB
-	ship   *shipper.Shipper
-	reg    *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
-	meta   *metaCache
+	id   string
+	dir  string
+	db   *tsdb.DB
+	ship *shipper.Shipper
+	reg  *prometheus.Registry // the TSDB's own metrics, labelled by tenant on scrape
+	meta *metaCache
 	// known finds the head references of 1.0 series by their label
 	// bytes (known.go).
 	known  *knownRefs
