@@ -40,13 +40,7 @@ func TestKnownRefsAfterHeadGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := labelKeys(t, reqs[0])
-	before := make([]storage.SeriesRef, n)
-	for i, k := range keys {
-		var ok bool
-		if before[i], ok = tdb.known.get(k); !ok {
-			t.Fatalf("series %d not known after two writes", i)
-		}
-	}
+	before := knownAs(t, tdb, keys)
 
 	if err := b.Flush(t.Context()); err != nil {
 		t.Fatal(err)
@@ -60,17 +54,36 @@ func TestKnownRefsAfterHeadGC(t *testing.T) {
 	if got := tdb.db.Head().NumSeries(); got != n {
 		t.Fatalf("%d series in the head, want %d", got, n)
 	}
-	for i, k := range keys {
-		ref, ok := tdb.known.get(k)
-		if !ok || ref == before[i] {
-			t.Fatalf("series %d: known as %d (%v), was %d before the flush", i, ref, ok, before[i])
-		}
-	}
+	checkRenewed(t, tdb, keys, before)
 	if err := b.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
 	compareSamples(t, got["g"], expected(reqs...))
+}
+
+// knownAs is the reference t.known holds for each key; each must have one.
+func knownAs(t *testing.T, tdb *tenantDB, keys []refKey) []storage.SeriesRef {
+	t.Helper()
+	refs := make([]storage.SeriesRef, len(keys))
+	for i, k := range keys {
+		var ok bool
+		if refs[i], ok = tdb.known.get(k); !ok {
+			t.Fatalf("series %d not known after two writes", i)
+		}
+	}
+	return refs
+}
+
+// checkRenewed checks that t.known holds a reference for each key other
+// than before's: the series was created anew.
+func checkRenewed(t *testing.T, tdb *tenantDB, keys []refKey, before []storage.SeriesRef) {
+	t.Helper()
+	for i, k := range keys {
+		if ref, ok := tdb.known.get(k); !ok || ref == before[i] {
+			t.Fatalf("series %d: known as %d (%v), was %d before the flush", i, ref, ok, before[i])
+		}
+	}
 }
 
 // labelKeys is t.known's key of every series of req.
@@ -210,22 +223,12 @@ func TestKnownRefsV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := make([]storage.SeriesRef, n)
-	for i, k := range keys {
-		var ok bool
-		if before[i], ok = tdb.known.get(k); !ok {
-			t.Fatalf("series %d not known after two writes", i)
-		}
-	}
+	before := knownAs(t, tdb, keys)
 	if err := b.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	write(2)
-	for i, k := range keys {
-		if ref, ok := tdb.known.get(k); !ok || ref == before[i] {
-			t.Fatalf("series %d: known as %d (%v), was %d before the flush", i, ref, ok, before[i])
-		}
-	}
+	checkRenewed(t, tdb, keys, before)
 	if err := b.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
