@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/stratametrics/strata/writeerr"
 )
