@@ -44,8 +44,8 @@ type appendState struct {
 	builder      labels.ScratchBuilder
 	key          []byte
 	family       map[string]*metadata.Metadata
-	// byKey holds, per 1.0 series, its knownRefs key, the length of its
-	// label bytes (0: none) and the reference found (lookUpKnown).
+	// byKey holds, per series, its knownRefs key, the length of its 1.0
+	// label bytes (0: none or 2.0) and the reference found (lookUpKnown).
 	byKey []knownLookup
 	refs  []uint32
 }
@@ -53,7 +53,7 @@ type appendState struct {
 type knownLookup struct {
 	key    refKey
 	runLen int
-	keyed  bool // key is set: a 1.0 label run, or 2.0 labels decoded
+	keyed  bool // key is set: of a 1.0 label run, or of 2.0 symbols
 	ref    storage.SeriesRef
 }
 
