@@ -291,7 +291,7 @@ func (e *endpoints) send(ctx context.Context, ep *endpoint, id int, v remotewrit
 		h.Set("Authorization", "Bearer "+e.token.Value())
 	}
 
-	e.metrics.forwardedBytes.WithLabelValues(enc.String()).Add(float64(len(body)))
+	e.metrics.forwardedBytesBy[enc].Add(float64(len(body)))
 	resp, err := e.client.Do(req)
 	if !ep.retired.Load() {
 		e.metrics.forwardDuration.WithLabelValues(ep.addr).Observe(time.Since(now).Seconds())

@@ -5,19 +5,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratametrics/strata/remotewrite"
 )
 
 type metrics struct {
-	requests           *prometheus.CounterVec
-	written            *prometheus.CounterVec
-	relabelDropped     *prometheus.CounterVec
-	haDropped          *prometheus.CounterVec
-	duration           prometheus.Histogram
-	forwardDuration    *prometheus.HistogramVec
-	forwardErrors      *prometheus.CounterVec
-	forwards           *prometheus.CounterVec
-	lateForwards       *prometheus.CounterVec
-	forwardedBytes     *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	written         *prometheus.CounterVec
+	relabelDropped  *prometheus.CounterVec
+	haDropped       *prometheus.CounterVec
+	duration        prometheus.Histogram
+	forwardDuration *prometheus.HistogramVec
+	forwardErrors   *prometheus.CounterVec
+	forwards        *prometheus.CounterVec
+	lateForwards    *prometheus.CounterVec
+	forwardedBytes  *prometheus.CounterVec
+	// forwardedBytesBy are its series by remotewrite.Encoding, resolved
+	// once: every part adds to one.
+	forwardedBytesBy   [2]prometheus.Counter
 	endpointUp         *prometheus.GaugeVec
 	quorumFailures     prometheus.Counter
 	minorityRejections prometheus.Counter
@@ -88,6 +93,9 @@ func newMetrics(reg prometheus.Registerer, maxTenants int) *metrics {
 			Name: "strata_router_minority_rejections_total",
 			Help: "Series stored on a quorum that a minority of replicas refused, answering before or after the request was answered (typically a replica catching up).",
 		}),
+	}
+	for _, enc := range []remotewrite.Encoding{remotewrite.Snappy, remotewrite.SnappyFramed} {
+		m.forwardedBytesBy[enc] = m.forwardedBytes.WithLabelValues(enc.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.written, m.relabelDropped, m.haDropped, m.duration, m.forwardDuration, m.forwardErrors, m.forwards, m.lateForwards, m.forwardedBytes, m.endpointUp, m.quorumFailures, m.minorityRejections)
