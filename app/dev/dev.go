@@ -67,6 +67,10 @@ func (ls Listeners) Close() {
 	}
 }
 
+// Ports is how many consecutive ports, the router's first, Listen takes
+// for n block builders when the router's port is given.
+func Ports(n int) int { return 1 + 2*n }
+
 // Listen opens the listeners of a cluster of n block builders whose
 // router listens on routerAddr. Block builder i serves HTTP on the
 // router's port + 1 + i and the StoreAPI after them all (not on Thanos'

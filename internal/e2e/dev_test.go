@@ -9,6 +9,7 @@ import (
 
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/stratametrics/strata/app/dev"
 	"github.com/stratametrics/strata/internal/harness"
 )
 
@@ -18,9 +19,9 @@ import (
 // block builder (three replicas, each its own replica label).
 func TestDevFlushesOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	addr := harness.FreeAddrs(t, 4) // the router's port, then 3 block builders'
-	dev := harness.StartProcess(t, harness.Tool(t, "strata"), []string{"dev", "-data-dir", dir, "-listen", addr}, nil)
-	dev.WaitHTTP("http://"+addr+"/-/ready", time.Minute)
+	addr := harness.FreeAddrs(t, dev.Ports(3)) // the router's, then 3 block builders' HTTP and StoreAPI
+	proc := harness.StartProcess(t, harness.Tool(t, "strata"), []string{"dev", "-data-dir", dir, "-listen", addr}, nil)
+	proc.WaitHTTP("http://"+addr+"/-/ready", time.Minute)
 
 	ack := newAcked()
 	now := time.Now().UnixMilli()
@@ -35,7 +36,7 @@ func TestDevFlushesOnSIGTERM(t *testing.T) {
 		t.Fatal("the router's /metrics does not show its metrics")
 	}
 
-	if err := dev.StopWithin(2 * time.Minute); err != nil {
+	if err := proc.StopWithin(2 * time.Minute); err != nil {
 		t.Fatalf("strata dev did not exit 0 on SIGTERM: %v", err)
 	}
 	bkt, err := filesystem.NewBucket(filepath.Join(dir, "bucket"))

@@ -54,6 +54,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stratametrics/strata/app/dev"
 	"github.com/stratametrics/strata/bench"
 	"github.com/stratametrics/strata/internal/harness"
 	"github.com/stratametrics/strata/loadgen"
@@ -586,9 +587,9 @@ func start(o *options, scenario, dir string) (*cluster, error) {
 		c.url = "http://" + addr + path
 		return c, waitReady(p, addr)
 	case bench.Dev:
-		// strata dev puts its block builders on the three ports after the
+		// strata dev puts its block builders on the ports after the
 		// router's.
-		addr, err := harness.FreePorts(4)
+		addr, err := harness.FreePorts(dev.Ports(3))
 		if err != nil {
 			return c, err
 		}
