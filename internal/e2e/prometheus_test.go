@@ -15,11 +15,15 @@ import (
 )
 
 // TestPrometheusEndToEnd: a real Prometheus scrapes a target and
-// remote-writes it to a router in front of three block builders (RF=3),
+// remote-writes it to a router in front of four block builders (RF=3),
 // once with remote-write 1.0 and once with 2.0, each to its own tenant.
+// With more block builders than RF the router sends each one framed
+// parts (its series grouped by their owners); the test checks it did.
 // Blocks are cut every minute and uploaded to a real S3 server. What
 // Prometheus' own counters say it sent must be exactly what the uploaded
-// blocks hold, per tenant, replicas deduplicated.
+// blocks hold, per tenant, replicas deduplicated; each sample must be in
+// one block of each of its 3 replicas, and the Thanos Compactor must take
+// the bucket.
 func TestPrometheusEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -27,12 +31,13 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	promBin := harness.Tool(t, "prometheus")
 	s3 := harness.StartS3(t)
 	var bbs []*harness.Component
-	for i := 0; i < 3; i++ {
+	const blockBuilders, gauges = 4, 400 // 4 owner sets of ~100 series a scrape: enough for framed parts
+	for i := 0; i < blockBuilders; i++ {
 		bbs = append(bbs, harness.StartBlockBuilder(t, fmt.Sprintf("blockbuilder-%d", i), s3.Env(), "STRATA_BLOCK_DURATION=1m"))
 	}
 	router := harness.StartRouter(t, bbs, 3)
 
-	target, scrapes := startGauges(t, "e2e_gauge", 50)
+	target, scrapes := startGauges(t, "e2e_gauge", gauges)
 
 	dir := t.TempDir()
 	promAddr := harness.FreeAddr(t)
@@ -97,6 +102,9 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		return stable >= 6
 	})
 	prom.Stop()
+	if framed := readMetrics(t, "http://"+router.Addr+"/metrics").Sum("strata_router_forwarded_bytes_total", harness.Label("encoding", "x-snappy-framed")); framed == 0 {
+		t.Error("the router sent no framed parts to block builders that take them")
+	}
 
 	bkt := flushedBucket(t, s3, bbs)
 	got, blocks := harness.BucketSamples(t, bkt, "tenant_id", "receive_replica")
@@ -104,8 +112,8 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	for _, b := range blocks {
 		replicas[b.Replica] = true
 	}
-	if len(replicas) != 3 {
-		t.Fatalf("blocks from replicas %v, want 3", replicas)
+	if len(replicas) != blockBuilders {
+		t.Fatalf("blocks from replicas %v, want %d", replicas, blockBuilders)
 	}
 	for _, q := range []string{"v1", "v2"} {
 		total, failed, retried, dropped := sent[q+" samples_total"], sent[q+" samples_failed_total"], sent[q+" samples_retried_total"], sent[q+" samples_dropped_total"]
@@ -115,12 +123,40 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		want := int(total - retried)
 		have := got.TenantCount("e2e-" + q)
 		t.Logf("remote-write %s: Prometheus sent %d samples (%v attempts, %v retried); the bucket holds %d for tenant e2e-%s", q, want, total, retried, have, q)
-		if want < 75*50 {
+		if want < 75*gauges {
 			t.Fatalf("remote-write %s: only %d samples sent", q, want)
 		}
 		if have != want {
 			t.Errorf("remote-write %s: bucket holds %d samples, Prometheus sent %d", q, have, want)
 		}
+	}
+
+	// Every sample is in exactly RF blocks, one from each replica that
+	// owns its series, and the unmodified Thanos Compactor takes the
+	// bucket as it is.
+	occ, live := harness.CountLiveSamples(t, bkt, "tenant_id", "receive_replica")
+	var wrong []string
+	n := 0
+	for tenant, series := range occ {
+		for key, samples := range series {
+			for ts, o := range samples {
+				if o.N != 3 {
+					if n++; len(wrong) < 5 {
+						wrong = append(wrong, fmt.Sprintf("%s %s @%d in %d blocks", tenant, key, ts, o.N))
+					}
+				}
+			}
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d samples not in exactly 3 blocks (one per replica), e.g. %v", n, wrong)
+	}
+	run, err := s3.ThanosCompact(t)
+	if err != nil {
+		t.Fatalf("the Thanos Compactor refused the bucket: %v", err)
+	}
+	if run.Synced != len(live.Blocks) {
+		t.Errorf("the Thanos Compactor saw %d blocks of the %d in the bucket:\n%s", run.Synced, len(live.Blocks), run.Log)
 	}
 }
 
