@@ -85,7 +85,7 @@ func Listen(routerAddr string, n int) (Listeners, error) {
 	host, port, _ := net.SplitHostPort(ls.Router.Addr().String())
 	base, _ := strconv.Atoi(port)
 	_, asked, _ := net.SplitHostPort(routerAddr)
-	for i := 0; i < 2*n; i++ {
+	for i := 0; i < Ports(n)-1; i++ {
 		addr := net.JoinHostPort(host, "0")
 		if asked != "0" {
 			addr = net.JoinHostPort(host, strconv.Itoa(base+1+i))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stratametrics/strata/internal/harness"
+	"github.com/stratametrics/strata/remotewrite"
 )
 
 // TestPrometheusEndToEnd: a real Prometheus scrapes a target and
@@ -31,11 +32,11 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	promBin := harness.Tool(t, "prometheus")
 	s3 := harness.StartS3(t)
 	var bbs []*harness.Component
-	const blockBuilders, gauges = 4, 400 // 4 owner sets of ~100 series a scrape: enough for framed parts
+	const blockBuilders, rf, gauges = 4, 3, 400 // 4 owner sets of ~100 series a scrape: enough for framed parts
 	for i := 0; i < blockBuilders; i++ {
 		bbs = append(bbs, harness.StartBlockBuilder(t, fmt.Sprintf("blockbuilder-%d", i), s3.Env(), "STRATA_BLOCK_DURATION=1m"))
 	}
-	router := harness.StartRouter(t, bbs, 3)
+	router := harness.StartRouter(t, bbs, rf)
 
 	target, scrapes := startGauges(t, "e2e_gauge", gauges)
 
@@ -102,7 +103,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		return stable >= 6
 	})
 	prom.Stop()
-	if framed := readMetrics(t, "http://"+router.Addr+"/metrics").Sum("strata_router_forwarded_bytes_total", harness.Label("encoding", "x-snappy-framed")); framed == 0 {
+	if framed := readMetrics(t, "http://"+router.Addr+"/metrics").Sum("strata_router_forwarded_bytes_total", harness.Label("encoding", remotewrite.EncodingSnappyFramed)); framed == 0 {
 		t.Error("the router sent no framed parts to block builders that take them")
 	}
 
@@ -135,21 +136,8 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	// owns its series, and the unmodified Thanos Compactor takes the
 	// bucket as it is.
 	occ, live := harness.CountLiveSamples(t, bkt, "tenant_id", "receive_replica")
-	var wrong []string
-	n := 0
-	for tenant, series := range occ {
-		for key, samples := range series {
-			for ts, o := range samples {
-				if o.N != 3 {
-					if n++; len(wrong) < 5 {
-						wrong = append(wrong, fmt.Sprintf("%s %s @%d in %d blocks", tenant, key, ts, o.N))
-					}
-				}
-			}
-		}
-	}
-	if n > 0 {
-		t.Errorf("%d samples not in exactly 3 blocks (one per replica), e.g. %v", n, wrong)
+	if n, examples := occ.NotIn(rf); n > 0 {
+		t.Errorf("%d samples not in exactly %d blocks (one per replica), e.g. %v", n, rf, examples)
 	}
 	run, err := s3.ThanosCompact(t)
 	if err != nil {

@@ -149,6 +149,26 @@ func (o Occurrences) Total() int {
 	return n
 }
 
+// NotIn returns how many samples are in other than n blocks, and up to 5
+// of them, described.
+func (o Occurrences) NotIn(n int) (int, []string) {
+	count := 0
+	var examples []string
+	for tenant, series := range o {
+		for key, samples := range series {
+			for ts, oc := range samples {
+				if oc.N == n {
+					continue
+				}
+				if count++; len(examples) < 5 {
+					examples = append(examples, fmt.Sprintf("tenant %s: %s at %d in %d blocks", tenant, key, ts, oc.N))
+				}
+			}
+		}
+	}
+	return count, examples
+}
+
 // LiveBlocks is what CountLiveSamples found besides the samples.
 type LiveBlocks struct {
 	// Blocks are the blocks read: complete, without a deletion mark.
