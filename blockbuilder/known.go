@@ -25,8 +25,13 @@ import (
 // are never reused by a head.
 //
 // Memory is an open table of 24-byte entries that doubles, empty, when
-// more series were put than half its entries; entries of other keys are
-// overwritten in a full bucket. Readers and writers share it without
+// more series were put than half its entries. A key may sit in either of
+// two buckets (one per half of the key): with one, a tenth of the series
+// met a full bucket at the table's usual load, and those evicted each
+// other round after round, so that one series in twenty was looked up the
+// slow way in every request (BenchmarkAppendRequest's unknown/series);
+// with two, both are full for almost none. Entries of other keys are
+// overwritten only then. Readers and writers share it without
 // locks: an entry's words are its key's two halves each xored with the
 // value, and the value; a reader that sees parts of two writes finds a
 // key that does not match.
@@ -80,22 +85,36 @@ func newRefTable(slots int) *refTable {
 // get returns the reference stored for key, if any.
 func (k *knownRefs) get(key refKey) (storage.SeriesRef, bool) {
 	t := k.table.Load()
-	b := (key.a & t.mask) * refWays * 3
+	if v, ok := t.find(t.first(key), key); ok {
+		return storage.SeriesRef(v), true
+	}
+	if v, ok := t.find(t.second(key), key); ok {
+		return storage.SeriesRef(v), true
+	}
+	return 0, false
+}
+
+// first and second are the key's two buckets, as offsets into words.
+func (t *refTable) first(key refKey) uint64  { return (key.a & t.mask) * refWays * 3 }
+func (t *refTable) second(key refKey) uint64 { return (key.b & t.mask) * refWays * 3 }
+
+// find returns the value of key's entry in the bucket at b.
+func (t *refTable) find(b uint64, key refKey) (uint64, bool) {
 	for w := uint64(0); w < refWays; w++ {
 		e := t.words[b+3*w : b+3*w+3]
 		v := e[2].Load()
 		if v != 0 && e[0].Load()^v == key.a && e[1].Load()^v == key.b {
-			return storage.SeriesRef(v), true
+			return v, true
 		}
 	}
 	return 0, false
 }
 
 // put stores ref (not 0) for key: in the key's entry if it has one (a
-// stale reference), else in a free entry of its bucket, else in place of
-// one chosen by the key's high bits. headSeries is the head's
-// series: the table grows to twice to four times as many entries, not
-// with the churn of series that came and went.
+// stale reference), else in a free entry of its first bucket, then of its
+// second, else in place of one of the two chosen by the key's high bits.
+// headSeries is the head's series: the table grows to twice to four
+// times as many entries, not with the churn of series that came and went.
 func (k *knownRefs) put(key refKey, ref storage.SeriesRef, headSeries func() uint64) {
 	t := k.table.Load()
 	if n, slots := k.puts.Add(1), len(t.words)/3; n > int64(slots/2) && slots < maxRefSlots && uint64(slots) < 2*headSeries() {
@@ -106,25 +125,35 @@ func (k *knownRefs) put(key refKey, ref storage.SeriesRef, headSeries func() uin
 		}
 		t = k.table.Load()
 	}
-	v := uint64(ref)
-	b := (key.a & t.mask) * refWays * 3
-	// The key's own entry (a stale reference) first, else a free one.
-	w, free := key.b>>62, -1 // refWays == 4
-	for i := uint64(0); i < refWays; i++ {
-		e := t.words[b+3*i : b+3*i+3]
-		old := e[2].Load()
-		if old != 0 && e[0].Load()^old == key.a && e[1].Load()^old == key.b {
-			w, free = i, -2
+	at, free := -1, -1
+	buckets := [2]uint64{t.first(key), t.second(key)}
+	for _, b := range buckets {
+		for w := uint64(0); w < refWays; w++ {
+			i := int(b + 3*w)
+			e := t.words[i : i+3]
+			old := e[2].Load()
+			if old != 0 && e[0].Load()^old == key.a && e[1].Load()^old == key.b {
+				at = i
+				break
+			}
+			if old == 0 && free < 0 {
+				free = i
+			}
+		}
+		if at >= 0 {
 			break
 		}
-		if old == 0 && free == -1 {
-			free = int(i)
-		}
 	}
-	if free >= 0 {
-		w = uint64(free)
+	switch {
+	case at >= 0:
+	case free >= 0:
+		at = free
+	default:
+		// refWays == 4: the top bit picks the bucket, the next two the way.
+		at = int(buckets[key.b>>63] + 3*(key.b>>61&3))
 	}
-	e := t.words[b+3*w : b+3*w+3]
+	e := t.words[at : at+3]
+	v := uint64(ref)
 	// Value first: a reader between the stores sees the new value with
 	// (part of) the old key, which matches neither.
 	e[2].Store(v)

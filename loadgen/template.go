@@ -230,12 +230,36 @@ func EncodeUnsorted(v remotewrite.Version, first, n, perSeries int, k0, startMs,
 }
 
 func encodeSamples(v remotewrite.Version, first, n, perSeries int, k0, startMs, intervalMs int64, unsorted bool) []byte {
+	return NewRequest(v, first, n, perSeries, unsorted).Patch(k0, startMs, intervalMs)
+}
+
+// Request is an uncompressed request of fixed series whose samples Patch
+// rewrites in place: a benchmark of a receiver sends it round after round
+// without encoding it again, so that the encoder's garbage is not
+// collected on the receiver's time.
+type Request struct {
+	raw              []byte
+	dyn              []int // where each sample's value starts
+	first, perSeries int
+}
+
+// NewRequest encodes the series in slots [first, first+n) (generation 0),
+// with perSeries samples each, their labels out of order if unsorted (as
+// EncodeUnsorted).
+func NewRequest(v remotewrite.Version, first, n, perSeries int, unsorted bool) *Request {
 	raw, dyn := encode(v, first, make([]int, n), perSeries, unsorted)
-	for i, at := range dyn {
-		id := SeriesID{Slot: first + i/perSeries}
-		k := k0 + int64(i%perSeries)
-		binary.LittleEndian.PutUint64(raw[at:], math.Float64bits(Value(id, k)))
-		putVarint6(raw[at+9:], uint64(startMs+k*intervalMs))
+	return &Request{raw: raw, dyn: dyn, first: first, perSeries: perSeries}
+}
+
+// Patch sets every series' samples to samples k0 on, at startMs +
+// k*intervalMs, and returns the request. The bytes are the Request's:
+// valid until the next Patch.
+func (r *Request) Patch(k0, startMs, intervalMs int64) []byte {
+	for i, at := range r.dyn {
+		id := SeriesID{Slot: r.first + i/r.perSeries}
+		k := k0 + int64(i%r.perSeries)
+		binary.LittleEndian.PutUint64(r.raw[at:], math.Float64bits(Value(id, k)))
+		putVarint6(r.raw[at+9:], uint64(startMs+k*intervalMs))
 	}
-	return raw
+	return r.raw
 }
