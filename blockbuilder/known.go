@@ -26,12 +26,12 @@ import (
 //
 // Memory is an open table of 24-byte entries that doubles, empty, when
 // more series were put than half its entries. A key may sit in either of
-// two buckets (one per half of the key): with one, a tenth of the series
-// met a full bucket at the table's usual load, and those evicted each
-// other round after round, so that one series in twenty was looked up the
-// slow way in every request (BenchmarkAppendRequest's unknown/series);
-// with two, both are full for almost none. Entries of other keys are
-// overwritten only then. Readers and writers share it without
+// two buckets (one per half of the key): with one, keys of full buckets
+// evicted each other round after round, and at the table's usual load (a
+// third to a half full) one series in thirty was looked up the slow way
+// in every request (BenchmarkAppendRequest's unknown/series); with two,
+// both are full for almost none. Entries of other keys are overwritten
+// only then. Readers and writers share it without
 // locks: an entry's words are its key's two halves each xored with the
 // value, and the value; a reader that sees parts of two writes finds a
 // key that does not match.

@@ -47,7 +47,7 @@ func newKnownSeries(n int) *knownSeries {
 }
 
 // buckets are the key's two buckets, as offsets into slots: from its low
-// bits and from bits 32 and up (at most 2^28 buckets, below the bits put
+// bits and from bits 32 and up (at most 2^29 buckets, below the bits put
 // chooses a way by).
 func (k *knownSeries) buckets(key uint64) [2]uint64 {
 	return [2]uint64{(key & k.mask) * knownWays * 2, (key >> 32 & k.mask) * knownWays * 2}
