@@ -174,47 +174,58 @@ func BenchmarkFramedBodies(b *testing.B) {
 // encoded labels (10 of them), find its series hash in the known-series
 // table (all of a request's lookups together, so that their cache misses
 // overlap), then its owners at RF=3 among 6 block builders; over 100k
-// series. shard's BenchmarkOwners is the lookup of a series seen for the
-// first time (hash every label, then the ring), one at a time.
+// series and over 1M, the table's default size (STRATA_KNOWN_SERIES), with
+// the share of series it misses. shard's BenchmarkOwners is the lookup of
+// a series seen for the first time (hash every label, then the ring), one
+// at a time.
 func BenchmarkKnownOwners(b *testing.B) {
-	const perRequest, requests = 2000, 50
-	r := benchRouter(b, 6, 3)
-	hr, err := r.ring.Ring().ForTenant("team-a")
-	if err != nil {
-		b.Fatal(err)
-	}
-	seed, tl := r.limits.knownSeed("team-a")
-	var states []*writeState
-	for k := 0; k < requests; k++ {
-		st := &writeState{}
-		if err := st.req.Parse(remotewrite.V1, loadgen.Encode(remotewrite.V1, k*perRequest, perRequest, 1, 0, benchStartMs, 15000)); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := r.route(st, hr, 6, "team-a", tl, seed); err != nil {
-			b.Fatal(err)
-		}
-		states = append(states, st)
-	}
-	owners := make([]int, 0, 3)
-	b.ReportAllocs()
-	n, misses := 0, 0
-	for b.Loop() {
-		st := states[n%requests]
-		r.lookUpKnown(st, seed)
-		for _, h := range st.hashes {
-			// A few series lose their entry to others of a full bucket;
-			// the router decodes those in full.
-			if h == 0 {
-				misses++
+	const perRequest = 2000
+	for _, c := range []struct {
+		name   string
+		series int
+	}{{"100k", 100_000}, {"1M", 1 << 20}} {
+		b.Run(c.name, func(b *testing.B) {
+			requests := c.series / perRequest
+			r := benchRouter(b, 6, 3)
+			hr, err := r.ring.Ring().ForTenant("team-a")
+			if err != nil {
+				b.Fatal(err)
 			}
-			owners = hr.Owners(h, owners[:0])
-		}
-		n++
+			seed, tl := r.limits.knownSeed("team-a")
+			var states []*writeState
+			for k := 0; k < requests; k++ {
+				st := &writeState{}
+				if err := st.req.Parse(remotewrite.V1, loadgen.Encode(remotewrite.V1, k*perRequest, perRequest, 1, 0, benchStartMs, 15000)); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.route(st, hr, 6, "team-a", tl, seed); err != nil {
+					b.Fatal(err)
+				}
+				states = append(states, st)
+			}
+			owners := make([]int, 0, 3)
+			b.ReportAllocs()
+			n, misses := 0, 0
+			for b.Loop() {
+				st := states[n%requests]
+				r.lookUpKnown(st, seed)
+				for _, h := range st.hashes {
+					// A few series lose their entry to others whose two
+					// buckets are full; the router decodes those in full.
+					if h == 0 {
+						misses++
+					}
+					owners = hr.Owners(h, owners[:0])
+				}
+				n++
+			}
+			if misses > n*perRequest/100 {
+				b.Fatalf("%d of %d lookups missed the table", misses, n*perRequest)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRequest), "ns/series")
+			b.ReportMetric(float64(misses)/float64(n*perRequest), "unknown/series")
+		})
 	}
-	if misses > n*perRequest/100 {
-		b.Fatalf("%d of %d lookups missed the table", misses, n*perRequest)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRequest), "ns/series")
 }
 
 // BenchmarkRouteRelabel: BenchmarkRoute's steady state (known=on, 6 block
