@@ -16,6 +16,14 @@ import (
 	"github.com/stratametrics/strata/remotewrite"
 )
 
+// The load of BenchmarkAppendRequest and of BenchmarkHeadAppend, its
+// floor: the same series in the same batches, so that the two compare.
+const (
+	appendBenchSeries     = 100_000
+	appendBenchPerRequest = 2000
+	appendBenchIntervalMs = 15_000
+)
+
 // BenchmarkAppendRequest measures a block builder's write path below HTTP
 // in steady state: 100k active series (created before timing starts),
 // written in requests of 2000 samples as `strata loadgen` sends them, each
@@ -25,9 +33,9 @@ import (
 // by default), which the block builder sorts.
 func BenchmarkAppendRequest(b *testing.B) {
 	const (
-		series     = 100_000
-		perRequest = 2000
-		intervalMs = 15_000
+		series     = appendBenchSeries
+		perRequest = appendBenchPerRequest
+		intervalMs = appendBenchIntervalMs
 		warmup     = 3 // rounds
 	)
 	for _, c := range []struct {
@@ -159,9 +167,9 @@ func newBenchBlockBuilder(b *testing.B) *BlockBuilder {
 // it appends through Prometheus' head, whatever it does in front of it.
 func BenchmarkHeadAppend(b *testing.B) {
 	const (
-		series     = 100_000
-		perRequest = 2000
-		intervalMs = 15_000
+		series     = appendBenchSeries
+		perRequest = appendBenchPerRequest
+		intervalMs = appendBenchIntervalMs
 	)
 	bb := newBenchBlockBuilder(b)
 	t, err := bb.tenant("bench", true)
