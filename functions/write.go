@@ -39,7 +39,9 @@ type writeState struct {
 	req             remotewrite.Request
 	series          remotewrite.Series
 	hasher          shard.Hasher
-	owners          []int
+	// owners of the series being routed; knownOwners those of every
+	// series found in the known-series table, rf per series.
+	owners, knownOwners []int32
 
 	// keys and hashes of the series in the known-series table (a zero
 	// key: not looked up, a zero hash: not found), and the length of
@@ -270,6 +272,10 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 	total := 0
 	everyone := hr.ReplicationFactor() == len(hr.Endpoints())
 	r.lookUpKnown(st, seed)
+	rf := hr.ReplicationFactor()
+	if !everyone && r.known != nil {
+		st.knownOwners = hr.OwnersEach(st.hashes, st.knownOwners[:0])
+	}
 	for i := 0; i < req.NumSeries(); i++ {
 		st.info = append(st.info, seriesInfo{})
 		info := &st.info[i]
@@ -317,10 +323,16 @@ func (r *Router) route(st *writeState, hr *shard.Hashring, numEndpoints int, ten
 			st.routed = append(st.routed, int32(i))
 			continue
 		}
-		st.owners = hr.Owners(hash, st.owners[:0])
-		for _, e := range st.owners {
+		var owners []int32
+		if known {
+			owners = st.knownOwners[i*rf : i*rf+rf]
+		} else {
+			st.owners = hr.OwnersEach(st.hashes[i:i+1], st.owners[:0])
+			owners = st.owners
+		}
+		for _, e := range owners {
 			if len(st.epSeries[e]) == 0 {
-				st.touched = append(st.touched, e)
+				st.touched = append(st.touched, int(e))
 			}
 			st.epSeries[e] = append(st.epSeries[e], int32(i))
 		}

@@ -26,11 +26,11 @@ func newHashmod(endpoints []Endpoint, ids []int) []int32 {
 // hashmodOwners appends the endpoint at h % n and the rf-1 after it. Thanos
 // computes (h+i) % n, which differs only when h+i overflows, and then can
 // repeat an endpoint; this never does.
-func hashmodOwners(ids []int32, rf int, h uint64, dst []int) []int {
+func hashmodOwners[T int | int32](ids []int32, rf int, h uint64, dst []T) []T {
 	n := uint64(len(ids))
 	j := h % n
 	for range rf {
-		dst = append(dst, int(ids[j]))
+		dst = append(dst, T(ids[j]))
 		if j++; j == n {
 			j = 0
 		}

@@ -157,6 +157,25 @@ func leastUsedOpenZone(used, size []int) int {
 // owners appends the owners of the first section whose hash is >= h, or of
 // the first section if there is none (the ring wraps).
 func (k *ketama) owners(h uint64, dst []int) []int {
+	i := k.section(h)
+	for _, id := range k.replicas[i*k.rf : i*k.rf+k.rf] {
+		dst = append(dst, int(id))
+	}
+	return dst
+}
+
+// ownersEach appends the owners of each hash, rf per hash.
+func (k *ketama) ownersEach(hashes []uint64, dst []int32) []int32 {
+	for _, h := range hashes {
+		i := k.section(h)
+		dst = append(dst, k.replicas[i*k.rf:i*k.rf+k.rf]...)
+	}
+	return dst
+}
+
+// section returns the index of the first section whose hash is >= h, or 0
+// if there is none (the ring wraps).
+func (k *ketama) section(h uint64) int {
 	i := int(k.table[h>>k.shift])
 	for i < len(k.hashes) && k.hashes[i] < h {
 		i++
@@ -164,8 +183,5 @@ func (k *ketama) owners(h uint64, dst []int) []int {
 	if i == len(k.hashes) {
 		i = 0
 	}
-	for _, id := range k.replicas[i*k.rf : i*k.rf+k.rf] {
-		dst = append(dst, int(id))
-	}
-	return dst
+	return i
 }

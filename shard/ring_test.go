@@ -2,6 +2,7 @@ package shard
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -307,6 +308,36 @@ func TestOwnersDoesNotAllocate(t *testing.T) {
 			dst = h.Owners(s, dst[:0])
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per Owners", algorithm, n)
+		}
+	}
+}
+
+// TestOwnersEach: the batch lookup gives, hash after hash, what Owners
+// gives for each.
+func TestOwnersEach(t *testing.T) {
+	for _, algorithm := range []string{"ketama", "hashmod"} {
+		for _, n := range []int{1, 3, 6, 30} {
+			rf := min(3, n)
+			h := ringOf(t, algorithm, rf, addresses(n))
+			hashes := make([]uint64, 5000)
+			var s uint64
+			for i := range hashes {
+				s += 0x9e3779b97f4a7c15
+				hashes[i] = s
+			}
+			hashes[0], hashes[1] = 0, math.MaxUint64
+			got := h.OwnersEach(hashes, nil)
+			if len(got) != rf*len(hashes) {
+				t.Fatalf("%s, %d endpoints: %d owners for %d hashes, want %d each", algorithm, n, len(got), len(hashes), rf)
+			}
+			for i, x := range hashes {
+				want := h.Owners(x, nil)
+				for j, e := range want {
+					if int(got[i*rf+j]) != e {
+						t.Fatalf("%s, %d endpoints: owners of %#x are %v, want %v", algorithm, n, x, got[i*rf:i*rf+rf], want)
+					}
+				}
+			}
 		}
 	}
 }
