@@ -84,7 +84,8 @@ type Config struct {
 	HA limits.HA `envPrefix:"HA_"`
 	// KnownSeries is how many series the router remembers as validated,
 	// with their hash, to skip decoding and checking their labels when
-	// they come again (32 bytes each, allocated up front; 0 turns it off).
+	// they come again (32 bytes each at most: the table grows as series
+	// come, up to that many; 0 turns it off).
 	// Size it to the active series the router sees, all tenants together.
 	KnownSeries int `env:"KNOWN_SERIES" envDefault:"1048576"`
 	// MetricsMaxTenants bounds the tenants with series of their own in the
