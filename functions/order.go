@@ -63,16 +63,27 @@ type lateSlot struct {
 	f    *flight // nil: empty
 }
 
-// minLateSlots is the smallest table; lateSlotsPerSeries is its size per
-// series of the live flights when it is rebuilt, so that a rebuild comes
-// after at least 3 times as many series as it reinserts; it is rebuilt
-// smaller once lateShrink times that size, so that live flights that vary
-// in number from request to request do not have it reallocated each time.
+// minLateSlots is the smallest table; lateSlotsPerSeries its size per
+// series of the live flights, so that a rebuild comes after at least 3
+// times as many series as it reinserts. A rebuild because the table is
+// full keeps its size or grows it; one to shrink it comes only once it is
+// lateShrink times the size the live flights need: their number varies
+// from request to request (0 to 3 per block builder over 3 at RF=3), and
+// at 4 times a table was reallocated every few requests.
 const (
 	minLateSlots       = 1 << 12
 	lateSlotsPerSeries = 8
-	lateShrink         = 4
+	lateShrink         = 16
 )
+
+// lateTableSize is the table for n series of live flights.
+func lateTableSize(n int) int {
+	size := minLateSlots
+	for size < lateSlotsPerSeries*n {
+		size *= 2
+	}
+	return size
+}
 
 // slot returns the index where hash is, or the empty slot where it goes.
 func (l *lateWrites) slot(hash uint64) int {
@@ -95,14 +106,13 @@ func (l *lateWrites) insert(hash uint64, f *flight) {
 	l.slots[i] = lateSlot{hash: hash, f: f}
 }
 
-// rebuild empties the table, sized for the live flights and extra more
-// series, and inserts the live flights' series again, oldest first, so
-// that the newest flight of each series is the one it maps to.
-func (l *lateWrites) rebuild(extra int) {
-	n := l.liveSeries + extra
-	size := minLateSlots
-	for size < lateSlotsPerSeries*n {
-		size *= 2
+// rebuild empties the table, sized for n series (larger if it is and
+// shrink is not set), and inserts the live flights' series again, oldest
+// first, so that the newest flight of each series is the one it maps to.
+func (l *lateWrites) rebuild(n int, shrink bool) {
+	size := lateTableSize(n)
+	if !shrink {
+		size = max(size, len(l.slots))
 	}
 	if size == len(l.slots) {
 		clear(l.slots)
@@ -124,8 +134,8 @@ func (l *lateWrites) register(f *flight) {
 	// Rebuilt when stale entries fill half of it, or when it is far
 	// larger than the live flights need (after a burst of them).
 	need := l.liveSeries + len(f.series)
-	if 2*(l.used+len(f.series)) > len(l.slots) || len(l.slots) > minLateSlots && len(l.slots) > lateShrink*lateSlotsPerSeries*need {
-		l.rebuild(len(f.series))
+	if shrink := len(l.slots) >= lateShrink*lateTableSize(need); shrink || 2*(l.used+len(f.series)) > len(l.slots) {
+		l.rebuild(need, shrink)
 	}
 	for _, h := range f.series {
 		l.insert(h, f)

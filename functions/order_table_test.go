@@ -95,9 +95,41 @@ func TestLateWritesTable(t *testing.T) {
 	for _, f := range live {
 		liveSeries += len(f.series)
 	}
-	// The last phase has at most 4 live flights of 2000 series: the
-	// table, grown for 64 of them, must have shrunk.
-	if limit := max(minLateSlots, 2*lateSlotsPerSeries*(4*2000)); len(l.slots) > limit || peak <= limit {
+	// The last phase has at most 4 live flights of 2000 series, and a
+	// fifth coming: the table, grown for 64 of them, must have shrunk.
+	if limit := lateTableSize(5 * 2000); len(l.slots) > limit || peak <= limit {
 		t.Errorf("table of %d slots at the end (peak %d) with %d series live; want at most %d, after a peak above it", len(l.slots), peak, liveSeries, limit)
+	}
+}
+
+// TestLateWritesTableKeepsItsSize: with 0 to 3 late flights of new series
+// at a time, as over 3 block builders at RF=3, the table settles at one
+// size and is cleared, not reallocated, when stale entries fill it.
+func TestLateWritesTableKeepsItsSize(t *testing.T) {
+	var l lateWrites
+	var live []*flight
+	next := uint64(1)
+	allocs := 0
+	var last *lateSlot
+	for step := range 2000 {
+		if len(live) == 3 || len(live) > 0 && step%3 == 0 {
+			l.finish(live[0])
+			live = live[1:]
+			continue
+		}
+		f := &flight{done: make(chan struct{}), series: make([]uint64, 2000)}
+		for i := range f.series {
+			f.series[i] = next * 0x9E3779B97F4A7C15
+			next++
+		}
+		l.register(f)
+		live = append(live, f)
+		if &l.slots[0] != last {
+			last = &l.slots[0]
+			allocs++
+		}
+	}
+	if allocs > 3 {
+		t.Errorf("the table was allocated %d times", allocs)
 	}
 }
