@@ -6,14 +6,10 @@ import (
 	"testing"
 )
 
-// TestLateWritesTable drives the late-write table with random flights,
-// finished in random order, and checks every lookup against a plain map
-// of each series to its newest flight: before must name every unfinished
-// flight that is the newest of one of the series asked for, and no flight
-// that is finished or holds none of them. (Finished out of order, a
-// series' newest flight can finish before an older one: waiting for the
-// older one then is right, though the router never needs it.) It also
-// checks that the table shrinks back once the live flights are few again.
+// TestLateWritesTable drives the late writes with random flights,
+// finished in random order, and checks every lookup against a plain
+// model: before must name exactly the unfinished flights that hold any
+// of the series asked for, each once.
 func TestLateWritesTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pool := make([]uint64, 200000)
@@ -22,10 +18,9 @@ func TestLateWritesTable(t *testing.T) {
 	}
 	pool[0] = 0 // zero is a hash like any other
 	var (
-		l      lateWrites
-		newest = map[uint64]*flight{}
-		live   []*flight
-		peak   int
+		l        lateWrites
+		seriesOf = map[*flight][]uint64{}
+		live     []*flight
 	)
 	for step := 0; step < 3000; step++ {
 		// Bursts of many live flights, then few.
@@ -38,15 +33,15 @@ func TestLateWritesTable(t *testing.T) {
 			// sender sends the same series again.
 			n := 1 + rng.IntN(2000)
 			first := rng.IntN(len(pool) - n)
-			f := &flight{done: make(chan struct{})}
-			for _, h := range pool[first : first+n] {
+			var idx []int32
+			for i := first; i < first+n; i++ {
 				if rng.IntN(10) > 0 {
-					f.series = append(f.series, h)
+					idx = append(idx, int32(i))
 				}
 			}
-			l.register(f)
-			for _, h := range f.series {
-				newest[h] = f
+			f := l.register(pool, idx)
+			for _, i := range idx {
+				seriesOf[f] = append(seriesOf[f], pool[i])
 			}
 			live = append(live, f)
 		} else if len(live) > 0 {
@@ -54,9 +49,11 @@ func TestLateWritesTable(t *testing.T) {
 			l.finish(live[i])
 			live = slices.Delete(live, i, i+1)
 		}
-		peak = max(peak, len(l.slots))
 		if int(l.n.Load()) != len(live) {
 			t.Fatalf("step %d: n is %d, want %d", step, l.n.Load(), len(live))
+		}
+		if len(l.free) > maxFreeSets {
+			t.Fatalf("step %d: %d free sets kept, want at most %d", step, len(l.free), maxFreeSets)
 		}
 
 		n := 1 + rng.IntN(500)
@@ -67,20 +64,18 @@ func TestLateWritesTable(t *testing.T) {
 			idx[i] = int32(i)
 		}
 		var want []*flight
-		for _, h := range hashes {
-			if f := newest[h]; f != nil && !f.finished && !slices.Contains(want, f) {
+		for _, f := range live {
+			if slices.ContainsFunc(hashes, func(h uint64) bool { return slices.Contains(seriesOf[f], h) }) {
 				want = append(want, f)
 			}
 		}
 		got := l.before(hashes, idx, nil)
+		if len(got) != len(want) {
+			t.Fatalf("step %d: before named %d flights, want %d", step, len(got), len(want))
+		}
 		for _, f := range want {
 			if !slices.Contains(got, f) {
-				t.Fatalf("step %d: before missed the newest flight of a series asked for", step)
-			}
-		}
-		for i, f := range got {
-			if f.finished || slices.Contains(got[:i], f) || !slices.ContainsFunc(hashes, func(h uint64) bool { return slices.Contains(f.series, h) }) {
-				t.Fatalf("step %d: before named a flight that is finished, named twice, or holds none of the series", step)
+				t.Fatalf("step %d: before missed a live flight holding a series asked for", step)
 			}
 		}
 		for _, f := range live {
@@ -91,45 +86,45 @@ func TestLateWritesTable(t *testing.T) {
 			}
 		}
 	}
-	liveSeries := 0
-	for _, f := range live {
-		liveSeries += len(f.series)
-	}
-	// The last phase has at most 4 live flights of 2000 series, and a
-	// fifth coming: the table, grown for 64 of them, must have shrunk.
-	if limit := lateTableSize(5 * 2000); len(l.slots) > limit || peak <= limit {
-		t.Errorf("table of %d slots at the end (peak %d) with %d series live; want at most %d, after a peak above it", len(l.slots), peak, liveSeries, limit)
-	}
 }
 
-// TestLateWritesTableKeepsItsSize: with 0 to 3 late flights of new series
-// at a time, as over 3 block builders at RF=3, the table settles at one
-// size and is cleared, not reallocated, when stale entries fill it.
-func TestLateWritesTableKeepsItsSize(t *testing.T) {
+// TestLateWritesReuseSets: with 0 to 3 late flights of new series at a
+// time, as over 3 block builders at RF=3, the flights' sets are reused,
+// not allocated each time; a set too large to keep is let go.
+func TestLateWritesReuseSets(t *testing.T) {
 	var l lateWrites
 	var live []*flight
+	idx := make([]int32, 2000)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	hashes := make([]uint64, len(idx))
 	next := uint64(1)
-	allocs := 0
-	var last *lateSlot
+	sets := map[*uint64]bool{}
 	for step := range 2000 {
 		if len(live) == 3 || len(live) > 0 && step%3 == 0 {
 			l.finish(live[0])
 			live = live[1:]
 			continue
 		}
-		f := &flight{done: make(chan struct{}), series: make([]uint64, 2000)}
-		for i := range f.series {
-			f.series[i] = next * 0x9E3779B97F4A7C15
+		for i := range hashes {
+			hashes[i] = next * 0x9E3779B97F4A7C15
 			next++
 		}
-		l.register(f)
+		f := l.register(hashes, idx)
+		sets[&f.set[0]] = true
 		live = append(live, f)
-		if &l.slots[0] != last {
-			last = &l.slots[0]
-			allocs++
-		}
 	}
-	if allocs > 3 {
-		t.Errorf("the table was allocated %d times", allocs)
+	if len(sets) > 4 {
+		t.Errorf("%d sets allocated for at most 3 live flights", len(sets))
+	}
+
+	huge := make([]int32, maxFreeSetSlots)
+	f := l.register(make([]uint64, len(huge)), huge)
+	l.finish(f)
+	for _, s := range l.free {
+		if len(s) > maxFreeSetSlots {
+			t.Errorf("a set of %d slots was kept, want at most %d", len(s), maxFreeSetSlots)
+		}
 	}
 }

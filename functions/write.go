@@ -572,13 +572,7 @@ func (r *Router) answeredEarly(fo *fan, st *writeState, eps []*endpoint, out []f
 		if slices.ContainsFunc(out, func(res forwardResult) bool { return res.ep == e }) {
 			continue
 		}
-		series := st.epSeries[e]
-		f := &flight{done: make(chan struct{}), series: make([]uint64, len(series))}
-		for j, i := range series {
-			f.series[j] = st.hashes[i]
-		}
-		eps[e].late.register(f)
-		fo.flights[k] = f
+		fo.flights[k] = eps[e].late.register(st.hashes, st.epSeries[e])
 	}
 }
 
