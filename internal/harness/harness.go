@@ -14,27 +14,59 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // RequireToolsEnv, when "1", turns a missing tool into a test failure.
 const RequireToolsEnv = "STRATA_TEST_REQUIRE_TOOLS"
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-// Another process may take it before the caller binds it; that is rare
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// and that it has not returned before in this process. The kernel may
+// hand out a port again as soon as it was closed: two processes of one
+// test were so given the same port, and one failed to listen. Another
+// process may still take it before the caller binds it; that is rare
 // enough on a test machine to accept.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find free port: %v", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if claim(port, 1) {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("find free port: every port found was handed out before")
+	return 0
+}
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
+
+// claim records the ports port to port+n-1 as handed out, unless one of
+// them was already.
+func claim(port, n int) bool {
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
+	for p := port; p < port+n; p++ {
+		if handedOut[p] {
+			return false
+		}
+	}
+	for p := port; p < port+n; p++ {
+		handedOut[p] = true
+	}
+	return true
 }
 
 // FreePorts returns "127.0.0.1:p" such that the ports p to p+n-1 were all
-// free a moment ago, for a process that listens on a run of ports (strata
+// free a moment ago, and not handed out before (see FreePort), for a process that listens on a run of ports (strata
 // dev puts its block builders on the ports after the router's).
 func FreePorts(n int) (string, error) {
 	for try := 0; try < 50; try++ {
@@ -55,7 +87,7 @@ func FreePorts(n int) (string, error) {
 		for _, l := range ls {
 			l.Close()
 		}
-		if free {
+		if free && claim(port, n) {
 			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 		}
 	}
