@@ -36,7 +36,9 @@ type flight struct {
 // 16 bytes per series (32 KB for 2000), written once and dropped whole
 // when the flight finishes, and a part is looked up in each live flight
 // in turn: there are few (0 to 3 per block builder over 3 at RF=3), and
-// the set being read stays in cache.
+// the set being read stays in cache. A lagging block builder has at most
+// about STRATA_FORWARD_MAX_INFLIGHT of them (late flights are writes in
+// flight), so a part costs it at most that many scans while it lags.
 type lateWrites struct {
 	// n counts the late flights not finished yet, so that writes to a
 	// block builder that keeps up read one atomic and take no lock.

@@ -22,26 +22,22 @@ import (
 const RequireToolsEnv = "STRATA_TEST_REQUIRE_TOOLS"
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
-// and that it has not returned before in this process. The kernel may
-// hand out a port again as soon as it was closed: two processes of one
-// test were so given the same port, and one failed to listen. Another
-// process may still take it before the caller binds it; that is rare
-// enough on a test machine to accept.
+// and that it has not returned before in this process: the kernel may
+// hand out a port again as soon as it was closed, and two processes of
+// one test were so given the same port. Another process may still take
+// it before the caller binds it; that is rare enough on a test machine
+// to accept.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if claim(port, 1) {
-			return port
-		}
+	_, port, err := net.SplitHostPort(FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("find free port: every port found was handed out before")
-	return 0
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 var (
@@ -66,8 +62,9 @@ func claim(port, n int) bool {
 }
 
 // FreePorts returns "127.0.0.1:p" such that the ports p to p+n-1 were all
-// free a moment ago, and not handed out before (see FreePort), for a process that listens on a run of ports (strata
-// dev puts its block builders on the ports after the router's).
+// free a moment ago and not handed out before (see FreePort), for a
+// process that listens on a run of ports (strata dev puts its block
+// builders on the ports after the router's).
 func FreePorts(n int) (string, error) {
 	for try := 0; try < 50; try++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,7 +104,7 @@ func FreeAddrs(t testing.TB, n int) string {
 // FreeAddr returns "127.0.0.1:<FreePort>".
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	return FreeAddrs(t, 1)
 }
 
 // ToolEnv is the environment variable that gives the path of a tool:
