@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +27,9 @@ const helperEnv = "HARNESS_TEST_HELPER_ADDR"
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(helperEnv); addr != "" {
 		os.Exit(helperServe(addr))
+	}
+	if n := os.Getenv(portHolderEnv); n != "" {
+		os.Exit(holdPorts(n))
 	}
 	os.Exit(m.Run())
 }
@@ -245,31 +247,5 @@ func TestS3(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(s.Process().Logs()), []byte("harness")) {
 		t.Error("gateway log is empty")
-	}
-}
-
-// TestFreePortsAreNotHandedOutTwice: the kernel hands out a closed port
-// again (listening on port 0 3000 times and closing gave a port already
-// seen hundreds of times), so two processes of one test could be given
-// the same port; FreePort and FreePorts never return a port twice.
-func TestFreePortsAreNotHandedOutTwice(t *testing.T) {
-	seen := map[int]bool{}
-	take := func(port int) {
-		if seen[port] {
-			t.Fatalf("port %d handed out twice", port)
-		}
-		seen[port] = true
-	}
-	for i := range 3000 {
-		if i%100 == 0 {
-			addr := FreeAddrs(t, 3)
-			_, p, _ := net.SplitHostPort(addr)
-			port, _ := strconv.Atoi(p)
-			for k := range 3 {
-				take(port + k)
-			}
-			continue
-		}
-		take(FreePort(t))
 	}
 }
