@@ -30,11 +30,15 @@ var (
 	portLocks []*os.File
 )
 
-// portLockDir is where the port lock files are: beside every other test
-// process's, whatever temporary folder its test gave it.
-func portLockDir() string {
-	return filepath.Join(os.TempDir(), "strata-test-ports")
-}
+// portLockDir is where the port lock files are, beside every other test
+// process's; "" if it cannot be made.
+var portLockDir = sync.OnceValue(func() string {
+	dir := filepath.Join(os.TempDir(), "strata-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return ""
+	}
+	return dir
+})
 
 // claim records the ports port to port+n-1 as handed out, unless one of
 // them was already, in this process or another.
@@ -71,7 +75,7 @@ func claim(port, n int) bool {
 // leaves the claim to this process's own record.
 func lockPort(port int) (*os.File, bool) {
 	dir := portLockDir()
-	if err := os.MkdirAll(dir, 0o777); err != nil {
+	if dir == "" {
 		return nil, true
 	}
 	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
@@ -90,15 +94,11 @@ func lockPort(port int) (*os.File, bool) {
 // above).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	_, port, err := net.SplitHostPort(FreeAddr(t))
+	port, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return port
 }
 
 // FreePorts returns "127.0.0.1:p" such that the ports p to p+n-1 were all
@@ -106,10 +106,19 @@ func FreePort(t testing.TB) int {
 // for a process that listens on a run of ports (strata dev puts its block
 // builders on the ports after the router's).
 func FreePorts(n int) (string, error) {
+	port, err := freePorts(n)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
+// freePorts returns the first of n free ports in a row, claimed.
+func freePorts(n int) (int, error) {
 	for try := 0; try < 50; try++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return "", fmt.Errorf("find a free port: %w", err)
+			return 0, fmt.Errorf("find a free port: %w", err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		ls := []net.Listener{l}
@@ -125,10 +134,10 @@ func FreePorts(n int) (string, error) {
 			l.Close()
 		}
 		if free && claim(port, n) {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+			return port, nil
 		}
 	}
-	return "", fmt.Errorf("no run of %d free ports found", n)
+	return 0, fmt.Errorf("no run of %d free ports found", n)
 }
 
 // FreeAddrs is FreePorts for a test.

@@ -33,7 +33,7 @@ func TestFreePortsAreNotHandedOutTwice(t *testing.T) {
 }
 
 // portHolderEnv makes the test binary a process that takes that many
-// ports with FreePort, prints them, and holds them until its stdin closes.
+// ports with FreePorts, prints them, and holds them until its stdin closes.
 const portHolderEnv = "HARNESS_TEST_HOLD_PORTS"
 
 func holdPorts(n string) int {
